@@ -1,0 +1,13 @@
+from pydantic import Field
+
+from hexlake._configbase import Section
+
+
+class CollectConfig(Section):
+    """HTTP collector limits."""
+
+    max_event_bytes: int = Field(32 * 1024, description="Largest accepted single event, in bytes (413 above).")
+    max_batch_events: int = Field(2500, description="Most events accepted in one request (413 above).")
+    max_request_bytes: int = Field(
+        5 * 1024 * 1024, description="Largest accepted request body after gzip decoding, in bytes (413 above)."
+    )

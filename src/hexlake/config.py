@@ -1,0 +1,126 @@
+"""One settings class for all of hexlake.
+
+Sources, highest first: keyword arguments, ``HEXLAKE_*`` environment variables (nested sections with
+``__``, e.g. ``HEXLAKE_COLLECT__MAX_BATCH_EVENTS=1000``), ``hexlake.toml`` (path in
+``HEXLAKE_CONFIG``, default ``./hexlake.toml``), defaults. Backends are picked by URL
+(``HEXLAKE_LOG_URL=postgresql://…``); an unset URL means the embedded default in the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hexlake.collect.config import CollectConfig
+from hexlake.gate.config import GateConfig
+from hexlake.importers.config import ImportConfig
+from hexlake.log.config import LogConfig
+from hexlake.serve.config import ServeConfig
+from hexlake.spatial.config import SpatialConfig
+from hexlake.stream.config import StreamConfig
+from hexlake.transform.config import TransformConfig
+from hexlake.warehouse.config import WarehouseConfig
+
+
+class Settings(BaseSettings):
+    """hexlake settings; every field is documented in docs/configuration.md (checked by a test)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEXLAKE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(Path(".hexlake"), description="Where the embedded files, secret and keys live.")
+    log_url: str | None = Field(None, description="EventLog backend URL; default sqlite in the data dir.")
+    warehouse_url: str | None = Field(None, description="Warehouse URL; default duckdb in the data dir.")
+    online_url: str | None = Field(None, description="Online feature store URL; default sqlite in the data dir.")
+    collect: CollectConfig = Field(default_factory=CollectConfig, description="HTTP collector limits.")
+    gate: GateConfig = Field(default_factory=GateConfig, description="Validation, dedupe, privacy.")
+    log: LogConfig = Field(default_factory=LogConfig, description="EventLog delivery behaviour.")
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="Raw loader.")
+    transform: TransformConfig = Field(default_factory=TransformConfig, description="SQLMesh + scheduler.")
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Real-time consumers.")
+    spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="Places and space.")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="HTTP server.")
+    importers: ImportConfig = Field(default_factory=ImportConfig, description="Archive imports.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("HEXLAKE_CONFIG", "hexlake.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @property
+    def paths(self) -> DataPaths:
+        return DataPaths(self.data_dir)
+
+    def resolved_log_url(self) -> str:
+        return self.log_url or f"sqlite:///{self.paths.log_db}"
+
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"duckdb:///{self.paths.warehouse_db}"
+
+    def resolved_online_url(self) -> str:
+        return self.online_url or f"sqlite:///{self.paths.online_db}"
+
+
+class DataPaths:
+    """The files of a data dir. One place names them so no stage guesses another's file."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def secret(self) -> Path:
+        return self.root / "secret.key"
+
+    @property
+    def catalog_db(self) -> Path:
+        """Sources, keys, schema registry, quarantine (SQLite)."""
+        return self.root / "catalog.sqlite"
+
+    @property
+    def log_db(self) -> Path:
+        return self.root / "log.sqlite"
+
+    @property
+    def warehouse_db(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def online_db(self) -> Path:
+        return self.root / "online.sqlite"
+
+    @property
+    def sqlmesh_state(self) -> Path:
+        return self.root / "sqlmesh_state.duckdb"
+
+    @property
+    def server_file(self) -> Path:
+        """Written by a running server: its address, pid and an internal admin token."""
+        return self.root / "server.json"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "uploads"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and ``hexlake.toml``; keyword overrides win."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+__all__ = ["DataPaths", "Settings", "load_settings"]

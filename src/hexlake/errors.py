@@ -1,0 +1,150 @@
+"""hexlake's one exception hierarchy.
+
+Every error a user can see is a ``HexlakeError``. API errors carry an HTTP ``status`` and are
+rendered by one handler (``hexlake.serve.errors``) in one JSON shape::
+
+    {"error": {"type": "...", "message": "...", "field": "...", "details": [...]}}
+
+The CLI prints ``Error: <message>`` and exits 1 (tracebacks only with ``--debug``).
+
+Tree::
+
+    HexlakeError
+    ├── ConfigError                      bad settings or data dir            (Terminal)
+    ├── NotInitialised                   no `hexlake init` yet               (Terminal)
+    ├── ApiError (status on the class)
+    │   ├── BadRequest            400    body/params wrong; names the field
+    │   ├── Unauthorized          401    missing/unknown/revoked key
+    │   ├── Forbidden             403    key of the wrong kind
+    │   ├── NotFound              404
+    │   ├── Conflict              409
+    │   ├── PayloadTooLarge       413
+    │   ├── UnsupportedMediaType  415
+    │   └── ServiceUnavailable    503    (Transient)
+    ├── SchemaError                      a schema file is not valid JSON Schema   (Terminal)
+    ├── LogError                         EventLog backend failure           (Transient)
+    ├── WarehouseError                   warehouse backend failure          (Transient)
+    ├── TransformError                   a SQLMesh run/audit failed         (Terminal)
+    └── ImportRefused                    an import archive was refused      (Terminal)
+
+``Transient`` errors are retried with backoff; ``Terminal`` ones go to quarantine/dead-letter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Transient:
+    """Mixin: retrying later may succeed."""
+
+
+class Terminal:
+    """Mixin: retrying will not help; dead-letter or report."""
+
+
+class HexlakeError(Exception):
+    """Root of every hexlake error. ``message`` is written for the user."""
+
+    status: int = 500
+
+    def __init__(self, message: str, *, field: str | None = None, details: list[Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details or []
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class ConfigError(HexlakeError, Terminal):
+    status = 500
+
+
+class NotInitialised(HexlakeError, Terminal):
+    status = 503
+
+
+class ApiError(HexlakeError):
+    status = 400
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class ServiceUnavailable(ApiError, Transient):
+    status = 503
+
+
+class SchemaError(HexlakeError, Terminal):
+    status = 400
+
+
+class LogError(HexlakeError, Transient):
+    status = 503
+
+
+class WarehouseError(HexlakeError, Transient):
+    status = 503
+
+
+class TransformError(HexlakeError, Terminal):
+    status = 500
+
+
+class ImportRefused(HexlakeError, Terminal):
+    status = 400
+
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ConfigError",
+    "Conflict",
+    "Forbidden",
+    "HexlakeError",
+    "ImportRefused",
+    "LogError",
+    "NotFound",
+    "NotInitialised",
+    "PayloadTooLarge",
+    "SchemaError",
+    "ServiceUnavailable",
+    "Terminal",
+    "TransformError",
+    "Transient",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "WarehouseError",
+]

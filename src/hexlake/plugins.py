@@ -1,0 +1,59 @@
+"""Where the stages plug into the server and the CLI. One line per built-in part.
+
+* ``ROUTERS``: ``"module:attr"`` of a FastAPI ``APIRouter``, included in the server app.
+* ``CLI_APPS``: ``(command name, "module:attr")`` of a typer app, added to ``hexlake``.
+* ``SERVICES``: ``"module:attr"`` of a factory ``(runtime) -> BackgroundService | None`` started
+  by the server (the raw loader, the scheduler, stream consumers...). Return ``None`` to opt out.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+ROUTERS: list[str] = [
+    "hexlake.collect.api:router",
+    "hexlake.collect.segment:router",
+    "hexlake.collect.posthog:router",
+    "hexlake.serve.api:router",
+    "hexlake.transform.api:router",
+    "hexlake.spatial.api:router",
+    "hexlake.stream.api:router",
+    "hexlake.importers.api:router",
+]
+
+CLI_APPS: list[tuple[str, str]] = [
+    ("transform", "hexlake.transform.cli:app"),
+    ("places", "hexlake.spatial.cli:app"),
+    ("geofences", "hexlake.stream.cli:geofences_app"),
+    ("import", "hexlake.importers.cli:app"),
+]
+
+SERVICES: list[str] = [
+    "hexlake.warehouse.service:create",
+    "hexlake.transform.service:create",
+    "hexlake.stream.service:create",
+    "hexlake.spatial.service:create",
+]
+
+
+class BackgroundService(Protocol):
+    """A long-running job inside the server (its own thread)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Start working in the background; return at once."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and wait for the current unit of work to finish."""
+        ...
+
+
+def load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+__all__ = ["CLI_APPS", "ROUTERS", "SERVICES", "BackgroundService", "load"]

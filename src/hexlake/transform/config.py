@@ -1,0 +1,14 @@
+from pydantic import Field
+
+from hexlake._configbase import Section
+
+
+class TransformConfig(Section):
+    """SQLMesh models and the built-in scheduler."""
+
+    cron: str = Field("* * * * *", description="When the scheduler runs incremental model runs (cron).")
+    lookback_days: int = Field(3, description="Late-data lookback of incremental models, in days.")
+    heatmap_k: int = Field(5, description="Heatmap/place cells with fewer distinct users are suppressed.")
+    at_risk_days: int = Field(7, description="A user inactive this many days is 'at_risk'.")
+    churned_days: int = Field(30, description="A user inactive this many days is 'churned'.")
+    new_days: int = Field(7, description="A user who signed up within this many days is 'new'.")
