@@ -107,6 +107,8 @@ class GateResult(msgspec.Struct, kw_only=True):
     duplicates: list[int]
     quarantined: list[QuarantineRecord]
     errors: list[ItemError]
+    # Request index of each accepted event (same order as ``accepted``), when the gate reports it.
+    accepted_index: list[int] = msgspec.field(default_factory=list)
 
 
 __all__ = [

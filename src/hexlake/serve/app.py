@@ -1,0 +1,73 @@
+"""The FastAPI application: every stage's router, one error shape, metrics, background services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from hexlake import __version__, plugins
+from hexlake.config import Settings
+from hexlake.errors import NotInitialised
+from hexlake.plugins import BackgroundService
+from hexlake.runtime import Runtime
+from hexlake.serve.errors import install_error_handlers
+from hexlake.serve.metrics import install_metrics
+
+log = logging.getLogger("hexlake.serve")
+
+
+def start_services(runtime: Runtime) -> list[BackgroundService]:
+    started: list[BackgroundService] = []
+    for ref in plugins.SERVICES:
+        service = plugins.load(ref)(runtime)
+        if service is not None:
+            service.start()
+            started.append(service)
+            log.info("service started", extra={"service": service.name})
+    return started
+
+
+def create_app(settings: Settings, *, admin_token: str | None = None, background: bool | None = None) -> FastAPI:
+    """Build the server app for an initialised data dir.
+
+    ``background`` (default ``settings.serve.background``) starts the raw loader, scheduler and
+    stream consumers inside the server process.
+    """
+    if not settings.paths.secret.exists():
+        raise NotInitialised(f"{settings.data_dir} is not initialised; run `hexlake init` first")
+    run_background = settings.serve.background if background is None else background
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = start_services(app.state.runtime) if run_background else []
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            for service in reversed(services):
+                service.stop()
+            app.state.runtime.close()
+
+    app = FastAPI(
+        title="hexlake",
+        version=__version__,
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+        description="Collect, protect, process and serve product and location events.",
+    )
+    app.state.runtime = Runtime(settings)
+    app.state.admin_token = admin_token
+    app.state.ready = False
+    install_error_handlers(app)
+    install_metrics(app)
+    for ref in plugins.ROUTERS:
+        app.include_router(plugins.load(ref))
+    return app
+
+
+__all__ = ["create_app", "start_services"]

@@ -1,0 +1,55 @@
+"""One JSON error shape for every API error: ``{"error": {"type", "message", "field"?, "details"?}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hexlake.errors import HexlakeError
+
+log = logging.getLogger("hexlake.serve")
+
+
+def error_body(type_: str, message: str, field: str | None = None, details: list | None = None) -> dict:
+    body: dict = {"type": type_, "message": message}
+    if field is not None:
+        body["field"] = field
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HexlakeError)
+    async def _hexlake(request: Request, exc: HexlakeError) -> ORJSONResponse:
+        if exc.status >= 500:
+            log.error("request failed", extra={"path": request.url.path, "error": exc.message})
+        return ORJSONResponse(exc.to_body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        field = ".".join(loc) or None
+        message = f"{field}: {first.get('msg', 'invalid value')}" if field else str(first.get("msg"))
+        details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in errors]
+        return ORJSONResponse(error_body("BadRequest", message, field, details), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed"}
+        return ORJSONResponse(
+            error_body(names.get(exc.status_code, "HTTPError"), str(exc.detail)), status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return ORJSONResponse(
+            error_body("InternalError", "internal error; see the server log"), status_code=500
+        )

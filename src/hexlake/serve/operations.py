@@ -1,0 +1,179 @@
+"""Operations shared by the CLI and the API, returning plain JSON-able data.
+
+The CLI calls these directly on a ``Runtime`` when no server owns the data dir, or through the
+server's ``POST /v1/admin/ops/{name}`` when one does — the same function either way, so both paths
+behave the same. ``OPERATIONS`` is the registry of what the admin endpoint may call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from hexlake.collect.ingest import ingest, runtime_quarantine, runtime_registry
+from hexlake.collect.sources import get_keystore
+from hexlake.errors import BadRequest, NotFound
+from hexlake.gate.envelope import SourceInfo
+from hexlake.runtime import Runtime
+
+Operation = Callable[..., Any]
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(fn: Operation) -> Operation:
+    OPERATIONS[fn.__name__] = fn
+    return fn
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID | dt.timedelta):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+@operation
+def query(runtime: Runtime, sql: str, limit: int | None = 1000) -> dict[str, Any]:
+    """Run a read-only SQL query on the warehouse."""
+    from hexlake.warehouse import get_warehouse
+
+    table = get_warehouse(runtime).read_query(sql, limit=limit)
+    rows = [jsonable(list(r.values())) for r in table.to_pylist()]
+    return {"columns": table.column_names, "rows": rows}
+
+
+@operation
+def send(runtime: Runtime, items: list[Any], source: str = "default", sent_at: Any = None) -> dict[str, Any]:
+    """Ingest decoded events as ``source`` (CLI ``hexlake send``)."""
+    info = _source_info(runtime, source)
+    result = ingest(runtime, items, source=info, sent_at=sent_at)
+    return result.to_response()
+
+
+@operation
+def sources_create(runtime: Runtime, name: str, unknown_events: str = "accept", geoip: bool = False) -> dict:
+    key = get_keystore(runtime).create_source(name, unknown_events=unknown_events, geoip=geoip)
+    return {"name": name, "write_key": key, "unknown_events": unknown_events}
+
+
+@operation
+def sources_list(runtime: Runtime) -> list[dict[str, Any]]:
+    return [msgspec.to_builtins(s) for s in get_keystore(runtime).list_sources()]
+
+
+@operation
+def sources_revoke(runtime: Runtime, name: str) -> dict[str, Any]:
+    get_keystore(runtime).revoke_source(name)
+    return {"name": name, "revoked": True}
+
+
+@operation
+def schemas_list(runtime: Runtime) -> list[dict[str, Any]]:
+    return jsonable(msgspec.to_builtins(runtime_registry(runtime).list()))  # type: ignore[no-any-return]
+
+
+@operation
+def schemas_show(runtime: Runtime, event_type: str, version: int | None = None) -> dict[str, Any]:
+    schema = runtime_registry(runtime).get(event_type, version)
+    if schema is None:
+        raise NotFound(f"no schema for event type {event_type!r}", field="event_type")
+    return jsonable(msgspec.to_builtins(schema))  # type: ignore[no-any-return]
+
+
+@operation
+def schemas_add(runtime: Runtime, schema: dict[str, Any]) -> dict[str, Any]:
+    added = runtime_registry(runtime).add(schema)
+    return jsonable(msgspec.to_builtins(added))  # type: ignore[no-any-return]
+
+
+@operation
+def quarantine_list(
+    runtime: Runtime, status: str | None = "open", event_type: str | None = None,
+    source: str | None = None, limit: int = 50, offset: int = 0,
+) -> dict[str, Any]:
+    store = runtime_quarantine(runtime)
+    rows = store.list(status=status, event_type=event_type, source=source, limit=limit, offset=offset)
+    return {"items": jsonable(msgspec.to_builtins(rows)), "counts": jsonable(msgspec.to_builtins(store.counts()))}
+
+
+@operation
+def quarantine_show(runtime: Runtime, id: int) -> dict[str, Any]:
+    row = runtime_quarantine(runtime).get(id)
+    if row is None:
+        raise NotFound(f"no quarantined event with id {id}", field="id")
+    return jsonable(msgspec.to_builtins(row))  # type: ignore[no-any-return]
+
+
+@operation
+def quarantine_fix(runtime: Runtime, id: int, payload: Any) -> dict[str, Any]:
+    """Replace a quarantined event's payload (then replay it)."""
+    quarantine_show(runtime, id)
+    runtime_quarantine(runtime).update_payload(id, payload)
+    return {"id": id, "updated": True}
+
+
+@operation
+def quarantine_replay(runtime: Runtime, ids: list[int] | None = None) -> dict[str, Any]:
+    """Send open quarantined events through the gate again; those that now pass are appended."""
+    store = runtime_quarantine(runtime)
+    rows = [store.get(i) for i in ids] if ids else store.list(status="open", limit=100_000)
+    replayed, still_failing = [], []
+    for row in rows:
+        if row is None:
+            continue
+        r = msgspec.to_builtins(row)
+        info = _source_info(runtime, r["source"], unknown_events="quarantine")
+        result = ingest(runtime, [r["payload"]], source=info, store_quarantine=False)
+        if result.accepted or result.duplicates:
+            replayed.append(r["id"])
+        else:
+            still_failing.append({"id": r["id"], "errors": msgspec.to_builtins(result.errors)})
+    if replayed:
+        store.mark(replayed, "replayed")
+    return {"replayed": replayed, "still_failing": still_failing}
+
+
+@operation
+def log_status(runtime: Runtime) -> dict[str, Any]:
+    from hexlake.log import get_log
+
+    log = get_log(runtime)
+    groups = [msgspec.to_builtins(g) for g in log.status()]
+    return {"head_offset": log.head_offset(), "groups": groups}
+
+
+@operation
+def load_once(runtime: Runtime) -> dict[str, Any]:
+    """Move everything in the log into ``raw_events`` now."""
+    from hexlake.log import get_log
+    from hexlake.warehouse import get_warehouse
+    from hexlake.warehouse.loader import RawLoader
+
+    loader = RawLoader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse)
+    return {"rows": loader.run_once()}
+
+
+def _source_info(runtime: Runtime, name: str, unknown_events: str | None = None) -> SourceInfo:
+    for row in get_keystore(runtime).list_sources():
+        if row.name == name:
+            return SourceInfo(name=name, unknown_events=unknown_events or row.unknown_events, geoip=row.geoip)
+    if name.startswith("hexlake-"):  # internal sources (importers, stream): schemaless accepted
+        return SourceInfo(name=name, unknown_events=unknown_events or "accept")
+    raise BadRequest(f"no source named {name!r}; create it with `hexlake sources create`", field="source")
+
+
+__all__ = ["OPERATIONS", "jsonable", "operation"]
