@@ -1,0 +1,145 @@
+"""``hexlake demo``: initialise if needed, start a server if none runs, send demo data over HTTP,
+then print a short tour (counts, quarantine, top places, consumer lag) and where to look next."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hexlake.config import Settings
+from hexlake.demo.generate import DemoWorld
+from hexlake.errors import Conflict, ServiceUnavailable
+from hexlake.serve.client import ServerInfo, call_remote, find_server
+
+console = Console()
+BATCH = 500
+
+
+def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
+    info = find_server(settings)
+    if info is not None:
+        return info
+    if not start:
+        raise ServiceUnavailable("no server runs on this data dir; start one with `hexlake serve`")
+    if not settings.paths.secret.exists():
+        from hexlake.setup import initialise
+
+        keys = initialise(settings)
+        console.print(f"[green]Initialised[/] {keys['data_dir']}  write key: {keys['write_key']}  "
+                      f"read key: {keys['read_key']}")
+    log = open(settings.paths.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    cmd = [sys.executable, "-m", "hexlake.cli", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
+    subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    for _ in range(240):
+        info = find_server(settings)
+        if info is not None:
+            return info
+        time.sleep(0.25)
+    raise ServiceUnavailable(f"the server did not start; see {settings.paths.root / 'server.log'}")
+
+
+def _source_key(info: ServerInfo) -> str:
+    for attempt in range(100):
+        name = "demo" if attempt == 0 else f"demo-{attempt}"
+        try:
+            return str(call_remote(info, "sources_create", name=name)["write_key"])
+        except Conflict:
+            continue
+        except Exception as exc:  # RemoteError with status 409 is a conflict too
+            if getattr(exc, "status", None) == 409:
+                continue
+            raise
+    raise Conflict("could not create a demo source")
+
+
+def _post(client: httpx.Client, batch: list[Any]) -> dict[str, Any]:
+    for attempt in range(5):
+        resp = client.post("/v1/events", json=batch)
+        if resp.status_code < 500:
+            return dict(resp.json())
+        time.sleep(0.2 * 2**attempt)
+    resp.raise_for_status()
+    return {}
+
+
+def send_events(info: ServerInfo, key: str, world: DemoWorld) -> dict[str, int]:
+    events = list(world.events())
+    totals = {"accepted": 0, "duplicates": 0, "quarantined": 0, "errors": 0}
+    batches = [events[i:i + BATCH] for i in range(0, len(events), BATCH)]
+    batches += [batches[0], world.malformed()]  # a retried batch (duplicates) and bad events
+    cols = (TextColumn("sending demo events"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=info.url, headers=headers, timeout=60) as client, Progress(*cols) as bar:
+        task = bar.add_task("send", total=sum(len(b) for b in batches))
+        with ThreadPoolExecutor(4) as pool:
+            for batch, result in zip(batches, pool.map(lambda b: _post(client, b), batches), strict=True):
+                for k in ("accepted", "duplicates", "quarantined"):
+                    totals[k] += result.get(k, 0)
+                totals["errors"] += len(result.get("errors", []))
+                bar.advance(task, len(batch))
+    return totals
+
+
+def _rows(info: ServerInfo, sql: str) -> list[dict[str, Any]]:
+    r = call_remote(info, "query", sql=sql, limit=20)
+    return [dict(zip(r["columns"], row, strict=True)) for row in r["rows"]]
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    t = Table(title=title, title_justify="left")
+    for c in rows[0]:
+        t.add_column(str(c))
+    for r in rows:
+        t.add_row(*[str(v) for v in r.values()])
+    console.print(t)
+
+
+def tour(info: ServerInfo, totals: dict[str, int], read_hint: str) -> None:
+    call_remote(info, "load_once")
+    console.print(f"\n[bold]Sent[/]: {totals}")
+    _table("Events in raw_events by type", _rows(
+        info, "SELECT event_type, count(*) AS events, count(DISTINCT user_key) AS users "
+              "FROM raw_events GROUP BY 1 ORDER BY 2 DESC"))
+    q = call_remote(info, "quarantine_list", limit=5)
+    _table("Quarantine (latest)", [
+        {"id": i["id"], "event_type": i.get("event_type"), "reason": _reason(i)} for i in q["items"]])
+    _table("Top places (interactions)", _rows(
+        info, "SELECT json_extract_string(properties, '$.place_id') AS place_id, count(*) AS interactions, "
+              "count(DISTINCT user_key) AS users FROM raw_events WHERE event_type = 'place_interaction' "
+              "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"))
+    status = call_remote(info, "log_status")
+    _table(f"Consumer groups (log head {status['head_offset']})", [
+        {k: g[k] for k in ("group", "lag", "in_flight", "dead_letters")} for g in status["groups"]])
+    console.print(
+        f"\n[bold green]hexlake is running[/] at {info.url}\n"
+        f"  API docs:      {info.url}/docs\n"
+        f"  metrics:       {info.url}/metrics\n"
+        f"  query:         .venv/bin/hexlake query \"SELECT count(*) FROM raw_events\"\n"
+        f"  quarantine:    .venv/bin/hexlake quarantine list\n"
+        f"  read API:      curl -H 'Authorization: Bearer {read_hint}' {info.url}/v1/log/status\n"
+        f"  stop:          kill {info.pid}")
+
+
+def _reason(item: dict[str, Any]) -> str:
+    msgs = (item.get("failure") or {}).get("messages") or item.get("messages") or []
+    return "; ".join(str(m.get("message")) for m in islice(msgs, 2))[:100]
+
+
+def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, port: int, seed: int) -> None:
+    info = ensure_server(settings, port, start_server)
+    key = _source_key(info)
+    world = DemoWorld(users=users, days=days, seed=seed)
+    console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
+    totals = send_events(info, key, world)
+    tour(info, totals, read_hint="<read key from hexlake init>")
