@@ -11,3 +11,9 @@ class CollectConfig(Section):
     max_request_bytes: int = Field(
         5 * 1024 * 1024, description="Largest accepted request body after gzip decoding, in bytes (413 above)."
     )
+    segment_max_event_bytes: int = Field(
+        32 * 1024, description="Segment endpoints: largest message, in bytes (400 above, as Segment answers)."
+    )
+    segment_max_batch_bytes: int = Field(
+        500 * 1024, description="Segment /v1/batch and /v1/import: largest body after gzip decoding (400 above)."
+    )
