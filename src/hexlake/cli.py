@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +46,18 @@ app.add_typer(log_app, name="log")
 out = Console()
 err = Console(stderr=True)
 _state: dict[str, Any] = {"debug": False, "data_dir": None}
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Policy(str, Enum):
+    accept = "accept"
+    quarantine = "quarantine"
+    reject = "reject"
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -138,16 +151,15 @@ def send(
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="A read-only SQL query (SELECT/WITH/DESCRIBE/SHOW).")],
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.",
-                                     click_type=click.Choice(["table", "json", "csv"]))] = "table",
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     limit: Annotated[int, typer.Option(help="Most rows returned.", min=1)] = 1000,
 ) -> None:
     """Query the warehouse (read-only)."""
     result = call(settings(), "query", sql=sql, limit=limit)
     cols, rows = result["columns"], result["rows"]
-    if fmt == "json":
+    if fmt is Format.json:
         sys.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], default=str) + "\n")
-    elif fmt == "csv":
+    elif fmt is Format.csv:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(cols)
@@ -186,13 +198,12 @@ def demo(
 @sources_app.command("create")
 def sources_create(
     name: Annotated[str, typer.Argument(help="Source name (letters, digits, - and _).")],
-    unknown_events: Annotated[str, typer.Option(help="Policy for event types with no schema.",
-                                                click_type=click.Choice(["accept", "quarantine", "reject"]))]
-    = "accept",
+    unknown_events: Annotated[Policy, typer.Option(help="Policy for event types with no schema.")]
+    = Policy.accept,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a source and print its write key (shown once)."""
-    r = call(settings(), "sources_create", name=name, unknown_events=unknown_events)
+    r = call(settings(), "sources_create", name=name, unknown_events=unknown_events.value)
     emit(r, as_json, lambda r: out.print(f"source {r['name']}: write key {r['write_key']}"))
 
 
@@ -310,8 +321,8 @@ def log_status(as_json: JsonOpt = False) -> None:
                                                     "last_acked_offset"])))
 
 
-for _name, _ref in plugins.CLI_APPS:
-    app.add_typer(plugins.load(_ref), name=_name)
+for _name, _ref, _help in plugins.CLI_APPS:
+    app.add_typer(plugins.load(_ref), name=_name, help=_help)
 
 
 def main() -> None:

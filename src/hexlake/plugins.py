@@ -1,7 +1,7 @@
 """Where the stages plug into the server and the CLI. One line per built-in part.
 
 * ``ROUTERS``: ``"module:attr"`` of a FastAPI ``APIRouter``, included in the server app.
-* ``CLI_APPS``: ``(command name, "module:attr")`` of a typer app, added to ``hexlake``.
+* ``CLI_APPS``: ``(command name, "module:attr", help)`` of a typer app, added to ``hexlake``.
 * ``SERVICES``: ``"module:attr"`` of a factory ``(runtime) -> BackgroundService | None`` started
   by the server (the raw loader, the scheduler, stream consumers...). Return ``None`` to opt out.
 """
@@ -22,11 +22,11 @@ ROUTERS: list[str] = [
     "hexlake.importers.api:router",
 ]
 
-CLI_APPS: list[tuple[str, str]] = [
-    ("transform", "hexlake.transform.cli:app"),
-    ("places", "hexlake.spatial.cli:app"),
-    ("geofences", "hexlake.stream.cli:geofences_app"),
-    ("import", "hexlake.importers.cli:app"),
+CLI_APPS: list[tuple[str, str, str]] = [
+    ("transform", "hexlake.transform.cli:app", "SQLMesh models: run, plan, status and run history."),
+    ("places", "hexlake.spatial.cli:app", "The places registry: add, load, update, delete, list."),
+    ("geofences", "hexlake.stream.cli:geofences_app", "Geofences: create, list, delete."),
+    ("import", "hexlake.importers.cli:app", "Import personal data archives (Google Takeout)."),
 ]
 
 SERVICES: list[str] = [
