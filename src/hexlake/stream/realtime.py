@@ -1,0 +1,100 @@
+"""Reads of the realtime counters: the metrics snapshot and trending places (pure over a store + now)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import h3
+
+from hexlake.stream.counters import CounterStore
+from hexlake.stream.timeutil import iso
+
+ACTIVE_WINDOWS_MIN = (5, 15, 60)
+
+
+def metrics_snapshot(store: CounterStore, now: float, *, minutes: int = 60, live_minutes: int = 15,
+                     top: int = 20) -> dict[str, Any]:
+    """Events per minute by type/source, active users, live counts per place and H3 r6 cell."""
+    since = now - minutes * 60
+    per_minute = []
+    for key, value in store.scan("epm|", now).items():
+        _, minute, event_type, source = key.split("|", 3)
+        if float(minute) >= since - 60:
+            per_minute.append({"minute": iso(float(minute)), "event_type": event_type, "source": source,
+                               "count": int(value)})
+    per_minute.sort(key=lambda r: (r["minute"], r["event_type"], r["source"]))
+    active = {f"{m}m": store.count_at_least("seen|", now - m * 60, now) for m in ACTIVE_WINDOWS_MIN}
+    live_since = now - live_minutes * 60
+    places: dict[str, int] = {}
+    for key, value in store.scan("place|", now).items():
+        _, minute, place, _r6 = key.split("|", 3)
+        if float(minute) + 60 > live_since:
+            places[place] = places.get(place, 0) + int(value)
+    cells: dict[str, int] = {}
+    for key, value in store.scan("cell|", now).items():
+        _, minute, r6 = key.split("|", 2)
+        if float(minute) + 60 > live_since:
+            cells[r6] = cells.get(r6, 0) + int(value)
+    return {
+        "as_of": iso(now),
+        "events_per_minute": per_minute,
+        "active_users": active,
+        "live_window_minutes": live_minutes,
+        "places": _top(places, top, "place_id"),
+        "h3_r6": _top(cells, top, "h3_r6"),
+    }
+
+
+def _top(counts: dict[str, int], n: int, name: str) -> list[dict[str, Any]]:
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [{name: k, "count": v} for k, v in ranked]
+
+
+def trending_places(store: CounterStore, now: float, *, window_minutes: int = 60, half_life_minutes: float = 15,
+                    h3_r6: str | None = None, city: str | None = None, limit: int = 10) -> dict[str, Any]:
+    """Top places by an exponentially decayed count over the sliding window.
+
+    score = sum over minute buckets of count * 0.5 ** (age_minutes / half_life); a bucket's age is
+    measured from its end, so the current minute weighs 1.
+    """
+    since = now - window_minutes * 60
+    scores: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    cells: dict[str, str] = {}
+    for key, value in store.scan("place|", now).items():
+        _, minute_s, place, r6 = key.split("|", 3)
+        end = float(minute_s) + 60
+        if end <= since or (h3_r6 and r6 != h3_r6) or (city and not _city_matches(r6, city)):
+            continue
+        age_min = max(0.0, now - end) / 60
+        scores[place] = scores.get(place, 0.0) + value * math.pow(0.5, age_min / half_life_minutes)
+        counts[place] = counts.get(place, 0) + int(value)
+        cells[place] = r6
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return {
+        "as_of": iso(now),
+        "window_minutes": window_minutes,
+        "half_life_minutes": half_life_minutes,
+        "filter": {"h3_r6": h3_r6, "city": city},
+        "places": [{"place_id": p, "score": round(s, 4), "count": counts[p], "h3_r6": cells[p],
+                    "city": city_of_cell(cells[p]) if city else None} for p, s in ranked],
+    }
+
+
+def _city_matches(r6: str, city: str) -> bool:
+    name = city_of_cell(r6)
+    return name is not None and name.casefold() == city.casefold()
+
+
+@functools.lru_cache(maxsize=65_536)
+def city_of_cell(r6: str) -> str | None:
+    """Nearest populated place (GeoNames cities1000, offline) of an H3 r6 cell's centre."""
+    if r6 == "-" or not h3.is_valid_cell(r6):
+        return None
+    import reverse_geocoder  # lazy: loading its k-d tree takes ~1.5 s
+
+    lat, lng = h3.cell_to_latlng(r6)
+    hit = reverse_geocoder.search([(lat, lng)], mode=1, verbose=False)[0]
+    return str(hit["name"])

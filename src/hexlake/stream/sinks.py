@@ -1,0 +1,86 @@
+"""Sink adapters: turn outbox payloads into idempotent writes on the stores.
+
+* ``counters``  → ``CounterStore.apply(outbox_id, ops)`` (applied once per outbox id)
+* ``online``    → ``OnlineStore.put_many`` (overwrite: replaying is harmless)
+* ``offline``   → the warehouse table ``features_user_window`` (upsert on user_key + window_start)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from hexlake.features.protocol import OnlineStore, user_entity
+from hexlake.stream.counters import CounterStore
+
+OFFLINE_TABLE = "features_user_window"
+OFFLINE_DDL = f"""CREATE TABLE IF NOT EXISTS {OFFLINE_TABLE} (
+    user_key VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    window_end TIMESTAMP NOT NULL,
+    events_total INTEGER NOT NULL,
+    event_counts JSON,
+    distinct_places INTEGER NOT NULL,
+    session_count INTEGER NOT NULL,
+    session_seconds_total DOUBLE NOT NULL,
+    session_seconds_max DOUBLE NOT NULL,
+    last_h3_r9 VARCHAR,
+    distance_m DOUBLE NOT NULL,
+    computed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (user_key, window_start)
+)"""
+OFFLINE_COLUMNS = ["user_key", "window_start", "window_end", "events_total", "event_counts", "distinct_places",
+                   "session_count", "session_seconds_total", "session_seconds_max", "last_h3_r9", "distance_m",
+                   "computed_at"]
+
+
+class SqlExecutor(Protocol):
+    """What the offline sink needs from the warehouse: run one statement with parameters."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any: ...
+
+
+def counters_sink(store: CounterStore) -> Callable[[int, Any], None]:
+    def deliver(outbox_id: int, ops: Any) -> None:
+        store.apply(outbox_id, [tuple(op) for op in ops])
+
+    return deliver
+
+
+def online_sink(store: OnlineStore, ttl_s: float) -> Callable[[int, Any], None]:
+    def deliver(outbox_id: int, items: Any) -> None:
+        store.put_many([(user_entity(user), feats) for user, feats in items], ttl_s)
+
+    return deliver
+
+
+class OfflineFeatureTable:
+    """Appends final windows to ``features_user_window`` (point-in-time joins use window_end)."""
+
+    def __init__(self, db: SqlExecutor):
+        self.db = db
+        self.db.execute(OFFLINE_DDL)
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        now = datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - warehouse times are naive UTC
+        marks = ", ".join("?" * len(OFFLINE_COLUMNS))
+        sql = f"INSERT OR REPLACE INTO {OFFLINE_TABLE} ({', '.join(OFFLINE_COLUMNS)}) VALUES ({marks})"
+        for r in rows:
+            self.db.execute(sql, [
+                r["user_key"], _naive(r["window_start"]), _naive(r["window_end"]), r["events_total"],
+                orjson.dumps(r["event_counts"]).decode(), r["distinct_places"], r["session_count"],
+                r["session_seconds_total"], r["session_seconds_max"], r["last_h3_r9"], r["distance_m"], now,
+            ])
+
+    def sink(self) -> Callable[[int, Any], None]:
+        def deliver(outbox_id: int, rows: Any) -> None:
+            self.write(rows)
+
+        return deliver
+
+
+def _naive(iso_z: str) -> datetime:
+    return datetime.fromisoformat(iso_z.replace("Z", "+00:00")).replace(tzinfo=None)
