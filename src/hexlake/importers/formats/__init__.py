@@ -1,0 +1,70 @@
+"""Which Takeout files hexlake reads, and how: ``classify(path)`` names the format of a member.
+
+Anything not listed here (HTML reports, photos, settings) is left alone and not counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hexlake.importers.formats._common import ParseOptions, Parser, Record
+from hexlake.importers.formats.activity import parse_browser_history, parse_my_activity, parse_watch_history
+from hexlake.importers.formats.location import parse_records, parse_semantic, parse_timeline
+from hexlake.importers.formats.mbox import parse_mbox
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file kind: its ``name``, the parser, and the first bytes a real one starts with."""
+
+    name: str
+    parser: Parser
+    magic: tuple[bytes, ...]
+
+
+JSON_MAGIC = (b"{", b"[")
+RECORDS = Format("records", parse_records, (b"{",))
+SEMANTIC = Format("semantic", parse_semantic, (b"{",))
+TIMELINE = Format("timeline", parse_timeline, (b"{",))
+MY_ACTIVITY = Format("my_activity", parse_my_activity, (b"[",))
+WATCH_HISTORY = Format("watch_history", parse_watch_history, (b"[",))
+BROWSER_HISTORY = Format("browser_history", parse_browser_history, (b"{",))
+MBOX = Format("mbox", parse_mbox, (b"From ",))
+
+_SEMANTIC_PATH = re.compile(r"(^|/)semantic location history/\d{4}/[^/]+\.json$")
+
+
+def classify(path: str) -> Format | None:
+    """The format of archive member ``path`` (case-insensitive), or None if hexlake ignores it."""
+    p = path.replace("\\", "/").lower()
+    base = p.rsplit("/", 1)[-1]
+    if base == "records.json":
+        return RECORDS
+    if _SEMANTIC_PATH.search(p):
+        return SEMANTIC
+    if base == "timeline.json":
+        return TIMELINE
+    if base == "myactivity.json":
+        return MY_ACTIVITY
+    if base == "watch-history.json":
+        return WATCH_HISTORY
+    if base == "browserhistory.json":
+        return BROWSER_HISTORY
+    if base.endswith(".mbox"):
+        return MBOX
+    return None
+
+
+def magic_ok(fmt: Format, head: bytes) -> bool:
+    """True when ``head`` (the first bytes) looks like ``fmt``; BOM and whitespace are skipped.
+
+    An empty file is fine (it imports nothing); a PNG or zip renamed ``Records.json`` is not.
+    """
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not stripped:
+        return True
+    return any(stripped.startswith(m[: len(stripped)]) for m in fmt.magic)
+
+
+__all__ = ["Format", "ParseOptions", "Parser", "Record", "classify", "magic_ok"]
