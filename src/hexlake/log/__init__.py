@@ -49,7 +49,7 @@ def open_log(url: str, config: LogConfig | None = None, *,
     if factory is None:
         supported = ", ".join(f"{s}://" for s in sorted(BACKENDS))
         raise ConfigError(f"unsupported log URL {url!r}; supported schemes: {supported}", field="log_url")
-    return factory(url, config or LogConfig(), clock)
+    return factory(url, config or LogConfig.model_validate({}), clock)
 
 
 def get_log(runtime: Runtime) -> EventLog:

@@ -83,7 +83,8 @@ class GroupCommitter(Generic[T]):
                     if left <= 0:
                         break
                     self._cond.wait(left)
-            taken, rows = [], 0
+            taken: list[_Request[T]] = []
+            rows = 0
             while self._queue and (not taken or rows + len(self._queue[0].items) <= MAX_ROWS_PER_COMMIT):
                 request = self._queue.pop(0)
                 rows += len(request.items)

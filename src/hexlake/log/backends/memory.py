@@ -38,7 +38,7 @@ class MemoryEventLog:
     SUPPORTS_GROUP_COMMIT = False
 
     def __init__(self, config: LogConfig | None = None, *, clock: Callable[[], float] = time.time):
-        self.config = config or LogConfig()
+        self.config = config or LogConfig.model_validate({})
         self._clock = clock
         self._lock = threading.Lock()
         self._messages: list[AppendItem] = []  # offset = index + 1
@@ -82,9 +82,8 @@ class MemoryEventLog:
             for off in sorted(g.pending):
                 if len(out) >= max:
                     break
-                p = g.pending[off]
-                if p.visible_at > now or self._messages[off - 1].key in blocked and blocked[
-                        self._messages[off - 1].key] < off:
+                p, key = g.pending[off], self._messages[off - 1].key
+                if p.visible_at > now or blocked.get(key, off) < off:
                     continue
                 out.append(self._lease(g, off, p.attempts + 1, consumer, now + vt))
             scanned = 0
@@ -106,7 +105,7 @@ class MemoryEventLog:
     def _bury_expired(self, g: _Group, now: float) -> None:
         for off, p in list(g.pending.items()):
             if p.consumer is not None and p.visible_at <= now and p.attempts >= self.config.max_attempts:
-                self._bury(g, off, p, f"not acked within its visibility timeout after {p.attempts} deliveries")
+                self._bury(g, off, p, _expired(p.attempts))
 
     def _bury(self, g: _Group, off: int, p: _Pending, error: str) -> None:
         del g.pending[off]
@@ -116,9 +115,11 @@ class MemoryEventLog:
     def ack(self, group: str, offsets: Sequence[int]) -> None:
         with self._lock:
             g = self._groups.get(group)
-            for off in offsets if g else ():
-                p = g.pending.get(off) if g else None
-                if g and p and p.attempts > 0:
+            if g is None:
+                return
+            for off in offsets:
+                p = g.pending.get(off)
+                if p and p.attempts > 0:
                     del g.pending[off]
 
     def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
@@ -126,9 +127,11 @@ class MemoryEventLog:
         now = self._clock()
         with self._lock:
             g = self._groups.get(group)
-            for off in set(offsets) if g else ():
-                p = g.pending.get(off) if g else None
-                if g is None or p is None or p.attempts == 0:
+            if g is None:
+                return
+            for off in set(offsets):
+                p = g.pending.get(off)
+                if p is None or p.attempts == 0:
                     continue
                 if p.attempts >= cfg.max_attempts:
                     self._bury(g, off, p, error)
@@ -165,6 +168,10 @@ class MemoryEventLog:
 
     def close(self) -> None:
         self._closed = True
+
+
+def _expired(attempts: int) -> str:
+    return f"not acked within its visibility timeout after {attempts} deliveries"
 
 
 __all__ = ["MemoryEventLog"]

@@ -58,7 +58,7 @@ class SqliteEventLog:
     def __init__(self, path: str | Path, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
-        self.config = config or LogConfig()
+        self.config = config or LogConfig.model_validate({})
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
