@@ -1,0 +1,158 @@
+"""The native collector over HTTP (in-process app): answers, auth, limits, one error shape."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import hmac
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from hexlake.config import Settings
+from hexlake.serve import operations as ops
+from hexlake.serve.app import create_app
+from hexlake.setup import initialise
+
+
+@pytest.fixture
+def keys(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", collect={"max_batch_events": 50})
+    return settings, initialise(settings)
+
+
+@pytest.fixture
+def client(keys):
+    settings, _ = keys
+    app = create_app(settings, background=False)
+    with TestClient(app) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def ping(event_id: str, user: str = "alice", **extra) -> dict:
+    return {"event_id": event_id, "event_type": "location_ping", "user_id": user,
+            "timestamp": "2026-11-20T10:00:00Z", "properties": {"lat": 48.8566, "lng": 2.3522, "accuracy": 5},
+            "consent": {"precise_location": True}, **extra}
+
+
+def assert_error_shape(resp, status: int, field: str | None = None) -> dict:
+    assert resp.status_code == status, resp.text
+    err = resp.json()["error"]
+    assert set(err) >= {"type", "message"} and err["message"]
+    if field:
+        assert err.get("field") == field
+    return err
+
+
+def test_batch_is_counted_and_retry_is_a_duplicate(client, keys):
+    _, k = keys
+    batch = [ping("e1"), ping("e2"), ping("e1")]
+    first = client.post("/v1/events", json=batch, headers=auth(k["write_key"]))
+    assert first.status_code == 200
+    assert first.json() == {"accepted": 2, "duplicates": 1, "quarantined": 0, "errors": []}
+    again = client.post("/v1/events", json=batch, headers=auth(k["write_key"])).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 3
+
+
+def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client, keys):
+    settings, k = keys
+    bad = ping("bad-1", properties={"lat": 999, "lng": 2.0})
+    resp = client.post("/v1/events", json=[ping("ok-1"), bad], headers=auth(k["write_key"])).json()
+    assert resp["accepted"] == 1 and resp["quarantined"] == 1
+    assert resp["errors"][0]["index"] == 1 and resp["errors"][0]["event_id"] == "bad-1"
+    assert resp["errors"][0]["messages"][0]["path"]
+    listed = client.get("/v1/quarantine", headers=auth(k["read_key"])).json()
+    assert [i["event_id"] for i in listed["items"]] == ["bad-1"]
+
+
+def test_user_id_is_stored_only_as_hmac(client, keys):
+    settings, k = keys
+    client.post("/v1/events", json=[ping("h1", user="bob@example.org")], headers=auth(k["write_key"]))
+    from hexlake.runtime import Runtime
+
+    ops.load_once(client.app.state.runtime)
+    rows = ops.query(client.app.state.runtime, "SELECT user_key, lat, h3_r9 FROM raw_events")["rows"]
+    secret = settings.paths.secret.read_bytes()
+    expected = hmac.new(secret, b"bob@example.org", hashlib.sha256).hexdigest()
+    assert rows == [[expected, 48.8566, rows[0][2]]] and rows[0][2]
+    assert Runtime  # imported for type of app.state
+
+
+def test_basic_auth_with_key_as_username_is_accepted(client, keys):
+    _, k = keys
+    basic = base64.b64encode(f"{k['write_key']}:".encode()).decode()
+    resp = client.post("/v1/events", json=ping("b1"), headers={"Authorization": f"Basic {basic}"})
+    assert resp.status_code == 200 and resp.json()["accepted"] == 1
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!"}])
+def test_missing_or_unknown_key_is_401(client, headers):
+    assert_error_shape(client.post("/v1/events", json=ping("x"), headers=headers), 401)
+
+
+def test_revoked_key_is_401(client, keys):
+    _, k = keys
+    ops.sources_revoke(client.app.state.runtime, "default")
+    import time
+
+    time.sleep(1.1)  # key lookups are cached for a second
+    assert_error_shape(client.post("/v1/events", json=ping("r1"), headers=auth(k["write_key"])), 401)
+
+
+def test_read_key_cannot_write_and_write_key_cannot_read(client, keys):
+    _, k = keys
+    assert_error_shape(client.post("/v1/events", json=ping("x"), headers=auth(k["read_key"])), 403)
+    assert_error_shape(client.get("/v1/quarantine", headers=auth(k["write_key"])), 403)
+
+
+def test_body_that_is_not_json_is_400_and_stores_nothing(client, keys):
+    _, k = keys
+    err = assert_error_shape(client.post("/v1/events", content=b"{oops", headers={
+        **auth(k["write_key"]), "Content-Type": "application/json"}), 400, field="body")
+    assert "JSON" in err["message"]
+    assert ops.log_status(client.app.state.runtime)["head_offset"] == 0
+
+
+def test_too_many_events_is_413_and_wrong_type_is_415(client, keys):
+    _, k = keys
+    assert_error_shape(client.post("/v1/events", json=[ping(f"m{i}") for i in range(51)],
+                                   headers=auth(k["write_key"])), 413)
+    assert_error_shape(client.post("/v1/events", content=b"<a/>", headers={
+        **auth(k["write_key"]), "Content-Type": "application/xml"}), 415)
+
+
+def test_gzip_and_ndjson_bodies(client, keys):
+    _, k = keys
+    nd = b"\n".join(orjson.dumps(ping(f"n{i}")) for i in range(3))
+    resp = client.post("/v1/events", content=gzip.compress(nd), headers={
+        **auth(k["write_key"]), "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert resp.json()["accepted"] == 3
+
+
+def test_health_ready_metrics_and_openapi(client, keys):
+    _, k = keys
+    client.post("/v1/events", json=ping("m1"), headers=auth(k["write_key"]))
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'hexlake_events_total{outcome="accepted",source="default"} 1.0' in metrics
+    assert "/v1/events" in client.get("/openapi.json").json()["paths"]
+
+
+def test_unknown_route_and_bad_query_params_use_the_error_shape(client, keys):
+    _, k = keys
+    assert_error_shape(client.get("/v1/nope"), 404)
+    err = assert_error_shape(client.get("/v1/quarantine?limit=0", headers=auth(k["read_key"])), 400)
+    assert err["field"] == "limit"
+
+
+def test_read_only_query_refuses_writes(client, keys):
+    _, k = keys
+    resp = client.post("/v1/query", json={"sql": "DROP TABLE raw_events"}, headers=auth(k["read_key"]))
+    assert_error_shape(resp, 400)
