@@ -1,1 +1,45 @@
+"""The gate: validation (schema registry), dedupe, privacy and enrichment at the door.
 
+``Gate.process`` turns decoded native input events into ``Event`` envelopes, quarantine records
+and per-item errors; ``SchemaRegistry`` holds the JSON Schemas; ``QuarantineStore`` keeps refused
+events for fixing and replay.
+"""
+
+from hexlake.gate.dedupe import DedupeWindow
+from hexlake.gate.envelope import (
+    Event,
+    FailureMessage,
+    GateResult,
+    ItemError,
+    QuarantineRecord,
+    SourceInfo,
+    decode_event,
+    encode_event,
+)
+from hexlake.gate.pipeline import UNKNOWN_POLICIES, Enricher, Gate, enrich_h3
+from hexlake.gate.plan import RETENTION_CLASSES, Plan, compile_plan
+from hexlake.gate.registry import CompiledSchema, SchemaRecord, SchemaRegistry, builtin_schemas, check_schema
+
+__all__ = [
+    "RETENTION_CLASSES",
+    "UNKNOWN_POLICIES",
+    "CompiledSchema",
+    "DedupeWindow",
+    "Enricher",
+    "Event",
+    "FailureMessage",
+    "Gate",
+    "GateResult",
+    "ItemError",
+    "Plan",
+    "QuarantineRecord",
+    "SchemaRecord",
+    "SchemaRegistry",
+    "SourceInfo",
+    "builtin_schemas",
+    "check_schema",
+    "compile_plan",
+    "decode_event",
+    "enrich_h3",
+    "encode_event",
+]
