@@ -71,9 +71,18 @@ class CompiledSchema:
 
 
 def to_failure(err: Any) -> FailureMessage:
-    """Map a jsonschema-rs error to ``{path, keyword, message}``."""
-    path = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in err.instance_path)
+    """Map a jsonschema-rs error to ``{path, keyword, message}``.
+
+    ``path`` is a JSON pointer to the offending value; for ``required`` it points at the missing
+    property itself (``/place_id``), which is where the user has to add something.
+    """
+    parts = list(err.instance_path)
     keyword = next((str(p) for p in reversed(list(err.schema_path)) if isinstance(p, str)), "schema")
+    if keyword == "required":
+        missing = getattr(err.kind, "property", None)
+        if isinstance(missing, str):
+            parts.append(missing)
+    path = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
     return FailureMessage(path=path, keyword=keyword, message=err.message)
 
 
