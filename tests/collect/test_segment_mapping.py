@@ -85,8 +85,9 @@ def test_explicit_timestamp_is_trusted_without_correction() -> None:
 
 
 def test_import_never_skew_corrects() -> None:
-    native = map_message({"type": "track", "userId": "u1", "event": "e", "originalTimestamp": "2020-01-01T00:00:00Z",
-                          "sentAt": "2024-01-01T00:00:00Z"}, historical=True)
+    native = map_message({"type": "track", "userId": "u1", "event": "e",
+                          "originalTimestamp": "2020-01-01T00:00:00Z", "sentAt": "2024-01-01T00:00:00Z"},
+                         historical=True)
     assert native["timestamp"] == "2020-01-01T00:00:00Z"
     assert "sent_at" not in native
 
