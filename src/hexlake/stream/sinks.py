@@ -84,3 +84,21 @@ class OfflineFeatureTable:
 
 def _naive(iso_z: str) -> datetime:
     return datetime.fromisoformat(iso_z.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+DerivedWriter = Callable[[list[dict[str, Any]]], None]
+"""Writes derived events (native input shape) back into the log, e.g. through ``ingest``."""
+
+
+def derived_sink(write: DerivedWriter, webhooks: Any | None) -> Callable[[int, Any], None]:
+    """Derived geofence events → the log (dedupe on their deterministic ids) and webhook queue."""
+
+    def deliver(outbox_id: int, items: Any) -> None:
+        events = [{k: v for k, v in item.items() if k != "_webhook"} for item in items]
+        write(events)
+        if webhooks is not None:
+            for item, event in zip(items, events, strict=True):
+                if item.get("_webhook"):
+                    webhooks.enqueue(event["event_id"], item["_webhook"], event)
+
+    return deliver
