@@ -18,10 +18,12 @@ from hexlake.gate.envelope import (
 )
 from hexlake.gate.pipeline import UNKNOWN_POLICIES, Enricher, Gate, enrich_h3
 from hexlake.gate.plan import RETENTION_CLASSES, Plan, compile_plan
+from hexlake.gate.quarantine import STATUSES, QuarantineCount, QuarantineRow, QuarantineStore
 from hexlake.gate.registry import CompiledSchema, SchemaRecord, SchemaRegistry, builtin_schemas, check_schema
 
 __all__ = [
     "RETENTION_CLASSES",
+    "STATUSES",
     "UNKNOWN_POLICIES",
     "CompiledSchema",
     "DedupeWindow",
@@ -32,7 +34,10 @@ __all__ = [
     "GateResult",
     "ItemError",
     "Plan",
+    "QuarantineCount",
     "QuarantineRecord",
+    "QuarantineRow",
+    "QuarantineStore",
     "SchemaRecord",
     "SchemaRegistry",
     "SourceInfo",
@@ -40,6 +45,6 @@ __all__ = [
     "check_schema",
     "compile_plan",
     "decode_event",
-    "enrich_h3",
     "encode_event",
+    "enrich_h3",
 ]
