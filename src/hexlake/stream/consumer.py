@@ -205,12 +205,26 @@ class Consumer:
     # -- loop ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
         """Loop until ``stop`` is set (finishing the current batch), or until idle if asked."""
+        self.await_orphaned_leases(stop)
         while not stop.is_set():
             n = self.step()
             if n == 0:
-                if until_idle and self.state.outbox_size(self.group) == 0:
+                if until_idle and self.state.outbox_size(self.group) == 0 and self.update_lag() == 0:
                     return
                 stop.wait(self.opts.idle_sleep_s)
+
+    def await_orphaned_leases(self, stop: threading.Event) -> None:
+        """After a crash, wait for the dead process's leases to expire before reading on.
+
+        Otherwise newer messages would be processed first and push the watermark past the
+        redelivered ones, turning them into late events: the restart would not equal a clean run.
+        """
+        while not stop.is_set():
+            status = [s for s in self.log.status() if s.group == self.group]
+            if not status or status[0].in_flight == 0:
+                return
+            log.info("waiting for %d orphaned leases of %s", status[0].in_flight, self.group)
+            stop.wait(0.2)
 
     def update_lag(self) -> int:
         """Refresh the lag gauge from the log; return the group's lag."""

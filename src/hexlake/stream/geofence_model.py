@@ -38,7 +38,7 @@ class Geofence(msgspec.Struct, kw_only=True):
     created_at: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self)
 
 
 def validate(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,3 +1,5 @@
+"""The server's background service factory for the stream consumers."""
+
 from __future__ import annotations
 
 from hexlake.plugins import BackgroundService
@@ -5,4 +7,8 @@ from hexlake.runtime import Runtime
 
 
 def create(runtime: Runtime) -> BackgroundService | None:
-    return None
+    if not runtime.settings.stream.enabled:
+        return None
+    from hexlake.stream.runner import StreamService
+
+    return StreamService(runtime)

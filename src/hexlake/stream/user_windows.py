@@ -53,13 +53,13 @@ class UserWindowOperator:
         if closed:
             out.emit("offline", [acc.features(final=True) for acc in closed])
         for wid in sorted(dirty):
-            acc = self.wins.open.get(wid)
-            if acc is None:
+            cur = self.wins.open.get(wid)
+            if cur is None:
                 continue  # opened and closed in this batch
-            out.put(_wkey(*wid), encode_acc(acc))
+            out.put(_wkey(*wid), encode_acc(cur))
             out.put(f"l|{wid[0]}", repr(self.wins.latest[wid[0]]).encode())
-            if self._is_latest(acc):
-                online[acc.user_key] = acc.features(final=False)
+            if self._is_latest(cur):
+                online[cur.user_key] = cur.features(final=False)
         if online:
             out.emit("online", [[user, feats] for user, feats in sorted(online.items())])
 

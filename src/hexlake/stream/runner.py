@@ -1,0 +1,141 @@
+"""Wiring: build the three consumers of a runtime (counters, user windows, geofences) and run them.
+
+Used by the server's background service and by ``python -m hexlake.stream.worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hexlake.features import get_online_store
+from hexlake.gate.envelope import SourceInfo
+from hexlake.runtime import Runtime
+from hexlake.stream.consumer import Consumer, ConsumerOptions
+from hexlake.stream.counters import CounterOperator, CounterStore, SqliteCounterStore
+from hexlake.stream.geofence_op import GeofenceOperator
+from hexlake.stream.geofence_store import GeofenceStore
+from hexlake.stream.sinks import OfflineFeatureTable, counters_sink, derived_sink, online_sink
+from hexlake.stream.state import StreamState, stream_db_path
+from hexlake.stream.user_windows import UserWindowOperator
+from hexlake.stream.webhooks import WebhookQueue, webhook_key
+
+log = logging.getLogger("hexlake.stream")
+ALL = ("counters", "features", "geofences")
+STREAM_SOURCE = SourceInfo(name="hexlake-stream", unknown_events="accept")
+
+
+def state_path(runtime: Runtime) -> Path:
+    return stream_db_path(runtime.settings)
+
+
+def get_counter_store(runtime: Runtime) -> CounterStore:
+    return runtime.resource("stream.counters", lambda rt: SqliteCounterStore(state_path(rt)))
+
+
+def get_geofence_store(runtime: Runtime) -> GeofenceStore:
+    return runtime.resource("stream.geofences", lambda rt: GeofenceStore(state_path(rt)))
+
+
+def get_warehouse_for(runtime: Runtime) -> Any:
+    try:
+        from hexlake.warehouse import get_warehouse  # type: ignore[attr-defined]
+    except ImportError:  # the warehouse stage's accessor; fall back to the same named resource
+        from hexlake.warehouse.duck import open_warehouse
+
+        return runtime.resource("warehouse", lambda rt: open_warehouse(rt.settings.resolved_warehouse_url()))
+    return get_warehouse(runtime)
+
+
+def webhook_queue(runtime: Runtime) -> WebhookQueue:
+    from hexlake.privacy.secret import load_secret
+
+    cfg = runtime.settings.stream
+    return WebhookQueue(state_path(runtime), webhook_key(load_secret(runtime.paths.secret)),
+                        max_attempts=cfg.webhook_max_attempts, backoff_base_s=cfg.webhook_backoff_s)
+
+
+def options(runtime: Runtime) -> ConsumerOptions:
+    cfg = runtime.settings.stream
+    return ConsumerOptions(batch_size=cfg.batch_size, allowed_lateness_s=cfg.allowed_lateness_s,
+                           idle_sleep_s=cfg.idle_sleep_s, max_outbox=cfg.max_outbox)
+
+
+def build_consumers(runtime: Runtime, which: Sequence[str] = ALL) -> list[Consumer]:
+    from hexlake.log import get_log
+
+    cfg, path, elog = runtime.settings.stream, state_path(runtime), get_log(runtime)
+    out = []
+    if "counters" in which:
+        out.append(Consumer(elog, StreamState(path), CounterOperator(cfg.counter_ttl_s),
+                            {"counters": counters_sink(get_counter_store(runtime))}, options(runtime)))
+    if "features" in which:
+        table = OfflineFeatureTable(get_warehouse_for(runtime))
+        sinks = {"online": online_sink(get_online_store(runtime), cfg.feature_ttl_s), "offline": table.sink()}
+        out.append(Consumer(elog, StreamState(path), UserWindowOperator(cfg.window_minutes * 60.0), sinks,
+                            options(runtime)))
+    if "geofences" in which:
+        op = GeofenceOperator(get_geofence_store(runtime), cfg.geofence_hysteresis_m, cfg.geofence_max_accuracy_m)
+        sink = derived_sink(lambda events: _ingest(runtime, events), webhook_queue(runtime))
+        out.append(Consumer(elog, StreamState(path), op, {"derived": sink}, options(runtime)))
+    return out
+
+
+def _ingest(runtime: Runtime, events: list[dict[str, Any]]) -> None:
+    from hexlake.collect.ingest import ingest
+
+    ingest(runtime, events, source=STREAM_SOURCE)
+
+
+class StreamService:
+    """The consumers in the server: one thread each, plus a housekeeping thread."""
+
+    name = "stream"
+
+    def __init__(self, runtime: Runtime, which: Sequence[str] = ALL):
+        self.runtime = runtime
+        self.which = which
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.consumers: list[Consumer] = []
+
+    def start(self) -> None:
+        self.consumers = build_consumers(self.runtime, self.which)
+        for c in self.consumers:
+            self._spawn(f"stream-{c.group}", c.run, self._stop)
+        self._spawn("stream-housekeeping", self._housekeeping)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _housekeeping(self) -> None:
+        """Webhook deliveries, lag gauges, expiry purges (reads never need them to be correct)."""
+        hooks = webhook_queue(self.runtime) if "geofences" in self.which else None
+        last_purge = 0.0
+        while not self._stop.wait(0.5):
+            try:
+                if hooks is not None:
+                    hooks.deliver_due()
+                for c in self.consumers:
+                    c.update_lag()
+                if time.time() - last_purge > 60:
+                    last_purge = time.time()
+                    get_counter_store(self.runtime).purge_expired(time.time())
+                    for c in self.consumers:
+                        c.state.prune_processed(c.group, 86_400)
+            except Exception:
+                log.exception("stream housekeeping failed; retrying")
+
+    def stop(self) -> None:
+        """Finish the current micro-batches, then return (graceful shutdown)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        for c in self.consumers:
+            c.state.close()
