@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,13 +47,13 @@ out = Console()
 err = Console(stderr=True)
 _state: dict[str, Any] = {"debug": False, "data_dir": None}
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
 
 
-class Policy(str, Enum):
+class Policy(StrEnum):
     accept = "accept"
     quarantine = "quarantine"
     reject = "reject"
@@ -316,9 +316,11 @@ def quarantine_replay(
 def log_status(as_json: JsonOpt = False) -> None:
     """Per consumer group: lag, in flight, dead letters."""
     r = call(settings(), "log_status")
-    emit(r, as_json, lambda r: (out.print(f"head offset {r['head_offset']}"),
-                                table(r["groups"], ["group", "lag", "in_flight", "dead_letters",
-                                                    "last_acked_offset"])))
+    def render(r: dict[str, Any]) -> None:
+        out.print(f"head offset {r['head_offset']}")
+        table(r["groups"], ["group", "lag", "in_flight", "dead_letters", "last_acked_offset"])
+
+    emit(r, as_json, render)
 
 
 for _name, _ref, _help in plugins.CLI_APPS:

@@ -61,7 +61,7 @@ def test_batch_is_counted_and_retry_is_a_duplicate(client, keys):
 
 
 def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client, keys):
-    settings, k = keys
+    _settings, k = keys
     bad = ping("bad-1", properties={"lat": 999, "lng": 2.0})
     resp = client.post("/v1/events", json=[ping("ok-1"), bad], headers=auth(k["write_key"])).json()
     assert resp["accepted"] == 1 and resp["quarantined"] == 1

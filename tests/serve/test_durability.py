@@ -64,10 +64,11 @@ def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_pa
     assert acked_ids <= set(in_log)
 
     # The client retries what was not acknowledged; then the loader catches up.
-    with Server(data, background=False) as again:
-        with httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {key}"}) as client:
-            for n in sorted(set(sent) - set(acked)):
-                assert client.post("/v1/events", json=_batch(n, 50)).status_code == 200
+    with Server(data, background=False) as again, httpx.Client(
+        base_url=again.url, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        for n in sorted(set(sent) - set(acked)):
+            assert client.post("/v1/events", json=_batch(n, 50)).status_code == 200
     hexlake(data, "load", "--once")
     out = hexlake(data, "query", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM raw_events "
                   "WHERE event_id LIKE 'dur-%'", "--format", "json").stdout

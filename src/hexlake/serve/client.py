@@ -78,10 +78,10 @@ class RemoteError(HexlakeError):
     """An error answered by the server, re-raised with its message and status."""
 
 
-def call_remote(info: ServerInfo, name: str, timeout: float = 600.0, **kwargs: Any) -> Any:
+def call_remote(info: ServerInfo, op: str, /, timeout: float = 600.0, **kwargs: Any) -> Any:
     try:
         resp = httpx.post(
-            f"{info.url}/v1/admin/ops/{name}",
+            f"{info.url}/v1/admin/ops/{op}",
             content=json.dumps(kwargs, default=str),
             headers={"Authorization": f"Bearer {info.admin_token}", "Content-Type": "application/json"},
             timeout=timeout,
@@ -91,9 +91,9 @@ def call_remote(info: ServerInfo, name: str, timeout: float = 600.0, **kwargs: A
     body = resp.json() if resp.content else None
     if resp.status_code >= 400:
         err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-        exc = RemoteError(err.get("message", resp.text), field=err.get("field"))
-        exc.status = resp.status_code
-        raise exc
+        error = RemoteError(err.get("message", resp.text), field=err.get("field"))
+        error.status = resp.status_code
+        raise error
     return body
 
 
@@ -105,7 +105,7 @@ def session(settings: Settings) -> Iterator[Caller]:
     """A ``call(name, **kwargs)`` bound to the running server, or to one local Runtime."""
     info = find_server(settings)
     if info is not None:
-        yield lambda name, **kwargs: call_remote(info, name, **kwargs)
+        yield lambda op, /, **kwargs: call_remote(info, op, **kwargs)
         return
     from hexlake.serve import operations
 
@@ -113,15 +113,15 @@ def session(settings: Settings) -> Iterator[Caller]:
         raise NotInitialised(f"{settings.data_dir} is not initialised; run `hexlake init` first")
     runtime = Runtime(settings)
     try:
-        yield lambda name, **kwargs: operations.jsonable(operations.OPERATIONS[name](runtime, **kwargs))
+        yield lambda op, /, **kwargs: operations.jsonable(operations.OPERATIONS[op](runtime, **kwargs))
     finally:
         runtime.close()
 
 
-def call(settings: Settings, name: str, **kwargs: Any) -> Any:
-    """Run operation ``name`` through the running server, or locally when there is none."""
+def call(settings: Settings, op: str, /, **kwargs: Any) -> Any:
+    """Run operation ``op`` through the running server, or locally when there is none."""
     with session(settings) as run:
-        return run(name, **kwargs)
+        return run(op, **kwargs)
 
 
-__all__ = ["ServerInfo", "call", "session", "call_remote", "find_server", "read_server_file", "write_server_file"]
+__all__ = ["ServerInfo", "call", "call_remote", "find_server", "read_server_file", "session", "write_server_file"]

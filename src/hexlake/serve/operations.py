@@ -83,7 +83,7 @@ def sources_revoke(runtime: Runtime, name: str) -> dict[str, Any]:
 
 @operation
 def schemas_list(runtime: Runtime) -> list[dict[str, Any]]:
-    return jsonable(msgspec.to_builtins(runtime_registry(runtime).list()))  # type: ignore[no-any-return]
+    return jsonable(msgspec.to_builtins(runtime_registry(runtime).list()))
 
 
 @operation
@@ -91,13 +91,13 @@ def schemas_show(runtime: Runtime, event_type: str, version: int | None = None) 
     schema = runtime_registry(runtime).get(event_type, version)
     if schema is None:
         raise NotFound(f"no schema for event type {event_type!r}", field="event_type")
-    return jsonable(msgspec.to_builtins(schema))  # type: ignore[no-any-return]
+    return jsonable(msgspec.to_builtins(schema))
 
 
 @operation
 def schemas_add(runtime: Runtime, schema: dict[str, Any]) -> dict[str, Any]:
     added = runtime_registry(runtime).add(schema)
-    return jsonable(msgspec.to_builtins(added))  # type: ignore[no-any-return]
+    return jsonable(msgspec.to_builtins(added))
 
 
 @operation
@@ -115,7 +115,7 @@ def quarantine_show(runtime: Runtime, id: int) -> dict[str, Any]:
     row = runtime_quarantine(runtime).get(id)
     if row is None:
         raise NotFound(f"no quarantined event with id {id}", field="id")
-    return jsonable(msgspec.to_builtins(row))  # type: ignore[no-any-return]
+    return jsonable(msgspec.to_builtins(row))
 
 
 @operation

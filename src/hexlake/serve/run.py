@@ -9,11 +9,11 @@ import os
 import uvicorn
 
 from hexlake.config import Settings
+from hexlake.errors import Conflict
 from hexlake.serve.app import create_app
 from hexlake.serve.client import find_server, remove_server_file, write_server_file
 from hexlake.serve.errors import log as serve_log
 from hexlake.serve.logs import configure_logging
-from hexlake.errors import Conflict
 
 
 def run_server(
