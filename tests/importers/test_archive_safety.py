@@ -91,9 +91,7 @@ def test_symlink_in_folder_is_refused(tmp_path: Path):
 
 
 def test_zip_bomb_ratio_is_refused(tmp_path: Path):
-    path = fx.write_zip(
-        tmp_path / "bomb.zip", {"Takeout/Location History/Records.json": b"0" * (20 * 1024**2)}
-    )
+    path = fx.write_zip(tmp_path / "bomb.zip", {"Takeout/Location History/Records.json": b"0" * (20 * 1024**2)})
     with pytest.raises(ImportRefused, match="zip bomb"):
         inspect_source(path, CFG)
 

@@ -53,9 +53,7 @@ def test_e7_values_past_2_pow_31_wrap_to_negative_degrees():
     lat_wrapped = 2**32 - 338600000
     assert e7(lat_wrapped) == pytest.approx(-33.86)
     doc = {
-        "locations": [
-            {"latitudeE7": lat_wrapped, "longitudeE7": 2**32 - 1512000000, "timestampMs": "1500000000000"}
-        ]
+        "locations": [{"latitudeE7": lat_wrapped, "longitudeE7": 2**32 - 1512000000, "timestampMs": "1500000000000"}]
     }
     loc = _parse(parse_records, json.dumps(doc).encode())[0]["properties"]["location"]
     assert loc["lat"] == pytest.approx(-33.86)
@@ -203,8 +201,6 @@ def test_timestamp_parsing_helpers():
 
 def test_classify_known_paths():
     assert classify("Takeout/Location History (Timeline)/Records.json") is RECORDS
-    assert (
-        classify("Takeout/Location History/Semantic Location History/2019/2019_MAY.json").name == "semantic"
-    )
+    assert classify("Takeout/Location History/Semantic Location History/2019/2019_MAY.json").name == "semantic"
     assert classify("Takeout/Chrome/BrowserHistory.json").name == "browser_history"
     assert classify("Takeout/archive_browser.html") is None

@@ -1,0 +1,79 @@
+"""Wiring the importer to a ``Runtime``: its store, the gate delivery and the importer schemas.
+
+Records reach hexlake only through ``hexlake.collect.ingest.ingest`` (gate → quarantine → log),
+as source ``takeout`` whose unknown event types are quarantined (never silently accepted).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from hexlake.gate.envelope import SourceInfo
+from hexlake.importers.runner import Deliver, TakeoutImporter
+from hexlake.importers.store import Counts, ImportStore
+from hexlake.runtime import Runtime
+
+SOURCE = SourceInfo(name="takeout", unknown_events="quarantine")
+
+
+def importer_schemas() -> list[dict[str, Any]]:
+    """The JSON Schemas of the importer's event types (``importers/schemas/*.json``)."""
+    folder = resources.files("hexlake.importers").joinpath("schemas")
+    return [
+        json.loads(e.read_text(encoding="utf-8"))
+        for e in sorted(folder.iterdir(), key=lambda e: e.name)
+        if e.name.endswith(".json")
+    ]
+
+
+def register_schemas(registry: Any) -> None:
+    """Add the importer's schemas to the gate's registry (same content is a no-op)."""
+    for schema in importer_schemas():
+        registry.add(schema)
+
+
+def gate_delivery(runtime: Runtime) -> Deliver:
+    """Deliver batches through ``ingest``; registers the importer schemas first."""
+    from hexlake.collect.ingest import ingest, runtime_registry
+
+    register_schemas(runtime_registry(runtime))
+
+    def deliver(items: list[dict[str, Any]]) -> Counts:
+        r = ingest(runtime, items, source=SOURCE)
+        # ``errors`` lists quarantined items too; count only the refused-and-not-stored ones.
+        return Counts(
+            accepted=r.accepted,
+            duplicates=r.duplicates,
+            quarantined=r.quarantined,
+            errors=max(len(r.errors) - r.quarantined, 0),
+        )
+
+    return deliver
+
+
+def get_store(runtime: Runtime) -> ImportStore:
+    return runtime.resource("importers.store", lambda rt: ImportStore(rt.paths.root / "imports.sqlite"))
+
+
+def get_importer(runtime: Runtime) -> TakeoutImporter:
+    """The runtime's importer (created once: it loads the secret and registers the schemas)."""
+    return runtime.resource("importers.importer", _build)
+
+
+def _build(runtime: Runtime) -> TakeoutImporter:
+    from hexlake.privacy.hashing import Hasher
+    from hexlake.privacy.secret import load_secret
+
+    hasher = Hasher(load_secret(runtime.paths.secret))
+    return TakeoutImporter(
+        get_store(runtime),
+        runtime.settings.importers,
+        gate_delivery(runtime),
+        hasher.user_key,
+        coarse_h3_res=runtime.settings.gate.coarse_h3_res,
+    )
+
+
+__all__ = ["SOURCE", "gate_delivery", "get_importer", "get_store", "importer_schemas", "register_schemas"]
