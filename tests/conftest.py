@@ -19,7 +19,7 @@ import pytest
 
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
 
-from hexlake.config import Settings  # noqa: E402
+from hexlake.config import Settings
 
 START_COMMANDS = {
     5432: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
