@@ -81,3 +81,52 @@ def serve(recorder: Recorder, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class LossyProxy:
+    """Forwards requests to ``upstream`` but, for the first ``drop`` requests, hangs up instead of
+    returning the answer: the server stored the events, the client saw a network error — the case
+    where only idempotent retries prevent duplicates."""
+
+    def __init__(self, upstream: str, drop: int):
+        self.upstream, self.drop, self.forwarded = upstream, drop, 0
+        self.lock = threading.Lock()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import httpx
+
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                skip = {"host", "content-length", "connection"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                answer = httpx.post(proxy.upstream + self.path, content=raw, headers=headers, timeout=30)
+                with proxy.lock:
+                    proxy.forwarded += 1
+                    hang_up = proxy.forwarded <= proxy.drop
+                if hang_up:
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status_code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
