@@ -1,0 +1,167 @@
+"""The transform stage's operations as plain functions returning plain data.
+
+The CLI, the admin API and the scheduler all call these, so a command gives the same answer
+whether it runs in the server or opens the files itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from hexlake.errors import TransformError
+from hexlake.ops.runs import DuckRunHistory
+from hexlake.runtime import Runtime
+from hexlake.transform import db
+from hexlake.transform.engine import RunReport, TransformEngine
+from hexlake.transform.marts import MARTS, model_table, time_column
+
+ENGINE = "transform.engine"
+HISTORY = "transform.history"
+
+
+def engine(runtime: Runtime) -> TransformEngine:
+    db.warehouse(runtime)  # open the owner first: SQLMesh then shares its DuckDB instance
+    return runtime.resource(ENGINE, lambda rt: TransformEngine(rt.settings))
+
+
+def run_history(runtime: Runtime) -> DuckRunHistory:
+    return runtime.resource(
+        HISTORY, lambda rt: DuckRunHistory(db.warehouse(rt), keep=rt.settings.transform.history_keep)
+    )
+
+
+def _when(value: datetime | str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def run(runtime: Runtime, *, execution_time: datetime | str | None = None, trigger: str = "cli",
+        attempt: int = 1) -> dict[str, Any]:
+    """Process new and late events into every model; record the run history; report."""
+    eng = engine(runtime)
+    try:
+        report = eng.run(execution_time=_when(execution_time))
+    except TransformError as exc:
+        failed = _report_from(exc)
+        _record(runtime, failed, trigger, attempt)
+        raise
+    _record(runtime, report, trigger, attempt)
+    return report.to_dict()
+
+
+def plan(runtime: Runtime, *, execution_time: datetime | str | None = None) -> dict[str, Any]:
+    """Apply model/variable changes to the warehouse and backfill what they need."""
+    report = engine(runtime).plan(execution_time=_when(execution_time))
+    _record(runtime, report, "cli", 1)
+    if not report.ok:
+        raise TransformError(report.error or "the plan failed", details=[report.to_dict()])
+    return report.to_dict()
+
+
+def status(runtime: Runtime) -> dict[str, Any]:
+    """Per model: kind, processed intervals, rows, newest event time, last successful run."""
+    eng = engine(runtime)
+    models = eng.status()
+    last = {r["model"]: r for r in reversed(run_history(runtime).list(limit=500, status="success"))}
+    fresh = {f["model"]: f for f in freshness(runtime)}
+    for m in models:
+        m["last_success"] = last.get(m["model"], {}).get("finished_at")
+        m["rows"] = fresh.get(m["model"], {}).get("rows")
+        m["newest_event_time"] = fresh.get(m["model"], {}).get("newest_event_time")
+    return {"environment": "prod", "needs_plan": eng.needs_plan(), "models": models}
+
+
+def history(runtime: Runtime, *, limit: int = 100, model: str | None = None,
+            status: str | None = None) -> list[dict[str, Any]]:
+    """Newest run-history rows first."""
+    return run_history(runtime).list(limit=limit, model=model, status=status)
+
+
+def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per model with an event-time column: newest event time it holds and the lag to ``now``."""
+    wh = db.warehouse(runtime)
+    now = now or datetime.utcnow()
+    raw_newest = _scalar(wh, "SELECT MAX(ts) FROM main.raw_events")
+    out = []
+    for name in ["staging.stg_events", *[f"marts.{m}" for m in MARTS]]:
+        col = time_column(name)
+        try:
+            rows, newest = wh.cursor().execute(
+                f"SELECT COUNT(*), MAX({col}) FROM {model_table(name)}").fetchone() or (0, None)
+        except Exception:  # not built yet
+            rows, newest = None, None
+        if newest is not None and not isinstance(newest, datetime):
+            newest = datetime.combine(newest, datetime.min.time())
+        out.append({
+            "model": name,
+            "time_column": col,
+            "rows": rows,
+            "newest_event_time": newest.isoformat() if newest else None,
+            "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
+            "behind_raw_seconds": (
+                round((raw_newest - newest).total_seconds(), 3) if newest and raw_newest else None
+            ),
+        })
+    return out
+
+
+def _scalar(wh: Any, sql: str) -> Any:
+    try:
+        row = wh.cursor().execute(sql).fetchone()
+    except Exception:
+        return None
+    return row[0] if row else None
+
+
+def _report_from(exc: TransformError) -> RunReport:
+    for d in exc.details:
+        if isinstance(d, dict) and "kind" in d:
+            rep = RunReport(d["kind"], datetime.fromisoformat(d["started_at"]), ok=False,
+                            failed_models=list(d["failed_models"]), error=d["error"])
+            rep.finished_at = datetime.now()
+            return rep
+    return RunReport("run", datetime.now(), datetime.now(), ok=False, error=exc.message)
+
+
+def _record(runtime: Runtime, report: RunReport, trigger: str, attempt: int) -> None:
+    wh = db.warehouse(runtime)
+    run_id = str(uuid.uuid4())
+    rows: list[dict[str, Any]] = []
+    for e in report.evaluations:
+        started = report.started_at
+        rows.append({
+            "run_id": run_id, "model": e.model, "interval_start": e.interval_start,
+            "interval_end": e.interval_end, "started_at": started,
+            "finished_at": started + timedelta(milliseconds=e.duration_ms or 0),
+            "status": "audit_failed" if e.audits_failed else "success",
+            "rows": _scalar(wh, f"SELECT COUNT(*) FROM {model_table(e.model)}"),
+            "error": None, "attempt": attempt, "trigger": trigger,
+        })
+    failed: list[str | None] = [*report.failed_models] or ([] if report.ok else [None])
+    for model in failed:
+        rows.append({
+            "run_id": run_id, "model": model, "interval_start": None, "interval_end": None,
+            "started_at": report.started_at, "finished_at": report.finished_at,
+            "status": "failed", "rows": None, "error": report.error, "attempt": attempt,
+            "trigger": trigger,
+        })
+    run_history(runtime).record(rows)
+
+
+def register_operations() -> None:
+    """Make these callable through the server's ``POST /v1/admin/ops/{name}`` (CLI routing)."""
+    from hexlake.serve.operations import OPERATIONS
+
+    OPERATIONS.update({
+        "transform_run": run,
+        "transform_plan": plan,
+        "transform_status": status,
+        "transform_history": history,
+        "transform_freshness": freshness,
+    })
+
+
+register_operations()
+
+__all__ = ["engine", "freshness", "history", "plan", "run", "run_history", "status"]

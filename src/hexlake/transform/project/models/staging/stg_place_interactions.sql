@@ -1,0 +1,37 @@
+/* Place interactions (seed 001 `data.interaction_type` / `data.place_id`): views, visits,
+   ratings, follows, posts, reactions, comments... at one place. */
+MODEL (
+  name staging.stg_place_interactions,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column ts, lookback @lookback_days),
+  cron '@daily',
+  allow_partials TRUE,
+  grain event_id,
+  audits (
+    not_null(columns := (event_id, ts, place_id, interaction_type)),
+    unique_values(columns := (event_id)),
+    accepted_values(column := interaction_type, is_in := (
+      'view', 'place_view', 'visit', 'check_in', 'rating', 'follow', 'unfollow', 'post',
+      'reaction', 'comment', 'share', 'save'
+    ))
+  )
+);
+
+SELECT
+  event_id,
+  ts,
+  event_date,
+  source,
+  user_key,
+  anonymous_key,
+  session_id,
+  @json_str(properties, 'place_id') AS place_id,
+  LOWER(TRIM(@json_str(properties, 'interaction_type'))) AS interaction_type,
+  @json_num(properties, 'rating') AS rating,
+  lat,
+  lng,
+  h3_r6,
+  h3_r9
+FROM staging.stg_events
+WHERE ts BETWEEN @start_dt AND @end_dt
+  AND event_type = 'place_interaction'
+  AND @json_str(properties, 'place_id') IS NOT NULL
