@@ -184,10 +184,17 @@ class SchemaRegistry:
     def install_builtins(self) -> builtins.list[SchemaRecord]:
         """Register the shipped schemas that are missing; existing (type, version) are left alone."""
         added = []
-        for schema in builtin_schemas():
-            key = (schema["x-event-type"], schema["x-version"])
-            if key not in self._compiled:
-                added.append(self.add(schema))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one commit (one fsync) for all of them
+            try:
+                for schema in builtin_schemas():
+                    if (schema["x-event-type"], schema["x-version"]) not in self._compiled:
+                        added.append(self.add(schema))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self.reload()
+                raise
         return added
 
     def close(self) -> None:
