@@ -1,3 +1,130 @@
-from fastapi import APIRouter
+"""HTTP API of the stream stage: realtime metrics, trending places, late output, features, geofences."""
 
-router = APIRouter()
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import ORJSONResponse
+
+from hexlake.errors import BadRequest, NotFound
+from hexlake.features import get_online_store, user_entity
+from hexlake.runtime import Runtime
+from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.stream.realtime import metrics_snapshot, trending_places
+from hexlake.stream.runner import get_counter_store, get_geofence_store, state_path
+from hexlake.stream.state import consumer_stats, list_late_events
+
+router = APIRouter(tags=["realtime"])
+read = [Depends(require_read_key)]
+write = [Depends(require_write_key)]
+MAX_BATCH = 1000
+
+
+def _rt(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _hasher(runtime: Runtime) -> Any:
+    from hexlake.privacy.hashing import Hasher
+    from hexlake.privacy.secret import load_secret
+
+    return runtime.resource("stream.hasher", lambda rt: Hasher(load_secret(rt.paths.secret)))
+
+
+@router.get("/v1/realtime/metrics", dependencies=read)
+def realtime_metrics(
+    request: Request,
+    minutes: int = Query(60, ge=1, le=1440, description="Events-per-minute history to return."),
+    live_minutes: int = Query(15, ge=1, le=1440, description="Window of the live place / cell counts."),
+    top: int = Query(20, ge=1, le=1000, description="Most places and cells listed."),
+) -> dict[str, Any]:
+    """platform_metrics_realtime: events/minute by type and source, active users, live counts."""
+    rt = _rt(request)
+    snap = metrics_snapshot(get_counter_store(rt), time.time(), minutes=minutes, live_minutes=live_minutes,
+                            top=top)
+    snap["consumers"] = consumer_stats(state_path(rt))
+    return snap
+
+
+@router.get("/v1/realtime/places/trending", dependencies=read)
+def trending(
+    request: Request,
+    h3_r6: str | None = Query(None, description="Only places in this H3 resolution-6 cell."),
+    city: str | None = Query(None, description="Only places whose cell's nearest city has this name."),
+    limit: int = Query(10, ge=1, le=1000, description="Top N places."),
+) -> dict[str, Any]:
+    """Top places by a decayed count over the sliding window (see docs/realtime.md)."""
+    rt = _rt(request)
+    cfg = rt.settings.stream
+    return trending_places(get_counter_store(rt), time.time(), window_minutes=cfg.trending_window_minutes,
+                           half_life_minutes=cfg.trending_half_life_minutes, h3_r6=h3_r6, city=city, limit=limit)
+
+
+@router.get("/v1/realtime/late", dependencies=read)
+def late_events(
+    request: Request,
+    group: str | None = Query(None, description="Only this consumer group (stream-features, ...)."),
+    limit: int = Query(100, ge=1, le=10_000, description="Most rows returned, newest first."),
+) -> dict[str, Any]:
+    """The late side output: events behind the watermark by more than the allowed lateness."""
+    rt = _rt(request)
+    stats = consumer_stats(state_path(rt))
+    return {"counts": {g: s["late"] for g, s in stats.items()},
+            "events": list_late_events(state_path(rt), group, limit)}
+
+
+@router.get("/v1/features/users/{user_id}", dependencies=read)
+async def user_features(request: Request, user_id: str) -> Response:
+    """The user's latest 10-minute window features (the id is hashed here, never stored)."""
+    rt = _rt(request)
+    value = get_online_store(rt).get(user_entity(_hasher(rt).user_key(user_id)))
+    if value is None:
+        raise NotFound(f"no live features for user {user_id!r} (no recent events, or expired)", field="user_id")
+    return ORJSONResponse({"user_id": user_id, "features": value})
+
+
+@router.post("/v1/features/users:batch", dependencies=read)
+async def user_features_batch(request: Request, body: Any = Body(..., examples=[{"user_ids": ["42", "43"]}])
+                              ) -> Response:
+    """Features of many users at once: ``{"user_ids": [...]}`` → ``{"features": {id: {...} | null}}``."""
+    ids = body.get("user_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+        raise BadRequest("user_ids must be a list of strings or integers", field="user_ids")
+    if len(ids) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} user_ids per request; split the batch", field="user_ids")
+    rt = _rt(request)
+    hasher = _hasher(rt)
+    keys = [user_entity(hasher.user_key(str(i))) for i in ids]
+    found = get_online_store(rt).get_many(keys)
+    return ORJSONResponse({"features": {str(i): found.get(k) for i, k in zip(ids, keys, strict=True)}})
+
+
+@router.post("/v1/geofences", dependencies=write, status_code=201)
+def create_geofence(request: Request, body: Any = Body(..., examples=[
+        {"name": "HQ", "lat": 37.7749, "lng": -122.4194, "radius_m": 150, "metadata": {"team": "ops"}}])
+                    ) -> dict[str, Any]:
+    """Create a circle (lat, lng, radius_m) or GeoJSON polygon (geometry) geofence."""
+    return get_geofence_store(_rt(request)).create(body).public()
+
+
+@router.get("/v1/geofences", dependencies=read)
+def list_geofences(request: Request) -> dict[str, Any]:
+    """Every geofence."""
+    fences = [f.public() for f in get_geofence_store(_rt(request)).list()]
+    return {"geofences": fences, "count": len(fences)}
+
+
+@router.get("/v1/geofences/{fence_id}", dependencies=read)
+def get_geofence(request: Request, fence_id: str) -> dict[str, Any]:
+    """One geofence."""
+    return get_geofence_store(_rt(request)).get(fence_id).public()
+
+
+@router.delete("/v1/geofences/{fence_id}", dependencies=write, status_code=204)
+def delete_geofence(request: Request, fence_id: str) -> Response:
+    """Delete a geofence; users inside it get no exit event."""
+    get_geofence_store(_rt(request)).delete(fence_id)
+    return Response(status_code=204)

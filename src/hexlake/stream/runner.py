@@ -43,7 +43,7 @@ def get_geofence_store(runtime: Runtime) -> GeofenceStore:
 
 def get_warehouse_for(runtime: Runtime) -> Any:
     try:
-        from hexlake.warehouse import get_warehouse  # type: ignore[attr-defined]
+        from hexlake.warehouse import get_warehouse
     except ImportError:  # the warehouse stage's accessor; fall back to the same named resource
         from hexlake.warehouse.duck import open_warehouse
 
