@@ -141,9 +141,10 @@ class TakeoutImporter:
         force: bool = False,
         progress: ProgressSink | None = None,
         upload_id: str | None = None,
+        import_id: str | None = None,
     ) -> ImportRow:
         """Inspect ``path``, resume an unfinished import of the same content or start one, run it."""
-        insp, import_id = self.prepare(path, user_id, options, force=force, upload_id=upload_id)
+        insp, import_id = self.prepare(path, user_id, options, force=force, upload_id=upload_id, import_id=import_id)
         if insp is None:
             return self.store.get(import_id)
         return self.run(import_id, insp, user_id, progress=progress)
@@ -156,48 +157,52 @@ class TakeoutImporter:
         *,
         force: bool = False,
         upload_id: str | None = None,
+        import_id: str | None = None,
     ) -> tuple[Inspection | None, str]:
         """Check the archive (refusals are recorded, then raised) and pick the import to run.
 
         Returns ``(None, id)`` when the same archive was already imported completely (status
         ``skipped``; use ``force`` to read it again — its records then dedupe as duplicates).
+        ``import_id`` names a row created beforehand (uploads answer with it at once).
         """
         user_key = self.user_key(str(user_id))
+        path = path.absolute()  # not resolve(): a symlinked archive must still be seen (and refused)
+
+        def new_row() -> str:
+            return import_id or self.store.create(
+                user_key=user_key, source_path=str(path), options=asdict(options), upload_id=upload_id
+            )
+
         try:
             insp = inspect_source(path, self.config)
         except ImportRefused as exc:
-            import_id = self.store.create(
-                user_key=user_key, source_path=str(path), options=asdict(options), upload_id=upload_id
-            )
-            self.store.finish(import_id, "refused", exc.message)
+            self.store.finish(new_row(), "refused", exc.message)
             raise
-        earlier = self.store.find(user_key=user_key, sha256=insp.sha256, source_path=str(path))
+        earlier = [
+            r
+            for r in self.store.find(user_key=user_key, sha256=insp.sha256, source_path=str(path))
+            if r.id != import_id
+        ]
         resumable = next((r for r in earlier if r.status in _RESUMABLE), None)
-        if resumable is not None:
-            import_id = resumable.id
+        if resumable is not None and import_id is None:
+            chosen = resumable.id
         else:
-            import_id = self.store.create(
-                user_key=user_key, source_path=str(path), options=asdict(options), upload_id=upload_id
-            )
+            chosen = new_row()
             done = next((r for r in earlier if r.status == "done"), None)
             if done is not None and not force and insp.sha256 is not None:
-                self.store.set_inspected(
-                    import_id, kind=insp.kind, sha256=insp.sha256, archive_bytes=insp.size, files=[]
-                )
-                self.store.finish(import_id, "skipped", f"this archive was already imported as {done.id}")
-                return None, import_id
+                self.store.set_inspected(chosen, kind=insp.kind, sha256=insp.sha256, archive_bytes=insp.size, files=[])
+                self.store.finish(chosen, "skipped", f"this archive was already imported as {done.id}")
+                return None, chosen
         self.store.set_inspected(
-            import_id,
+            chosen,
             kind=insp.kind,
             sha256=insp.sha256,
             archive_bytes=insp.size,
             files=[(m.path, m.format.name, m.size) for m in insp.members],
         )
-        return insp, import_id
+        return insp, chosen
 
-    def run(
-        self, import_id: str, insp: Inspection, user_id: str, *, progress: ProgressSink | None = None
-    ) -> ImportRow:
+    def run(self, import_id: str, insp: Inspection, user_id: str, *, progress: ProgressSink | None = None) -> ImportRow:
         """Import every file not finished yet; checkpoints make a re-run continue where this stopped."""
         row = self.store.get(import_id)
         if self.user_key(str(user_id)) != row.user_key:
@@ -205,9 +210,7 @@ class TakeoutImporter:
         if not self.store.claim(import_id):
             raise Conflict(f"import {import_id} is already running in process {row.pid}", field="id")
         sink = progress or NoProgress()
-        options = ImportOptions(
-            **{k: v for k, v in row.options.items() if k in ImportOptions.__annotations__}
-        )
+        options = ImportOptions(**{k: v for k, v in row.options.items() if k in ImportOptions.__annotations__})
         files = {f.path: f for f in self.store.files(import_id)}
         todo = {p for p, f in files.items() if f.status not in _DONE_FILE}
         state = {"done": sum(f.bytes_done if f.status not in _DONE_FILE else f.size for f in files.values())}
@@ -262,9 +265,7 @@ class TakeoutImporter:
                 fs.index += 1
                 if fs.index <= skip:
                     if fs.index % bs == 0:
-                        sink.update(
-                            base_done + max(fs.counter.count, fs.recorded_bytes), fs.index, member.path
-                        )
+                        sink.update(base_done + max(fs.counter.count, fs.recorded_bytes), fs.index, member.path)
                     continue
                 eid = event_id_for(rec, user_key)
                 rec["event_id"] = format_uuid(eid)
@@ -272,9 +273,7 @@ class TakeoutImporter:
                 rec["consent"] = consent
                 rec["context"] = context
                 if not options.precise_location and "end_location" in rec["properties"]:
-                    rec["properties"]["end_location"] = snap(
-                        rec["properties"]["end_location"], self.coarse_h3_res
-                    )
+                    rec["properties"]["end_location"] = snap(rec["properties"]["end_location"], self.coarse_h3_res)
                 batch.append((rec, eid))
                 if len(batch) >= bs:
                     self._flush(import_id, member, fs, batch)
@@ -308,9 +307,7 @@ class TakeoutImporter:
         state["done"] = base_done + max(fs.counter.count, fs.recorded_bytes)
         sink.update(state["done"], fs.index, member.path)
 
-    def _flush(
-        self, import_id: str, member: Member, fs: _FileState, batch: list[tuple[dict[str, Any], bytes]]
-    ) -> None:
+    def _flush(self, import_id: str, member: Member, fs: _FileState, batch: list[tuple[dict[str, Any], bytes]]) -> None:
         """Deliver the records not delivered before, then commit the checkpoint for the batch."""
         ids = [eid for _, eid in batch]
         known = self.store.seen_subset(ids)

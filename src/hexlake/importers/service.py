@@ -7,14 +7,19 @@ as source ``takeout`` whose unknown event types are quarantined (never silently 
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from hexlake.gate.envelope import SourceInfo
-from hexlake.importers.runner import Deliver, TakeoutImporter
+from hexlake.importers.runner import Deliver, ImportOptions, TakeoutImporter
 from hexlake.importers.store import Counts, ImportStore
 from hexlake.runtime import Runtime
 
+log = logging.getLogger(__name__)
 SOURCE = SourceInfo(name="takeout", unknown_events="quarantine")
 
 
@@ -76,4 +81,57 @@ def _build(runtime: Runtime) -> TakeoutImporter:
     )
 
 
-__all__ = ["SOURCE", "gate_delivery", "get_importer", "get_store", "importer_schemas", "register_schemas"]
+def get_uploads(runtime: Runtime) -> Any:
+    from hexlake.importers.uploads import UploadStore
+
+    return runtime.resource(
+        "importers.uploads",
+        lambda rt: UploadStore(rt.paths.root / "imports.sqlite", rt.paths.uploads, rt.settings.importers),
+    )
+
+
+class ImportWorker:
+    """One background thread in the server running uploaded imports one after another."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+        self._jobs: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="hexlake-imports", daemon=True)
+        self._thread.start()
+
+    def submit(self, import_id: str, path: Path, user_id: str, options: ImportOptions, upload_id: str) -> None:
+        self._jobs.put((import_id, path, user_id, options, upload_id))
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            import_id, path, user_id, options, upload_id = job
+            uploads = get_uploads(self._runtime)
+            try:
+                get_importer(self._runtime).import_path(
+                    path, user_id, options, upload_id=upload_id, import_id=import_id
+                )
+                uploads.set_status(upload_id, "imported", import_id)
+            except Exception as exc:  # recorded on the import row by the runner; keep serving
+                log.warning("import %s from upload %s stopped: %s", import_id, upload_id, exc)
+                uploads.set_status(upload_id, "failed", import_id)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=5)
+
+
+def get_worker(runtime: Runtime) -> ImportWorker:
+    return runtime.resource("importers.worker", ImportWorker)
+
+
+__all__ = [
+    "SOURCE",
+    "ImportWorker",
+    "gate_delivery",
+    "get_importer",
+    "get_store",
+    "get_uploads",
+    "get_worker",
+    "importer_schemas",
+    "register_schemas",
+]

@@ -123,7 +123,7 @@ class ImportRow(msgspec.Struct, kw_only=True):
     def progress(self) -> float:
         if self.total_bytes:
             return self.bytes_done / self.total_bytes
-        return 1.0 if self.status == "done" else 0.0
+        return 1.0 if self.status in ("done", "skipped") else 0.0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
