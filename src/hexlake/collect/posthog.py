@@ -16,12 +16,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import first_error, map_items
 from hexlake.collect.mapping.body import decode_body
 from hexlake.collect.mapping.posthog import map_event
+from hexlake.collect.segment import json_response
 from hexlake.collect.sources import resolve_write_key
 from hexlake.errors import BadRequest, HexlakeError, Unauthorized
 from hexlake.gate.envelope import SourceInfo
@@ -33,10 +34,10 @@ router = APIRouter(tags=["posthog"])
 PATHS = ("/capture/", "/capture", "/batch/", "/batch", "/e/", "/e", "/i/v0/e/", "/i/v0/e")
 
 
-def posthog_error(exc: HexlakeError) -> ORJSONResponse:
+def posthog_error(exc: HexlakeError) -> Response:
     body = {"type": "validation_error" if exc.status < 500 else "server_error", "code": type(exc).__name__,
             "detail": exc.message, **exc.to_body()}
-    return ORJSONResponse(body, status_code=exc.status)
+    return json_response(body, exc.status)
 
 
 def _events(body: Any) -> tuple[list[Any], Any, bool]:
@@ -70,7 +71,7 @@ def _source(runtime: Runtime, key: str | None) -> SourceInfo:
     return resolve_write_key(runtime, key)
 
 
-async def capture(request: Request) -> ORJSONResponse:
+async def capture(request: Request) -> Response:
     """Capture one event or a batch in any of PostHog's body shapes."""
     received_at = datetime.now(UTC)
     runtime: Runtime = request.app.state.runtime
@@ -103,7 +104,7 @@ async def capture(request: Request) -> ORJSONResponse:
             {"index": e.index, "uuid": e.event_id, "messages": [m.message for m in e.messages]}
             for e in errors
         ]
-    return ORJSONResponse(answer)
+    return json_response(answer)
 
 
 for _path in PATHS:

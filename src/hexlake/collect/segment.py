@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import MappedBatch, first_error, map_items
@@ -32,12 +32,16 @@ from hexlake.serve.auth import key_from_header
 router = APIRouter(tags=["segment"])
 
 
-def segment_error(exc: HexlakeError) -> ORJSONResponse:
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def segment_error(exc: HexlakeError) -> Response:
     """Segment's error answer: oversize is a 400 (as Segment), the rest keeps its status."""
     status = 400 if isinstance(exc, PayloadTooLarge) else exc.status
     code = "invalid_request" if status < 500 else "server_error"
     body = {"success": False, "code": code, "message": exc.message, **exc.to_body()}
-    return ORJSONResponse(body, status_code=status)
+    return json_response(body, status)
 
 
 def _source(runtime: Runtime, request: Request, body: dict[str, Any]) -> SourceInfo:
@@ -81,7 +85,7 @@ def _map_batch(body: dict[str, Any], historical: bool, limit: int) -> MappedBatc
     return map_items(messages, mapper)
 
 
-async def _handle(request: Request, call: str | None, historical: bool = False) -> ORJSONResponse:
+async def _handle(request: Request, call: str | None, historical: bool = False) -> Response:
     received_at = datetime.now(UTC)
     runtime: Runtime = request.app.state.runtime
     config = runtime.settings.collect
@@ -111,11 +115,11 @@ async def _handle(request: Request, call: str | None, historical: bool = False) 
     if errors:
         answer["errors"] = [{"index": e.index, "messageId": e.event_id,
                              "messages": [m.message for m in e.messages]} for e in errors]
-    return ORJSONResponse(answer)
+    return json_response(answer)
 
 
 def _single(call: str) -> Any:
-    async def endpoint(request: Request) -> ORJSONResponse:
+    async def endpoint(request: Request) -> Response:
         return await _handle(request, call)
 
     endpoint.__name__ = f"segment_{call}"
@@ -130,13 +134,13 @@ for _call in CALL_TYPES:
 
 
 @router.post("/v1/batch", summary="Segment batch", description="Up to 500 KB of Segment messages.")
-async def segment_batch(request: Request) -> ORJSONResponse:
+async def segment_batch(request: Request) -> Response:
     return await _handle(request, None)
 
 
 @router.post("/v1/import", summary="Segment import",
              description="Like /v1/batch for historical data: timestamps are trusted, not skew corrected.")
-async def segment_import(request: Request) -> ORJSONResponse:
+async def segment_import(request: Request) -> Response:
     return await _handle(request, None, historical=True)
 
 
