@@ -75,7 +75,6 @@ def test_sigkill_and_restart_gives_the_same_counters_and_features(tmp_path: Path
     ref = worker(dirs[0], until_idle=True)
     assert ref.wait(timeout=120) == 0, ref.stderr.read() if ref.stderr else ""
 
-    kills = 0
     for target in (0.25, 0.6):  # kill twice, mid-stream
         proc = worker(dirs[1], until_idle=False)
         deadline = time.monotonic() + 60
@@ -83,7 +82,6 @@ def test_sigkill_and_restart_gives_the_same_counters_and_features(tmp_path: Path
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
     assert 0 < processed(dirs[1]) < 2 * N_EVENTS  # really interrupted mid-way
     final = worker(dirs[1], until_idle=True)
     assert final.wait(timeout=120) == 0, final.stderr.read() if final.stderr else ""

@@ -36,7 +36,8 @@ def pings(user: str, edge_offsets: list[float], start: float = T0) -> list:
     out = []
     for i, off in enumerate(edge_offsets):
         lat, lng = north_of_center(RADIUS + off)
-        out.append(make_event(f"{user}-{i + int(start - T0) // 30}", start + 30 * i, user=user, event_type="location_ping", lat=lat, lng=lng))
+        eid = f"{user}-{i + int(start - T0) // 30}"
+        out.append(make_event(eid, start + 30 * i, user=user, event_type="location_ping", lat=lat, lng=lng))
     return out
 
 

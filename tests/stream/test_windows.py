@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter, defaultdict
@@ -60,7 +61,7 @@ def reference(arrivals: list[Event]) -> tuple[dict[tuple[str, float], dict[str, 
             "session_count": len(sessions),
             "session_seconds_total": round(sum(lengths), 3),
             "last_h3_r9": located[-1].h3_r9 if located else None,
-            "distance_m": round(sum(_dist(a, b) for a, b in zip(located, located[1:], strict=False)), 3),
+            "distance_m": round(sum(_dist(a, b) for a, b in itertools.pairwise(located)), 3),
         }
     return out, late, max_ts
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.responses import ORJSONResponse
 
 from hexlake.errors import BadRequest, NotFound
 from hexlake.features import get_online_store, user_entity
@@ -83,7 +83,7 @@ async def user_features(request: Request, user_id: str) -> Response:
     value = get_online_store(rt).get(user_entity(_hasher(rt).user_key(user_id)))
     if value is None:
         raise NotFound(f"no live features for user {user_id!r} (no recent events, or expired)", field="user_id")
-    return ORJSONResponse({"user_id": user_id, "features": value})
+    return Response(orjson.dumps({"user_id": user_id, "features": value}), media_type="application/json")
 
 
 @router.post("/v1/features/users:batch", dependencies=read)
@@ -99,7 +99,8 @@ async def user_features_batch(request: Request, body: Any = Body(..., examples=[
     hasher = _hasher(rt)
     keys = [user_entity(hasher.user_key(str(i))) for i in ids]
     found = get_online_store(rt).get_many(keys)
-    return ORJSONResponse({"features": {str(i): found.get(k) for i, k in zip(ids, keys, strict=True)}})
+    feats = {str(i): found.get(k) for i, k in zip(ids, keys, strict=True)}
+    return Response(orjson.dumps({"features": feats}), media_type="application/json")
 
 
 @router.post("/v1/geofences", dependencies=write, status_code=201)

@@ -14,7 +14,6 @@ once (idempotent on the outbox id), so counts are exact across crashes and redel
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path

@@ -65,7 +65,7 @@ class OfflineFeatureTable:
         self.db.execute(OFFLINE_DDL)
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        now = datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - warehouse times are naive UTC
+        now = datetime.utcnow().replace(microsecond=0)
         marks = ", ".join("?" * len(OFFLINE_COLUMNS))
         sql = f"INSERT OR REPLACE INTO {OFFLINE_TABLE} ({', '.join(OFFLINE_COLUMNS)}) VALUES ({marks})"
         for r in rows:

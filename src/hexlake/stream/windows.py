@@ -8,6 +8,7 @@ allowed lateness gives exactly the batch result.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -42,7 +43,7 @@ class WindowAcc(msgspec.Struct, kw_only=True):
 
     def features(self, *, final: bool) -> dict[str, Any]:
         pts = sorted(self.points)
-        distance = sum(haversine_m(a[2], a[3], b[2], b[3]) for a, b in zip(pts, pts[1:], strict=False))
+        distance = sum(haversine_m(a[2], a[3], b[2], b[3]) for a, b in itertools.pairwise(pts))
         lengths = [s[1] - s[0] for s in self.sessions.values()]
         return {
             "user_key": self.user_key,
