@@ -109,7 +109,8 @@ class _Limits:
         if self.total > c.max_uncompressed_bytes:
             raise _refuse(
                 f"The archive expands to more than {c.max_uncompressed_bytes} bytes "
-                "(importers.max_uncompressed_bytes): refused as a possible zip bomb.", name
+                "(importers.max_uncompressed_bytes): refused as a possible zip bomb.",
+                name,
             )
         ratio_of = compressed if compressed is not None else self.archive_size
         grown = size if compressed is not None else self.total
@@ -241,9 +242,7 @@ def inspect_source(path: Path, config: ImportConfig) -> Inspection:
         return result
     size = path.stat().st_size
     if size > config.max_archive_bytes:
-        raise _refuse(
-            f"{path.name} is {size} bytes, above importers.max_archive_bytes ({config.max_archive_bytes})."
-        )
+        raise _refuse(f"{path.name} is {size} bytes, above importers.max_archive_bytes ({config.max_archive_bytes}).")
     result = Inspection(path, sniff_kind(path), None, size)
     (_inspect_zip if result.kind == "zip" else _inspect_tar)(path, config, result)
     return result

@@ -33,16 +33,19 @@ app = typer.Typer(
 out = Console()
 
 
-def _settings() -> Any:
-    from hexlake.cli import settings
+def _settings(ctx: typer.Context) -> Any:
+    """Settings honouring the root ``--data-dir`` (read from the context: ``python -m hexlake.cli``
+    runs the root as ``__main__``, whose module state this module cannot see)."""
+    from hexlake.config import load_settings
 
-    return settings()
+    data_dir = ctx.find_root().params.get("data_dir")
+    return load_settings(data_dir=data_dir) if data_dir else load_settings()
 
 
-def _runtime() -> Any:
+def _runtime(ctx: typer.Context) -> Any:
     from hexlake.runtime import Runtime
 
-    return Runtime(_settings())
+    return Runtime(_settings(ctx))
 
 
 class RichProgress:
@@ -107,6 +110,7 @@ def _render(row: dict[str, Any]) -> None:
 
 @app.command("takeout")
 def takeout(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Takeout .zip/.tgz archive or the extracted folder.")],
     user: Annotated[str, typer.Option("--user", help="Id of the user who owns this export (hashed by the gate).")],
     include_bodies: Annotated[
@@ -132,7 +136,7 @@ def takeout(
     from hexlake.importers.runner import ImportOptions
     from hexlake.importers.service import get_importer
 
-    runtime = _runtime()
+    runtime = _runtime(ctx)
     bar = RichProgress(enabled=(not as_json and sys.stderr.isatty()) or not as_json)
     try:
         row = get_importer(runtime).import_path(
@@ -154,6 +158,7 @@ def takeout(
 
 @app.command("status")
 def status(
+    ctx: typer.Context,
     import_id: Annotated[
         str | None, typer.Argument(help="An import id (imp_…); all recent imports if omitted.")
     ] = None,
@@ -162,7 +167,7 @@ def status(
     """Show imports with status, progress and counters (one import: also its files and checkpoints)."""
     from hexlake.importers.store import ImportStore
 
-    store = ImportStore(_settings().paths.root / "imports.sqlite")
+    store = ImportStore(_settings(ctx).paths.root / "imports.sqlite")
     try:
         if import_id is not None:
             data: Any = store.get(import_id).to_json()
@@ -193,6 +198,7 @@ def status(
 
 @app.command("resume")
 def resume(
+    ctx: typer.Context,
     import_id: Annotated[str, typer.Argument(help="The interrupted or failed import (imp_…).")],
     user: Annotated[str, typer.Option("--user", help="The same user id the import was started with.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the import as JSON, no progress bar.")] = False,
@@ -202,7 +208,7 @@ def resume(
     from hexlake.importers.archive import inspect_source
     from hexlake.importers.service import get_importer
 
-    runtime = _runtime()
+    runtime = _runtime(ctx)
     bar = RichProgress(enabled=not as_json)
     try:
         importer = get_importer(runtime)

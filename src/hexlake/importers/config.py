@@ -17,9 +17,7 @@ class ImportConfig(Section):
     ratio_min_bytes: int = Field(
         1024**2, description="Members smaller than this (uncompressed) are exempt from the ratio check."
     )
-    batch_size: int = Field(
-        1_000, description="Records handed to the gate per `ingest` call (one checkpoint each)."
-    )
+    batch_size: int = Field(1_000, description="Records handed to the gate per `ingest` call (one checkpoint each).")
     max_body_bytes: int = Field(
         64 * 1024, description="With --include-bodies, at most this many bytes of a mail body are kept."
     )

@@ -172,8 +172,7 @@ class ImportStore:
 
     # -- imports -------------------------------------------------------------------------------
 
-    def create(self, *, user_key: str, source_path: str, options: dict[str, Any],
-               upload_id: str | None = None) -> str:
+    def create(self, *, user_key: str, source_path: str, options: dict[str, Any], upload_id: str | None = None) -> str:
         import_id = "imp_" + uuid.uuid4().hex[:16]
         with self._lock:
             self._db.execute(
@@ -183,18 +182,23 @@ class ImportStore:
             )
         return import_id
 
-    def set_inspected(self, import_id: str, *, kind: str, sha256: str | None, archive_bytes: int,
-                      files: Sequence[tuple[str, str, int]]) -> None:
+    def set_inspected(
+        self,
+        import_id: str,
+        *,
+        kind: str,
+        sha256: str | None,
+        archive_bytes: int,
+        files: Sequence[tuple[str, str, int]],
+    ) -> None:
         """Record what inspection found and create one pending checkpoint row per file."""
         with self._lock, self._tx():
             self._db.execute(
-                "UPDATE imports SET kind=?, archive_sha256=?, archive_bytes=?, total_bytes=?, files_total=? "
-                "WHERE id=?",
+                "UPDATE imports SET kind=?, archive_sha256=?, archive_bytes=?, total_bytes=?, files_total=? WHERE id=?",
                 (kind, sha256, archive_bytes, sum(f[2] for f in files), len(files), import_id),
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO import_files (import_id, path, format, size, seq) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO import_files (import_id, path, format, size, seq) VALUES (?, ?, ?, ?, ?)",
                 [(import_id, p, fmt, size, i) for i, (p, fmt, size) in enumerate(files)],
             )
 
@@ -242,11 +246,14 @@ class ImportStore:
             if sha256 is not None:
                 cur = self._db.execute(
                     "SELECT * FROM imports WHERE user_key=? AND archive_sha256=? ORDER BY created_at DESC",
-                    (user_key, sha256))
+                    (user_key, sha256),
+                )
             else:
                 cur = self._db.execute(
                     "SELECT * FROM imports WHERE user_key=? AND source_path=? AND archive_sha256 IS NULL "
-                    "ORDER BY created_at DESC", (user_key, source_path))
+                    "ORDER BY created_at DESC",
+                    (user_key, source_path),
+                )
             return [self._row(cur.description, r) for r in cur.fetchall()]
 
     def files(self, import_id: str) -> list[FileRow]:
@@ -254,7 +261,8 @@ class ImportStore:
             cur = self._db.execute(
                 "SELECT path, format, size, status, sha256, records_done, bytes_done, accepted, duplicates, "
                 "quarantined, errors, message FROM import_files WHERE import_id=? ORDER BY seq",
-                (import_id,))
+                (import_id,),
+            )
             names = [d[0] for d in cur.description]
             return [FileRow(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
@@ -265,8 +273,17 @@ class ImportStore:
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def checkpoint(self, import_id: str, path: str, *, records_done: int, bytes_done: int,
-                   counts: Counts, seen: Iterable[bytes], bytes_delta: int) -> None:
+    def checkpoint(
+        self,
+        import_id: str,
+        path: str,
+        *,
+        records_done: int,
+        bytes_done: int,
+        counts: Counts,
+        seen: Iterable[bytes],
+        bytes_delta: int,
+    ) -> None:
         """Commit a delivered batch: the file offset, counters and the batch's ids, atomically."""
         with self._lock, self._tx():
             self._db.executemany("INSERT OR IGNORE INTO seen (event_id) VALUES (?)", ((s,) for s in seen))
@@ -274,22 +291,45 @@ class ImportStore:
                 "UPDATE import_files SET status='running', records_done=?, bytes_done=?, "
                 "accepted=accepted+?, duplicates=duplicates+?, quarantined=quarantined+?, errors=errors+? "
                 "WHERE import_id=? AND path=?",
-                (records_done, bytes_done, counts.accepted, counts.duplicates, counts.quarantined,
-                 counts.errors, import_id, path),
+                (
+                    records_done,
+                    bytes_done,
+                    counts.accepted,
+                    counts.duplicates,
+                    counts.quarantined,
+                    counts.errors,
+                    import_id,
+                    path,
+                ),
             )
             self._db.execute(
                 "UPDATE imports SET records=records+?, accepted=accepted+?, duplicates=duplicates+?, "
                 "quarantined=quarantined+?, errors=errors+?, bytes_done=bytes_done+? WHERE id=?",
-                (counts.records, counts.accepted, counts.duplicates, counts.quarantined, counts.errors,
-                 bytes_delta, import_id),
+                (
+                    counts.records,
+                    counts.accepted,
+                    counts.duplicates,
+                    counts.quarantined,
+                    counts.errors,
+                    bytes_delta,
+                    import_id,
+                ),
             )
 
-    def finish_file(self, import_id: str, path: str, *, status: str, sha256: str | None,
-                    bytes_done: int, bytes_delta: int, message: str | None = None) -> None:
+    def finish_file(
+        self,
+        import_id: str,
+        path: str,
+        *,
+        status: str,
+        sha256: str | None,
+        bytes_done: int,
+        bytes_delta: int,
+        message: str | None = None,
+    ) -> None:
         with self._lock, self._tx():
             self._db.execute(
-                "UPDATE import_files SET status=?, sha256=?, bytes_done=?, message=? "
-                "WHERE import_id=? AND path=?",
+                "UPDATE import_files SET status=?, sha256=?, bytes_done=?, message=? WHERE import_id=? AND path=?",
                 (status, sha256, bytes_done, message, import_id, path),
             )
             self._db.execute(
@@ -302,10 +342,11 @@ class ImportStore:
         found: set[bytes] = set()
         with self._lock:
             for i in range(0, len(ids), 900):
-                part = ids[i:i + 900]
+                part = ids[i : i + 900]
                 marks = ",".join("?" * len(part))
-                found.update(r[0] for r in self._db.execute(
-                    f"SELECT event_id FROM seen WHERE event_id IN ({marks})", part))
+                found.update(
+                    r[0] for r in self._db.execute(f"SELECT event_id FROM seen WHERE event_id IN ({marks})", part)
+                )
         return found
 
     def close(self) -> None:
