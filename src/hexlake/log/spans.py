@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+#: A read scans at most this many times ``max`` fresh messages looking for ones whose key is free.
+SCAN_FACTOR = 4
+
 
 class Span(NamedTuple):
     """Offsets ``lo..hi`` (inclusive) of one group in one state.
@@ -82,4 +85,4 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     return float(min(base_s * 2 ** max(attempts - 1, 0), max_s))
 
 
-__all__ = ["Span", "backoff_s", "runs_of", "split", "to_runs"]
+__all__ = ["SCAN_FACTOR", "Span", "backoff_s", "runs_of", "split", "to_runs"]

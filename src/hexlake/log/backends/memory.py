@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from hexlake.errors import LogError
 from hexlake.log.config import LogConfig
 from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
-from hexlake.log.spans import backoff_s
+from hexlake.log.spans import SCAN_FACTOR, backoff_s
 
 
 @dataclass
@@ -87,7 +87,7 @@ class MemoryEventLog:
                     continue
                 out.append(self._lease(g, off, p.attempts + 1, consumer, now + vt))
             scanned = 0
-            while len(out) < max and g.cursor < len(self._messages) and scanned < 4 * max:
+            while len(out) < max and g.cursor < len(self._messages) and scanned < SCAN_FACTOR * max:
                 g.cursor += 1
                 scanned += 1
                 key = self._messages[g.cursor - 1].key

@@ -26,7 +26,7 @@ from hexlake.errors import LogError
 from hexlake.log.config import LogConfig
 from hexlake.log.groupcommit import GroupCommitter
 from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
-from hexlake.log.spans import Span, backoff_s, runs_of, split, to_runs
+from hexlake.log.spans import SCAN_FACTOR, Span, backoff_s, runs_of, split, to_runs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -44,8 +44,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 BUSY_TIMEOUT_MS = 30_000
-#: A read scans at most this many times ``max`` fresh messages looking for unblocked keys.
-SCAN_FACTOR = 4
 
 Plan = list[tuple[int, int, int]]  # delivered runs: (lo, hi, attempts)
 
@@ -206,7 +204,7 @@ class SqliteEventLog:
                       for p in inside]
             _delete(conn, gid, visible)
             _put(conn, gid, outside + leased)
-        fresh, new_cursor = _scan_fresh(conn, cursor, head, max - len(delivered), block)
+        fresh, new_cursor = _scan_fresh(conn, cursor, head, max - len(delivered), max * SCAN_FACTOR, block)
         if fresh:
             _put(conn, gid, [Span(lo, hi, consumer, 1, now + vt) if ok else Span(lo, hi, None, 0, 0.0)
                              for lo, hi, ok in runs_of(fresh)])
@@ -395,14 +393,15 @@ def _block_map(conn: sqlite3.Connection, invisible: list[Span]) -> dict[str, int
     return block
 
 
-def _scan_fresh(conn: sqlite3.Connection, cursor: int, head: int, room: int,
+def _scan_fresh(conn: sqlite3.Connection, cursor: int, head: int, room: int, budget: int,
                 block: dict[str, int]) -> tuple[list[tuple[int, bool]], int]:
-    """Fresh messages after ``cursor``: (offset, deliverable) until ``room`` are deliverable."""
+    """Fresh messages after ``cursor``: (offset, deliverable) until ``room`` are deliverable
+    or ``budget`` were scanned (blocked ones become waiting spans)."""
     fresh: list[tuple[int, bool]] = []
-    pos, budget, taken = cursor, room * SCAN_FACTOR, 0
+    pos, taken = cursor, 0
     while taken < room and pos < head and len(fresh) < budget:
         rows = conn.execute("SELECT off, key FROM messages WHERE off > ? ORDER BY off LIMIT ?",
-                            (pos, room - taken)).fetchall()
+                            (pos, min(room - taken, budget - len(fresh)))).fetchall()
         if not rows:
             break
         for off, key in rows:
