@@ -15,7 +15,7 @@ def _events(prefix: str) -> str:
     rows = [{"event_id": f"{prefix}-{i}", "event_type": "track", "user_id": f"u{i % 3}",
              "timestamp": "2026-11-20T10:00:00Z", "properties": {"event": "tap"}} for i in range(5)]
     rows.append({"event_id": f"{prefix}-bad", "event_type": "location_ping", "user_id": "u1",
-                 "properties": {"lat": 999, "lng": 0}})
+                 "properties": {"location": {"lat": 999, "lng": 0}}})
     return "\n".join(json.dumps(r) for r in rows)
 
 

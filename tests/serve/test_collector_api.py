@@ -37,7 +37,7 @@ def auth(key: str) -> dict[str, str]:
 
 def ping(event_id: str, user: str = "alice", **extra) -> dict:
     return {"event_id": event_id, "event_type": "location_ping", "user_id": user,
-            "timestamp": "2026-11-20T10:00:00Z", "properties": {"lat": 48.8566, "lng": 2.3522, "accuracy": 5},
+            "timestamp": "2026-11-20T10:00:00Z", "properties": {"location": {"lat": 48.8566, "lng": 2.3522, "accuracy": 5}},
             "consent": {"precise_location": True}, **extra}
 
 
@@ -62,7 +62,7 @@ def test_batch_is_counted_and_retry_is_a_duplicate(client, keys):
 
 def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client, keys):
     _settings, k = keys
-    bad = ping("bad-1", properties={"lat": 999, "lng": 2.0})
+    bad = ping("bad-1", properties={"location": {"lat": 999, "lng": 2.0}})
     resp = client.post("/v1/events", json=[ping("ok-1"), bad], headers=auth(k["write_key"])).json()
     assert resp["accepted"] == 1 and resp["quarantined"] == 1
     assert resp["errors"][0]["index"] == 1 and resp["errors"][0]["event_id"] == "bad-1"
@@ -135,13 +135,20 @@ def test_gzip_and_ndjson_bodies(client, keys):
     assert resp.json()["accepted"] == 3
 
 
+def _accepted_metric(client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('hexlake_events_total{outcome="accepted",source="default"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_health_ready_metrics_and_openapi(client, keys):
     _, k = keys
-    client.post("/v1/events", json=ping("m1"), headers=auth(k["write_key"]))
+    before = _accepted_metric(client)
+    client.post("/v1/events", json=[ping("m1"), ping("m2")], headers=auth(k["write_key"]))
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
-    metrics = client.get("/metrics").text
-    assert 'hexlake_events_total{outcome="accepted",source="default"} 1.0' in metrics
+    assert _accepted_metric(client) == before + 2
     assert "/v1/events" in client.get("/openapi.json").json()["paths"]
 
 

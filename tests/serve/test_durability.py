@@ -13,6 +13,8 @@ from hexlake.log import open_log
 from tests.helpers import Server, hexlake, init
 
 pytestmark = pytest.mark.slow
+# The killed server's loader held leases; they must expire before others can take the messages.
+FAST_LEASES = {"HEXLAKE_LOG__VISIBILITY_TIMEOUT_S": "1"}
 
 
 def _batch(n: int, size: int) -> list[dict]:
@@ -41,7 +43,7 @@ def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_pa
     acked: list[int] = []
     sent: list[int] = []
     stop = threading.Event()
-    server = Server(data)
+    server = Server(data, **FAST_LEASES)
     threads = [threading.Thread(target=_sender, args=(server.url, key, s, acked, sent, stop)) for s in range(4)]
     for t in threads:
         t.start()
@@ -69,7 +71,8 @@ def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_pa
     ) as client:
         for n in sorted(set(sent) - set(acked)):
             assert client.post("/v1/events", json=_batch(n, 50)).status_code == 200
-    hexlake(data, "load", "--once")
+    time.sleep(1.5)
+    hexlake(data, "load", "--once", **FAST_LEASES)
     out = hexlake(data, "query", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM raw_events "
                   "WHERE event_id LIKE 'dur-%'", "--format", "json").stdout
     import json

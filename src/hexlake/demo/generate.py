@@ -127,7 +127,7 @@ class DemoWorld:
     def _user_events(self, user: User) -> Iterator[dict[str, Any]]:
         start = max(user.signup, self.now - timedelta(days=self.days))
         if user.signup >= self.now - timedelta(days=self.days):
-            yield self._event(user, "signup", user.signup, {"auth_method": user.auth_method,
+            yield self._event(user, "signup", user.signup, {"method": user.auth_method,
                                                             "email": f"{user.id}@example.org"})
             yield self._event(user, "identify", user.signup + timedelta(seconds=5), traits={
                 "email": f"{user.id}@example.org", "name": f"Demo {user.id}", "city": user.city.name})
@@ -147,9 +147,9 @@ class DemoWorld:
             return
         session = self._id()
         if self.rng.random() < 0.04:
-            yield self._event(user, "login_failed", t, {"auth_method": user.auth_method,
+            yield self._event(user, "login_failed", t, {"method": user.auth_method,
                                                         "reason": "bad_password"}, session=session)
-        yield self._event(user, "login", t, {"auth_method": user.auth_method}, session=session)
+        yield self._event(user, "login", t, {"method": user.auth_method}, session=session)
         pos = _jitter(self.rng, *user.home, 1)
         for _ in range(self.rng.randint(2, 12)):
             t += timedelta(seconds=self.rng.uniform(10, 240))
@@ -157,9 +157,8 @@ class DemoWorld:
                 return
             if self.rng.random() < 0.35:
                 pos = _jitter(self.rng, *pos, 0.4)
-                yield self._event(user, "location_ping", t, {"lat": pos[0], "lng": pos[1],
-                                                              "accuracy": round(self.rng.uniform(4, 40), 1)},
-                                  session=session, location=pos)
+                loc = {"lat": pos[0], "lng": pos[1], "accuracy": round(self.rng.uniform(4, 40), 1)}
+                yield self._event(user, "location_ping", t, {"location": loc}, session=session)
             else:
                 yield self._interaction(user, t, session, pos)
         if self.rng.random() < 0.3:
@@ -176,14 +175,13 @@ class DemoWorld:
         }
         if kind == "rating":
             data["rating"] = self.rng.randint(1, 5)
-        event = self._event(user, "place_interaction", t, session=session, location=pos)
+        event = self._event(user, "place_interaction", t, session=session)
         event.pop("properties", None)
         event["data"] = data
         return event
 
     def _event(self, user: User, event_type: str, t: datetime, props: dict[str, Any] | None = None, *,
-               session: str | None = None, traits: dict[str, Any] | None = None,
-               location: tuple[float, float] | None = None) -> dict[str, Any]:
+               session: str | None = None, traits: dict[str, Any] | None = None) -> dict[str, Any]:
         event: dict[str, Any] = {
             "event_id": self._id(),
             "event_type": event_type,
@@ -203,13 +201,14 @@ class DemoWorld:
     def malformed(self) -> list[Any]:
         """Events the gate must refuse or quarantine (each for a different reason)."""
         u = self.users[0]
-        ok = self._event(u, "location_ping", self.now - timedelta(minutes=3), {"lat": 1.0, "lng": 2.0})
+        ok = self._event(u, "location_ping", self.now - timedelta(minutes=3),
+                         {"location": {"lat": 1.0, "lng": 2.0}})
         return [
-            {**ok, "event_id": self._id(), "properties": {"lat": 999.0, "lng": 2.0}},
-            {**ok, "event_id": self._id(), "properties": {"lat": "north", "lng": 2.0}},
+            {**ok, "event_id": self._id(), "properties": {"location": {"lat": 999.0, "lng": 2.0}}},
+            {**ok, "event_id": self._id(), "properties": {"location": {"lat": "north", "lng": 2.0}}},
             {**ok, "event_id": self._id(), "event_type": ""},
             {k: v for k, v in ok.items() if k != "event_type"},
-            {**self._event(u, "login", self.now - timedelta(minutes=2), {"auth_method": 42})},
+            {**self._event(u, "login", self.now - timedelta(minutes=2), {"method": 42})},
             "not an object",
         ]
 
