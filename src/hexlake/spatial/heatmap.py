@@ -1,0 +1,123 @@
+"""Heatmaps: H3 hexagons with event counts and distinct users over a time window.
+
+Read from the ``heatmap_hourly`` mart when it exists (r9 cells per hour; coarser resolutions sum
+children into parents), else computed from ``raw_events``. Cells with fewer than k distinct users
+(``transform.heatmap_k``) are suppressed. Distinct users cannot be added across hours or children,
+so from the mart ``distinct_users`` is the largest hourly child count — a lower bound of the true
+number, which makes the k-suppression err on the side of hiding. From raw events it is exact.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from h3.api import basic_int as h3i
+
+from hexlake.errors import BadRequest
+from hexlake.runtime import Runtime
+from hexlake.spatial import warehouse as wh
+from hexlake.spatial.geo import check_limit, check_res
+
+MAX_RES = 12
+MART = "heatmap_hourly"
+
+
+def _cell_sql(hex_col: str, res: int, col_res: int) -> str:
+    """SQL turning an H3 hex string column into its parent at ``res`` (UBIGINT), by bit arithmetic."""
+    cell = f"('0x' || {hex_col})::UBIGINT"
+    if res == col_res:
+        return cell
+    low = (1 << (3 * (15 - res))) - 1
+    return f"(({cell} & ~(15::UBIGINT << 52) & ~{low}::UBIGINT) | ({res}::UBIGINT << 52) | {low}::UBIGINT)"
+
+
+def _window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    end = end or now
+    start = start or end - timedelta(hours=24)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    if start >= end:
+        raise BadRequest("from must be before to.", field="from")
+    return start, end
+
+
+def mart_sql(table: str, cols: list[str], res: int, start: datetime, end: datetime,
+             event_type: str | None) -> str | None:
+    """The aggregation over the mart, or None when the mart cannot answer (shape or resolution)."""
+    hour = wh.pick(cols, "hour", "hour_start", "event_hour", "ts_hour", "bucket", "ts")
+    cell = wh.pick(cols, "h3_r9", "h3_cell", "cell", "h3_index_9", "h3_cell_res9")
+    events = wh.pick(cols, "events", "event_count", "activity_count", "count", "n_events")
+    users = wh.pick(cols, "distinct_users", "unique_users", "users", "user_count", "n_users")
+    etype = wh.pick(cols, "event_type")
+    if res > 9 or None in (hour, cell, events, users) or (event_type and not etype):
+        return None
+    where = f"{hour} >= {wh.ts_literal(start)} AND {hour} < {wh.ts_literal(end)} AND {cell} IS NOT NULL"
+    if event_type:
+        where += f" AND {etype} = {wh.name_literal(event_type, 'event_type')}"
+    return (f"SELECT {_cell_sql(str(cell), res, 9)} AS cell, sum({events})::BIGINT AS events, "
+            f"max({users})::BIGINT AS users FROM {table} WHERE {where} GROUP BY 1")
+
+
+def raw_sql(res: int, start: datetime, end: datetime, event_type: str | None) -> str:
+    col, col_res = ("h3_r9", 9) if res <= 9 else ("h3_r12", 12)
+    where = f"ts >= {wh.ts_literal(start)} AND ts < {wh.ts_literal(end)} AND {col} IS NOT NULL"
+    if event_type:
+        where += f" AND event_type = {wh.name_literal(event_type, 'event_type')}"
+    return (f"SELECT {_cell_sql(col, res, col_res)} AS cell, count(*) AS events, "
+            f"count(DISTINCT coalesce(user_key, anonymous_key)) AS users FROM raw_events WHERE {where} GROUP BY 1")
+
+
+def heatmap(runtime: Runtime, *, res: int = 9, start: datetime | None = None, end: datetime | None = None,
+            event_type: str | None = None, limit: int = 10_000, now: datetime | None = None) -> dict[str, Any]:
+    """GeoJSON FeatureCollection of the busiest hexagons with at least k distinct users."""
+    res = check_res(res, hi=MAX_RES)
+    limit = check_limit(limit, 100_000)
+    start, end = _window(start, end, now or datetime.now(UTC))
+    k = runtime.settings.transform.heatmap_k
+    reader = wh.reader(runtime)
+    sql, source = None, "raw_events"
+    mart = wh.find_table(reader, MART)
+    if mart is not None:
+        sql, source = mart_sql(mart[0], mart[1], res, start, end, event_type), MART
+    if sql is None:
+        if wh.find_table(reader, "raw_events") is None:
+            return feature_collection([], res=res, k=k, source="none", start=start, end=end)
+        sql, source = raw_sql(res, start, end, event_type), "raw_events"
+    table = wh.query(reader, f"SELECT * FROM ({sql}) WHERE users >= {int(k)} "
+                             f"ORDER BY events DESC, cell LIMIT {limit}")
+    cells = table.column("cell").to_numpy(zero_copy_only=False).astype(np.uint64)
+    rows = list(zip(cells.tolist(), table.column("events").to_pylist(), table.column("users").to_pylist(),
+                    strict=True))
+    return feature_collection(rows, res=res, k=k, source=source, start=start, end=end)
+
+
+def hexagon(cell: int) -> list[list[float]]:
+    """Closed GeoJSON ring ([lng, lat]) of a cell; longitudes kept continuous across ±180°."""
+    ring = [[lng, lat] for lat, lng in h3i.cell_to_boundary(cell)]
+    first = ring[0][0]
+    for point in ring:
+        if point[0] - first > 180:
+            point[0] -= 360
+        elif first - point[0] > 180:
+            point[0] += 360
+    return [*ring, ring[0]]
+
+
+def feature_collection(rows: list[tuple[int, int, int]], *, res: int, k: int, source: str,
+                       start: datetime, end: datetime) -> dict[str, Any]:
+    features = [
+        {"type": "Feature", "id": h3i.int_to_str(cell),
+         "geometry": {"type": "Polygon", "coordinates": [hexagon(cell)]},
+         "properties": {"cell": h3i.int_to_str(cell), "events": int(events), "distinct_users": int(users)}}
+        for cell, events, users in rows
+    ]
+    return {"type": "FeatureCollection", "features": features,
+            "properties": {"res": res, "k": k, "source": source, "from": start.isoformat(),
+                           "to": end.isoformat(), "cells": len(features)}}
+
+
+__all__ = ["heatmap", "hexagon"]
