@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import msgspec
+
+from hexlake.gate.envelope import Event
+from hexlake.log import AppendItem, EventLog
+from hexlake.warehouse import LoadProgress, RawLoader, Warehouse
+from hexlake.warehouse.config import WarehouseConfig
+from hexlake.warehouse.loader import ENVELOPE_JSON_TYPES
+
+from ..log.conftest import FakeClock
+from .conftest import LOG_CONFIG, as_items, make_event
+
+
+def count(warehouse: Warehouse, where: str = "true") -> int:
+    return int(warehouse.query_arrow(f"SELECT count(*) AS n FROM raw_events WHERE {where}")["n"][0].as_py())
+
+
+def loader_for(log: EventLog, warehouse: Warehouse, clock: FakeClock, batch: int = 20_000) -> RawLoader:
+    config = WarehouseConfig(loader_batch=batch, loader_interval_s=0.01)
+    return RawLoader(log, warehouse, config, clock=clock)
+
+
+def test_loader_moves_every_event_into_raw_events_and_acks_it(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    log.append(as_items([make_event(i) for i in range(25)]))
+    progress: list[LoadProgress] = []
+    loader = RawLoader(log, warehouse, WarehouseConfig(loader_batch=10, loader_interval_s=0.01),
+                       clock=clock, on_progress=lambda p: progress.append(LoadProgress(**vars(p))))
+    assert loader.run_once() == 25
+    assert count(warehouse) == 25
+    assert [(p.batches, p.messages, p.inserted) for p in progress] == [(1, 10, 10), (2, 20, 20), (3, 25, 25)]
+    (status,) = [s for s in log.status() if s.group == "raw_loader"]
+    assert (status.lag, status.in_flight) == (0, 0)
+
+
+def test_run_once_stops_after_max_batches(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    log.append(as_items([make_event(i) for i in range(25)]))
+    assert loader_for(log, warehouse, clock, batch=10).run_once(max_batches=2) == 20
+    assert count(warehouse) == 20
+
+
+def test_replayed_events_are_stored_once(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    events = [make_event(i) for i in range(10)]
+    loader = loader_for(log, warehouse, clock)
+    log.append(as_items(events))
+    assert loader.run_once() == 10
+    log.append(as_items(events))  # the same events appended again (importer re-run, replay)
+    assert loader.run_once() == 0
+    assert count(warehouse) == 10
+    assert count(warehouse, "true") == int(
+        warehouse.query_arrow("SELECT count(DISTINCT event_id) AS n FROM raw_events")["n"][0].as_py())
+
+
+def test_duplicates_within_one_batch_are_stored_once_keeping_the_first(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    first, again = make_event(1), make_event(1, event_type="second_copy")
+    log.append(as_items([first, again, make_event(2)]))
+    assert loader_for(log, warehouse, clock).run_once() == 2
+    rows = warehouse.query_arrow("SELECT event_type FROM raw_events WHERE event_id = 'evt-1'")
+    assert rows["event_type"].to_pylist() == ["place_interaction"]
+
+
+def test_redelivery_after_a_crash_between_insert_and_ack_adds_no_rows(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    log.append(as_items([make_event(i) for i in range(8)]))
+    crashed = loader_for(log, warehouse, clock)
+    leased = log.read("raw_loader", "crashed", 100)
+    assert crashed._insert(leased) == 8  # committed to DuckDB, then the process "died" before ack
+    clock.advance(LOG_CONFIG.visibility_timeout_s + 1)
+    assert loader_for(log, warehouse, clock).run_once() == 0
+    assert count(warehouse) == 8
+    assert log.read("raw_loader", "x", 100) == []
+
+
+def test_raw_row_values_equal_the_envelope(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    full = make_event(7)
+    sparse = Event(event_id="anon-1", event_type="page", schema_version=2, source="web",
+                   ts=datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+                   received_at=datetime(2024, 1, 2, 3, 4, 6, tzinfo=UTC), anonymous_key="ak")
+    offsets = log.append(as_items([full, sparse]))
+    loader_for(log, warehouse, clock).run_once()
+    rows = {r["event_id"]: r for r in warehouse.query_arrow("SELECT * FROM raw_events").to_pylist()}
+    for event, offset in zip([full, sparse], offsets, strict=True):
+        row = rows[event.event_id]
+        expected = msgspec.structs.asdict(event)
+        for name in ("ts", "received_at"):
+            assert row[name] == expected.pop(name).astimezone(UTC).replace(tzinfo=None)
+        for name in ("properties", "context", "consent"):
+            assert json.loads(row[name]) == expected.pop(name)
+        assert {k: row[k] for k in expected} == expected
+        assert row["log_offset"] == offset
+    loaded = datetime.fromtimestamp(clock(), UTC).replace(tzinfo=None)
+    assert {(r["load_date"], r["loaded_at"]) for r in rows.values()} == {(loaded.date(), loaded)}
+
+
+def test_loader_survives_a_poison_message_and_dead_letters_it(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    good = as_items([make_event(i) for i in range(5)])
+    poison = AppendItem(key="px", event_id="poison", payload=b'{"event_id": "poison", "oops"')
+    not_utf8 = AppendItem(key="py", event_id="binary", payload=b"\xff\xfe\x00")
+    missing = AppendItem(key="pz", event_id="partial", payload=b'{"event_id": "partial"}')
+    log.append([*good[:2], poison, not_utf8, missing, *good[2:]])
+    loader = loader_for(log, warehouse, clock)
+    assert loader.run_once() == 5
+    for _ in range(LOG_CONFIG.max_attempts):
+        clock.advance(LOG_CONFIG.backoff_max_s + 1)
+        assert loader.run_once() == 0
+    dead = {d.event_id: d.error for d in log.dead_letters("raw_loader")}
+    assert set(dead) == {"poison", "binary", "partial"}
+    assert all(e.startswith("undecodable event payload:") for e in dead.values())
+    assert count(warehouse) == 5
+    log.append(as_items([make_event(99)]))
+    assert loader.run_once() == 1
+
+
+def test_envelope_json_types_cover_every_event_field() -> None:
+    assert set(ENVELOPE_JSON_TYPES) == set(Event.__struct_fields__)
