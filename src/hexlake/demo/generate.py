@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-INTERACTIONS = ("place_view", "visit", "rating", "like", "follow", "post", "share", "save")
+INTERACTIONS = ("place_view", "visit", "rating", "reaction", "follow", "post", "place_share", "place_save")
 INTERACTION_WEIGHTS = (40, 15, 6, 12, 5, 6, 4, 6)
 CATEGORIES = ("cafe", "restaurant", "park", "museum", "bar", "gym", "shop", "venue")
-AUTH_METHODS = ("password", "google", "apple", "magic_link")
+AUTH_METHODS = ("password", "google", "apple", "magic_link")  # google/apple are oauth providers
 # Share of activity per hour of day (local time): quiet nights, lunch and evening peaks.
 HOURLY = [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.2, 3, 3.2, 3.4, 4, 4.8, 4.2, 3.6, 3.5, 3.8, 4.6, 5.6, 6, 5.4, 4.2, 3,
           1.8]
@@ -79,6 +79,12 @@ def _jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[floa
     return round(lat + dlat, 6), round(lng + dlng, 6)
 
 
+def _auth(user: User) -> dict[str, str]:
+    if user.auth_method in ("google", "apple"):
+        return {"method": "oauth", "provider": user.auth_method}
+    return {"method": user.auth_method}
+
+
 class DemoWorld:
     """Users, places and the events they produce over ``days`` ending at ``now``."""
 
@@ -127,8 +133,7 @@ class DemoWorld:
     def _user_events(self, user: User) -> Iterator[dict[str, Any]]:
         start = max(user.signup, self.now - timedelta(days=self.days))
         if user.signup >= self.now - timedelta(days=self.days):
-            yield self._event(user, "signup", user.signup, {"method": user.auth_method,
-                                                            "email": f"{user.id}@example.org"})
+            yield self._event(user, "signup", user.signup, {**_auth(user), "email": f"{user.id}@example.org"})
             yield self._event(user, "identify", user.signup + timedelta(seconds=5), traits={
                 "email": f"{user.id}@example.org", "name": f"Demo {user.id}", "city": user.city.name})
         day = start.replace(hour=0, minute=0, second=0)
@@ -147,9 +152,9 @@ class DemoWorld:
             return
         session = self._id()
         if self.rng.random() < 0.04:
-            yield self._event(user, "login_failed", t, {"method": user.auth_method,
-                                                        "reason": "bad_password"}, session=session)
-        yield self._event(user, "login", t, {"method": user.auth_method}, session=session)
+            yield self._event(user, "login_failed", t, {**_auth(user), "reason": "bad_password"},
+                                  session=session)
+        yield self._event(user, "login", t, _auth(user), session=session)
         pos = _jitter(self.rng, *user.home, 1)
         for _ in range(self.rng.randint(2, 12)):
             t += timedelta(seconds=self.rng.uniform(10, 240))
