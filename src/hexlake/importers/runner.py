@@ -61,7 +61,7 @@ class NoProgress:
 def event_id_for(record: Record, user_key: str) -> bytes:
     """16 bytes, UUIDv7 layout: 48-bit event time (ms) + 74 bits of the record's SHA-256."""
     props = record.get("properties") or {}
-    if any(k in props for k in _NOT_IN_HASH):
+    if "body" in props or "subject" in props:
         record = {**record, "properties": {k: v for k, v in props.items() if k not in _NOT_IN_HASH}}
     digest = bytearray(
         hashlib.sha256(user_key.encode() + orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).digest()[:16]

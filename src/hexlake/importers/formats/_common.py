@@ -73,7 +73,7 @@ def iso_utc(ms: int | None) -> str | None:
         dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"  # isoformat is ~5x cheaper than strftime
 
 
 def e7(value: Any) -> float | None:
