@@ -17,7 +17,7 @@ from rich.table import Table
 
 from hexlake.config import Settings
 from hexlake.demo.generate import DemoWorld
-from hexlake.errors import Conflict, ServiceUnavailable
+from hexlake.errors import Conflict, HexlakeError, ServiceUnavailable
 from hexlake.serve.client import ServerInfo, call_remote, find_server
 
 console = Console()
@@ -47,18 +47,16 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
     raise ServiceUnavailable(f"the server did not start; see {settings.paths.root / 'server.log'}")
 
 
-def _source_key(info: ServerInfo) -> str:
+def _new_key(info: ServerInfo, op: str, field: str) -> str:
+    """A fresh demo source / read key: ``demo``, else ``demo-1``, ``demo-2``… (names are unique)."""
     for attempt in range(100):
         name = "demo" if attempt == 0 else f"demo-{attempt}"
         try:
-            return str(call_remote(info, "sources_create", name=name)["write_key"])
-        except Conflict:
-            continue
-        except Exception as exc:  # RemoteError with status 409 is a conflict too
-            if getattr(exc, "status", None) == 409:
-                continue
-            raise
-    raise Conflict("could not create a demo source")
+            return str(call_remote(info, op, name=name)[field])
+        except HexlakeError as exc:
+            if exc.status != 409:
+                raise
+    raise Conflict(f"could not create a demo key with {op}")
 
 
 def _post(client: httpx.Client, batch: list[Any]) -> dict[str, Any]:
@@ -105,7 +103,7 @@ def _table(title: str, rows: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
-def tour(info: ServerInfo, totals: dict[str, int], read_hint: str) -> None:
+def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
     call_remote(info, "load_once")
     console.print(f"\n[bold]Sent[/]: {totals}")
     _table("Events in raw_events by type", _rows(
@@ -127,7 +125,8 @@ def tour(info: ServerInfo, totals: dict[str, int], read_hint: str) -> None:
         f"  metrics:       {info.url}/metrics\n"
         f"  query:         .venv/bin/hexlake query \"SELECT count(*) FROM raw_events\"\n"
         f"  quarantine:    .venv/bin/hexlake quarantine list\n"
-        f"  read API:      curl -H 'Authorization: Bearer {read_hint}' {info.url}/v1/log/status\n"
+        f"  read key:      {read_key}\n"
+        f"  read API:      curl -H 'Authorization: Bearer {read_key}' {info.url}/v1/log/status\n"
         f"  stop:          kill {info.pid}")
 
 
@@ -138,8 +137,9 @@ def _reason(item: dict[str, Any]) -> str:
 
 def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, port: int, seed: int) -> None:
     info = ensure_server(settings, port, start_server)
-    key = _source_key(info)
+    key = _new_key(info, "sources_create", "write_key")
+    read_key = _new_key(info, "read_keys_create", "read_key")
     world = DemoWorld(users=users, days=days, seed=seed)
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
     totals = send_events(info, key, world)
-    tour(info, totals, read_hint="<read key from hexlake init>")
+    tour(info, totals, read_key)

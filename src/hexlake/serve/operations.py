@@ -71,6 +71,11 @@ def sources_create(runtime: Runtime, name: str, unknown_events: str = "accept", 
 
 
 @operation
+def read_keys_create(runtime: Runtime, name: str) -> dict[str, Any]:
+    return {"name": name, "read_key": get_keystore(runtime).create_read_key(name)}
+
+
+@operation
 def sources_list(runtime: Runtime) -> list[dict[str, Any]]:
     return [msgspec.to_builtins(s) for s in get_keystore(runtime).list_sources()]
 
