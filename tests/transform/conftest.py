@@ -34,7 +34,7 @@ class Built:
         return get_warehouse(self.runtime).cursor().execute(sql).fetchall()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """One data dir built like production would see it, shared by the exactness tests.
 

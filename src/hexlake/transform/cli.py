@@ -86,7 +86,7 @@ def status(as_json: JsonOpt = False) -> None:
 def history(
     limit: Annotated[int, typer.Option(help="Most rows to show.", min=1, max=10_000)] = 50,
     model: Annotated[str | None, typer.Option(help="Only this model, e.g. marts.place_popularity.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only success | failed | audit_failed.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only success | warning | failed.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run history, newest first: model, interval, start, end, status, rows, error."""

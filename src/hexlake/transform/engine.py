@@ -150,7 +150,7 @@ class _RecordingConsole(NoopConsole):
 
 def _short_name(name: str) -> str:
     """``"warehouse"."marts"."x"`` -> ``marts.x``."""
-    parts = [p.strip('"') for p in name.replace("SnapshotId<", "").split(",")[0].split(".")]
+    parts = [p.strip("\"' <>()") for p in name.replace("SnapshotId<", "").split(",")[0].split(".")]
     return ".".join(parts[-2:])
 
 

@@ -134,7 +134,7 @@ def _record(runtime: Runtime, report: RunReport, trigger: str, attempt: int) -> 
             "run_id": run_id, "model": e.model, "interval_start": e.interval_start,
             "interval_end": e.interval_end, "started_at": started,
             "finished_at": started + timedelta(milliseconds=e.duration_ms or 0),
-            "status": "audit_failed" if e.audits_failed else "success",
+            "status": "warning" if e.audits_failed else "success",  # blocking audits raise
             "rows": _scalar(wh, f"SELECT COUNT(*) FROM {model_table(e.model)}"),
             "error": None, "attempt": attempt, "trigger": trigger,
         })
