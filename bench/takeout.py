@@ -217,7 +217,7 @@ def main() -> None:
     result["ratio_e2e_to_ceiling"] = round(e2e / result["ceiling_ijson"]["records_per_s"], 3)
     result["ratio_e2e_to_parser"] = round(e2e / result["parser_only"]["records_per_s"], 3)
     result["load_avg_after"] = os.getloadavg()
-    out = write_result("takeout" + ("_quick" if mb < 1024 else ""), result)
+    out = write_result("takeout" if mb >= 1024 else f"takeout_{mb}mb", result)
     print(json.dumps({k: v for k, v in result.items()}, indent=1))
     print(f"wrote {out}")
 
