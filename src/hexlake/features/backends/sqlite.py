@@ -23,6 +23,7 @@ _DDL = (
     " entity TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
 )
 _MAX_IN = 500  # stay well under SQLite's host-parameter limit
+_MMAP_BYTES = 1 << 30
 
 
 class SqliteOnlineStore:
@@ -52,6 +53,9 @@ class SqliteOnlineStore:
         if conn is None:
             conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            # point reads over a file bigger than the default 2 MB cache: map it instead of pread-ing
+            conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
+            conn.execute("PRAGMA cache_size=-65536")
             self._local.conn = conn
             self._readers.append(conn)
         return conn
