@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from hexlake.gate.envelope import Event
 from hexlake.log import AppendItem, EventLog
-from hexlake.warehouse import LoadProgress, RawLoader, Warehouse
+from hexlake.warehouse import LoadProgress, RawLoader, Warehouse, open_warehouse
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.loader import ENVELOPE_JSON_TYPES
+from hexlake.warehouse.seen import seen_ids
 
 from ..log.conftest import FakeClock
 from .conftest import LOG_CONFIG, as_items, make_event
@@ -119,3 +122,52 @@ def test_loader_survives_a_poison_message_and_dead_letters_it(
 
 def test_envelope_json_types_cover_every_event_field() -> None:
     assert set(ENVELOPE_JSON_TYPES) == set(Event.__struct_fields__)
+
+
+def test_a_reopened_warehouse_still_refuses_ids_it_already_stores(
+        log: EventLog, tmp_path: Path, clock: FakeClock) -> None:
+    url = f"duckdb:///{tmp_path / 'again.duckdb'}"
+    first = open_warehouse(url)
+    log.append(as_items([make_event(i) for i in range(4)]))
+    assert loader_for(log, first, clock).run_once() == 4
+    first.close()
+    second = open_warehouse(url)
+    try:
+        log.append(as_items([make_event(i) for i in range(6)]))
+        assert loader_for(log, second, clock).run_once() == 2
+        assert count(second) == 6
+    finally:
+        second.close()
+
+
+def test_ids_known_to_the_prefilter_but_absent_from_the_table_are_still_loaded(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    """Hash collisions and rows erased since (GDPR) must not make the loader drop new events."""
+    events = [make_event(i) for i in range(3)]
+    log.append(as_items(events))
+    loader = loader_for(log, warehouse, clock)
+    loader.run_once()
+    warehouse.execute("DELETE FROM raw_events WHERE event_id = 'evt-1'")  # erased
+    seen_ids(warehouse).add(np.array([_hash(warehouse, "evt-9")], dtype=np.uint64))  # a "collision"
+    log.append(as_items([events[1], make_event(9)]))
+    assert loader.run_once() == 2
+    assert sorted(warehouse.query_arrow("SELECT event_id FROM raw_events")["event_id"].to_pylist()) == [
+        "evt-0", "evt-1", "evt-2", "evt-9"]
+
+
+def test_payload_whose_event_id_differs_from_the_log_message_is_dead_lettered(
+        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+    (item,) = as_items([make_event(1)])
+    log.append([AppendItem(key=item.key, event_id="someone-else", payload=item.payload),
+                *as_items([make_event(2)])])
+    loader = loader_for(log, warehouse, clock)
+    assert loader.run_once() == 1
+    for _ in range(LOG_CONFIG.max_attempts):
+        clock.advance(LOG_CONFIG.backoff_max_s + 1)
+        loader.run_once()
+    (dead,) = log.dead_letters("raw_loader")
+    assert "differs" in dead.error and dead.event_id == "someone-else"
+
+
+def _hash(warehouse: Warehouse, event_id: str) -> int:
+    return int(warehouse.query_arrow("SELECT hash(?) AS h", [event_id])["h"][0].as_py())

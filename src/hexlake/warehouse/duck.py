@@ -39,6 +39,8 @@ class Warehouse:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._closed = False
+        #: Per-warehouse state shared by the stages of this process (e.g. the loader's seen ids).
+        self.shared: dict[str, object] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database."""
