@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from hexlake.collect.body import decode_body
 from hexlake.collect.ingest import IngestResult, ingest
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_write_key
+from hexlake.serve.errors import FastJSONResponse
 
 router = APIRouter()
 
@@ -22,10 +24,17 @@ EVENTS_DOC = """Send one event, a JSON array of events, `{"batch": [...], "sent_
 `{accepted, duplicates, quarantined, errors: [{index, event_id, messages}]}`."""
 
 
-@router.post("/v1/events", summary="Collect events", description=EVENTS_DOC, tags=["collect"])
+EXAMPLE = {"accepted": 2, "duplicates": 0, "quarantined": 1, "errors": [{"index": 1, "event_id": "e-2", "messages": [
+    {"path": "/properties/location/lat", "keyword": "maximum", "message": "999 is greater than the maximum of 90"}]}]}
+
+
+@router.post("/v1/events", summary="Collect events", description=EVENTS_DOC, tags=["collect"], responses={
+    200: {"description": "Counts; accepted events are durable", "content": {"application/json": {"example": EXAMPLE}}},
+    400: {"description": "Body is not JSON; nothing stored"}, 401: {"description": "Missing/unknown/revoked key"},
+    413: {"description": "Too large"}, 415: {"description": "Unsupported content type or encoding"}})
 async def post_events(
     request: Request, source: Annotated[SourceInfo, Depends(require_write_key)]
-) -> dict[str, Any]:
+) -> Response:
     runtime: Runtime = request.app.state.runtime
     raw = await request.body()
     received_at = datetime.now(UTC)
@@ -37,7 +46,7 @@ async def post_events(
         ingest, runtime, body.items, source=source, received_at=received_at, sent_at=body.sent_at,
         oversize=body.oversize,
     )
-    return result.to_response()
+    return Response(orjson.dumps(result.to_response()), media_type="application/json")
 
 
 @router.get("/healthz", tags=["ops"], summary="Liveness")
@@ -46,6 +55,6 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["ops"], summary="Readiness: data dir open and services started")
-def readyz(request: Request) -> ORJSONResponse:
+def readyz(request: Request) -> FastJSONResponse:
     ready = bool(getattr(request.app.state, "ready", False))
-    return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    return FastJSONResponse({"ready": ready}, status_code=200 if ready else 503)

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from hexlake import __version__, plugins
 from hexlake.config import Settings
 from hexlake.errors import NotInitialised
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
-from hexlake.serve.errors import install_error_handlers
+from hexlake.serve.errors import FastJSONResponse, install_error_handlers
 from hexlake.serve.metrics import install_metrics
 
 log = logging.getLogger("hexlake.serve")
@@ -56,7 +55,7 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     app = FastAPI(
         title="hexlake",
         version=__version__,
-        default_response_class=ORJSONResponse,
+        default_response_class=FastJSONResponse,
         lifespan=lifespan,
         description="Collect, protect, process and serve product and location events.",
     )

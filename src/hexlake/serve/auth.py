@@ -3,6 +3,8 @@
 * Write keys belong to a source and may only send events (``require_write_key``).
 * Read keys may only read (``require_read_key``): marts, metrics, features, places...
 Keys come as ``Authorization: Bearer KEY`` or Basic auth with the key as the username.
+They are async so FastAPI runs them on the event loop, not a thread hop per request: lookups are
+memoised (see ``KeyStore``), so they rarely touch SQLite.
 The server's own admin token (in ``server.json``, mode 0600) is accepted as a read key, so the CLI
 can reach a running server without a key of its own.
 """
@@ -43,7 +45,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def require_write_key(request: Request) -> SourceInfo:
+async def require_write_key(request: Request) -> SourceInfo:
     """Resolve the request's write key to its source, or raise ``Unauthorized`` (401)."""
     key = key_from_header(request.headers.get("authorization"))
     if key is None:
@@ -53,7 +55,7 @@ def require_write_key(request: Request) -> SourceInfo:
     return get_keystore(_runtime(request)).resolve_write_key(key)
 
 
-def require_read_key(request: Request) -> None:
+async def require_read_key(request: Request) -> None:
     """Check the request carries a valid read key (or the server's admin token), else 401."""
     key = key_from_header(request.headers.get("authorization"))
     if key is None:
@@ -70,7 +72,7 @@ def is_admin_token(request: Request, key: str) -> bool:
     return token is not None and hmac.compare_digest(token, key)
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     """Only the local CLI (holding the server's admin token) may call admin routes."""
     key = key_from_header(request.headers.get("authorization"))
     if key is None or not is_admin_token(request, key):

@@ -1,12 +1,17 @@
-"""Prometheus metrics of the server process (``GET /metrics``)."""
+"""Prometheus metrics of the server process (``GET /metrics``).
+
+The request middleware is plain ASGI (not ``BaseHTTPMiddleware``), which costs a few microseconds
+per request instead of a task and a stream copy.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("hexlake_http_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(
@@ -16,16 +21,33 @@ LATENCY = Histogram(
 EVENTS = Counter("hexlake_events_total", "Events by outcome at the collector", ["source", "outcome"])
 
 
-def install_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        LATENCY.labels(name).observe(time.perf_counter() - start)
-        REQUESTS.labels(name, str(response.status_code)).inc()
-        return response
+        status = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            LATENCY.labels(name).observe(time.perf_counter() - start)
+            REQUESTS.labels(name, str(status[0])).inc()
+
+
+def install_metrics(app: FastAPI) -> None:
+    app.add_middleware(MetricsMiddleware)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
