@@ -75,7 +75,8 @@ class PostgisPlaces:
         """(spheroid, sphere) metres between two points, for the docs' comparison."""
         row = self.conn.execute(
             "SELECT ST_Distance(a, b, true), ST_Distance(a, b, false) FROM (SELECT "
-            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography a, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography b) t",
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography a, "
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography b) t",
             (lng1, lat1, lng2, lat2)).fetchone()
         assert row is not None
         return float(row[0]), float(row[1])
