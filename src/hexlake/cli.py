@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -337,6 +338,12 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        if _state["debug"]:
+            raise
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]Error:[/] invalid configuration: {problems}", highlight=False)
+        sys.exit(1)
     except HexlakeError as exc:
         if _state["debug"]:
             raise
