@@ -40,8 +40,8 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(lambda req, tmp: "memory://", durable=False),
     "sqlite": Backend(lambda req, tmp: f"sqlite:///{tmp / 'log.sqlite'}"),
-    # "postgresql": Backend(lambda req, tmp: req.getfixturevalue("pg_url"), marks=[pytest.mark.services]),
-    # "redis": Backend(lambda req, tmp: req.getfixturevalue("redis_url"), marks=[pytest.mark.services]),
+    "postgresql": Backend(lambda req, tmp: req.getfixturevalue("pg_url"), marks=[pytest.mark.services]),
+    "redis": Backend(lambda req, tmp: req.getfixturevalue("redis_url"), marks=[pytest.mark.services]),
 }
 
 

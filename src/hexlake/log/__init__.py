@@ -34,10 +34,25 @@ def _open_memory(url: str, config: LogConfig, clock: Callable[[], float]) -> Eve
     return MemoryEventLog(config, clock=clock)
 
 
+def _open_postgres(url: str, config: LogConfig, clock: Callable[[], float]) -> EventLog:
+    from hexlake.log.backends.postgres import PostgresEventLog
+
+    return PostgresEventLog(url, config, clock=clock)
+
+
+def _open_redis(url: str, config: LogConfig, clock: Callable[[], float]) -> EventLog:
+    from hexlake.log.backends.redis import RedisEventLog
+
+    return RedisEventLog(url, config, clock=clock)
+
+
 #: URL scheme -> factory(url, config, clock). Other backends add themselves here.
 BACKENDS: dict[str, Callable[[str, LogConfig, Callable[[], float]], EventLog]] = {
     "sqlite": _open_sqlite,
     "memory": _open_memory,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+    "redis": _open_redis,
 }
 
 
