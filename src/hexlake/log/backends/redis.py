@@ -74,7 +74,7 @@ class RedisEventLog:
         with _translate("open"):
             self._client.ping()
 
-    def _run(self, op: str, group: str, *args: object) -> Any:
+    def _run(self, op: str, group: str, *args: str | int | float | bytes) -> Any:
         return self._script(args=[op, self.prefix, group, *args])
 
     def _key(self, group: str, name: str) -> str:
@@ -168,7 +168,7 @@ class RedisEventLog:
 
     def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetter]:
         with _translate("dead_letters"):
-            raw = self._client.hgetall(self._key(group, "dead"))
+            raw: dict[bytes, bytes] = self._client.hgetall(self._key(group, "dead"))  # type: ignore[assignment]
             rows = sorted((msgspec.msgpack.decode(v) for v in raw.values()), key=lambda r: r[0])[:limit]
             payloads = self._client.hmget(self._key(group, "deadp"), [r[0] for r in rows]) if rows else []
         return [DeadLetter(int(off), _text(key), _text(eid), _bytes(payload), int(att), _text(err))
@@ -186,7 +186,8 @@ class RedisEventLog:
         if n <= 0:
             return []
         with _translate("tail"):
-            rows = self._client.xrevrange(self._stream, count=n)
+            rows: list[tuple[bytes, dict[bytes, bytes]]] = self._client.xrevrange(  # type: ignore[assignment]
+                self._stream, count=n)
         return [fields[b"e"].decode() for _, fields in reversed(rows)]
 
     # -- retention ---------------------------------------------------------------------------
