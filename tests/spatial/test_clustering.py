@@ -21,8 +21,8 @@ PARK = (40.7829, -73.9654)    # Central Park
 
 def blob(rng: np.random.Generator, centre: tuple[float, float], n: int, users: int, spread_m: float) -> list[dict]:
     d = spread_m / 111_000
-    return [{"lat": centre[0] + rng.normal(0, d), "lng": centre[1] + rng.normal(0, d), "user_key": f"{centre}{i % users}",
-             "ts": NOW - timedelta(minutes=10)} for i in range(n)]
+    return [{"lat": centre[0] + rng.normal(0, d), "lng": centre[1] + rng.normal(0, d),
+             "user_key": f"{centre}{i % users}", "ts": NOW - timedelta(minutes=10)} for i in range(n)]
 
 
 def test_dbscan_finds_dense_places_with_k_users(runtime: Runtime, client: TestClient) -> None:

@@ -48,7 +48,7 @@ def test_event_type_and_window_filter(runtime: Runtime) -> None:
     seed(runtime)
     assert heatmap(runtime, res=9, now=NOW, event_type="place_interaction")["features"] == []  # 3 users < 5
     wide = heatmap(runtime, res=9, now=NOW, start=NOW - timedelta(days=5))
-    assert list(props(wide).values())[0]["distinct_users"] == 7
+    assert next(iter(props(wide).values()))["distinct_users"] == 7
 
 
 def test_coarser_resolution_merges_children(runtime: Runtime) -> None:

@@ -108,12 +108,13 @@ def load_file(service: PlacesService, path: Path, *, batch: int = 5_000,
         raise HexlakeError(f"{path.name}: unknown file type; use .csv, .geojson or .geojsonl.")
     report = LoadReport()
     with path.open("rb") as raw:
+        text: io.TextIOWrapper | None = None  # held here: a collected wrapper would close ``raw``
         if suffix == ".csv":
-            rows = csv_rows(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+            rows = csv_rows(text := io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
         elif suffix in (".geojson", ".json"):
             rows = geojson_rows(raw)
         else:
-            rows = geojsonl_rows(io.TextIOWrapper(raw, encoding="utf-8"))
+            rows = geojsonl_rows(text := io.TextIOWrapper(raw, encoding="utf-8"))
         pending: list[dict[str, Any]] = []
         try:
             for where, fields, error in rows:
@@ -130,7 +131,9 @@ def load_file(service: PlacesService, path: Path, *, batch: int = 5_000,
             report.bad.append({"where": "file", "error": f"unreadable: {exc}"})
         report.loaded += service.upsert_many(pending)
         if progress:
-            progress(raw.tell())
+            progress(path.stat().st_size)
+        if text is not None:
+            text.detach()
     return report
 
 
