@@ -7,6 +7,7 @@ idempotent loader could hide them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,9 @@ class HexlakeServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def log_events(self) -> list[Event]:
-        """Every event in the log, oldest first (call with the server stopped)."""
+    def log_events(self, prefix: str = "") -> list[Event]:
+        """Every event in the log (optionally whose ``event_id`` starts with ``prefix``), oldest
+        first. Safe while the server runs: a fresh consumer group reads from the start."""
         from hexlake.log import open_log
 
         log = open_log(f"sqlite:///{self.data_dir / 'log.sqlite'}")
@@ -102,20 +103,26 @@ class HexlakeServer:
             log.create_group(group, from_start=True)
             events: list[Event] = []
             while batch := log.read(group, "verify", 5000, visibility_timeout_s=600):
-                events.extend(decode_event(m.payload) for m in batch)
+                events.extend(e for m in batch if (e := decode_event(m.payload)).event_id.startswith(prefix))
                 log.ack(group, [m.offset for m in batch])
             return events
         finally:
             log.close()
 
 
-@pytest.fixture
-def hexlake_server(tmp_path: Path) -> Iterator[HexlakeServer]:
-    """An initialised data dir with ``hexlake serve`` running on a free port (import it to use it)."""
-    server = HexlakeServer(tmp_path / "data")
-    server.init()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+_shared: HexlakeServer | None = None
+
+
+@pytest.fixture(scope="module")
+def hexlake_server(tmp_path_factory: pytest.TempPathFactory) -> HexlakeServer:
+    """One ``hexlake init`` + ``hexlake serve`` per test process (start-up is slow on a busy machine),
+    shared by every end-to-end test; a test that kills it must leave it running again. Import it
+    to use it. Tests tell their events apart by unique ids."""
+    global _shared
+    if _shared is None:
+        _shared = HexlakeServer(tmp_path_factory.mktemp("hexlake") / "data")
+        _shared.init()
+        atexit.register(_shared.stop)
+    if _shared.proc is None or _shared.proc.poll() is not None:
+        _shared.start()
+    return _shared

@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import uuid
 
 import httpx
 import pytest
 from posthog import Posthog
 
-from tests.client.server import HexlakeServer, hexlake_server  # noqa: F401  (fixture)
+from tests.client.server import HexlakeServer, hexlake_server  # noqa: F401  (shared server fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,6 @@ def test_official_library_capture_set_alias_group_arrive(hexlake_server: Hexlake
         client.group_identify("company", "acme", {"name": "ACME"}, distinct_id="user-1"),
     ]
     client.shutdown()
-    hexlake_server.stop()
     events = {e.event_id: e for e in hexlake_server.log_events()}
     assert [events[str(i)].event_type for i in ids] == ["track", "page", "identify", "alias", "group"]
     buy = events[str(ids[0])]
@@ -38,25 +38,25 @@ def test_official_library_capture_set_alias_group_arrive(hexlake_server: Hexlake
 
 def test_capture_body_variants(hexlake_server: HexlakeServer) -> None:  # noqa: F811
     url, key = hexlake_server.url, hexlake_server.write_key
+    run = f"ph-{uuid.uuid4().hex[:8]}-"
 
-    def ev(uuid: str) -> dict:
-        return {"event": "e", "distinct_id": "u", "uuid": uuid, "properties": {"token": key}}
+    def ev(n: str) -> dict:
+        return {"event": "e", "distinct_id": "u", "uuid": run + n, "properties": {"token": key}}
 
-    single = httpx.post(url + "/capture/", json={"api_key": key, **ev("p1")})
+    single = httpx.post(url + "/capture/", json={"api_key": key, **ev("1")})
     assert single.status_code == 200 and single.json()["status"] == 1
-    array = httpx.post(url + "/e/", json=[ev("p2"), ev("p3")])
+    array = httpx.post(url + "/e/", json=[ev("2"), ev("3")])
     assert array.json()["accepted"] == 2
-    gz = httpx.post(url + "/i/v0/e/?compression=gzip-js", content=gzip.compress(json.dumps([ev("p4")]).encode()))
+    gz = httpx.post(url + "/i/v0/e/?compression=gzip-js", content=gzip.compress(json.dumps([ev("4")]).encode()))
     assert gz.json()["accepted"] == 1, gz.text
-    form = httpx.post(url + "/e", data={"data": base64.b64encode(json.dumps(ev("p5")).encode()).decode()})
+    form = httpx.post(url + "/e", data={"data": base64.b64encode(json.dumps(ev("5")).encode()).decode()})
     assert form.json()["accepted"] == 1, form.text
     batch = httpx.post(url + "/batch/", json={"api_key": key, "sent_at": "2024-05-01T10:00:00+00:00",
-                                              "batch": [ev("p1"), {"event": "x"}]})
+                                              "batch": [ev("1"), {"event": "x"}]})
     assert batch.json()["duplicates"] == 1 and batch.json()["errors"][0]["index"] == 1
 
     no_key = httpx.post(url + "/capture/", json={"event": "e", "distinct_id": "u"})
     assert no_key.status_code == 401 and "api_key" in no_key.json()["detail"]
     no_distinct = httpx.post(url + "/capture/", json={"api_key": key, "event": "e"})
     assert no_distinct.status_code == 400 and "distinct_id" in no_distinct.json()["detail"]
-    hexlake_server.stop()
-    assert {e.event_id for e in hexlake_server.log_events()} == {f"p{i}" for i in range(1, 6)}
+    assert {e.event_id for e in hexlake_server.log_events(prefix=run)} == {f"{run}{i}" for i in range(1, 6)}

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import uuid
 
 import httpx
 import pytest
 from segment.analytics import Client as SegmentClient
 
 from tests.client.fakeserver import LossyProxy
-from tests.client.server import HexlakeServer, hexlake_server  # noqa: F401  (fixture)
+from tests.client.server import HexlakeServer, hexlake_server  # noqa: F401  (shared server fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,6 @@ def test_official_library_every_call_type_arrives(hexlake_server: HexlakeServer)
     client.flush()
     client.join()
     assert client.errors == []  # type: ignore[attr-defined]
-    hexlake_server.stop()
     events = {e.event_id: e for e in hexlake_server.log_events()}
     by_id = {msg["messageId"]: msg["type"] for _, msg in sent}
     assert {mid: events[mid].event_type for mid in by_id} == by_id
@@ -55,16 +55,16 @@ def test_official_library_every_call_type_arrives(hexlake_server: HexlakeServer)
 
 
 def test_same_message_ids_sent_twice_are_stored_once(hexlake_server: HexlakeServer) -> None:  # noqa: F811
+    run = f"dup-{uuid.uuid4().hex[:8]}-"
     first, second = segment(hexlake_server, sync_mode=True), segment(hexlake_server, sync_mode=True)
     for client in (first, second):
         for i in range(20):
-            client.track("user-1", "Clicked", {"i": i}, message_id=f"msg-{i}")
+            client.track("user-1", "Clicked", {"i": i}, message_id=f"{run}{i}")
     answer = httpx.post(hexlake_server.url + "/v1/batch", auth=(hexlake_server.write_key, ""), json={
-        "batch": [{"type": "track", "userId": "user-1", "event": "Clicked", "messageId": "msg-0"}]})
+        "batch": [{"type": "track", "userId": "user-1", "event": "Clicked", "messageId": f"{run}0"}]})
     assert answer.json()["duplicates"] == 1
-    hexlake_server.stop()
-    ids = [e.event_id for e in hexlake_server.log_events()]
-    assert sorted(ids) == sorted(f"msg-{i}" for i in range(20))
+    ids = [e.event_id for e in hexlake_server.log_events(prefix=run)]
+    assert sorted(ids) == sorted(f"{run}{i}" for i in range(20))
 
 
 def test_retry_after_a_lost_answer_does_not_duplicate(hexlake_server: HexlakeServer) -> None:  # noqa: F811
@@ -75,8 +75,8 @@ def test_retry_after_a_lost_answer_does_not_duplicate(hexlake_server: HexlakeSer
         client.flush()
         client.join()
     assert proxy.forwarded >= 3  # stored twice by the server without the library hearing back
-    hexlake_server.stop()
-    ids = [e.event_id for e in hexlake_server.log_events()]
+    mine = set(sent)
+    ids = [e.event_id for e in hexlake_server.log_events() if e.event_id in mine]
     assert sorted(ids) == sorted(sent)
 
 
@@ -86,7 +86,8 @@ def post(server: HexlakeServer, path: str, body: object, **kw: object) -> httpx.
 
 def test_http_api_answers_like_segment(hexlake_server: HexlakeServer) -> None:  # noqa: F811
     url, key = hexlake_server.url, hexlake_server.write_key
-    ok = httpx.post(url + "/v1/track", json={"writeKey": key, "userId": "u", "event": "E", "messageId": "b1"})
+    run = f"api-{uuid.uuid4().hex[:8]}-"
+    ok = httpx.post(url + "/v1/track", json={"writeKey": key, "userId": "u", "event": "E", "messageId": f"{run}1"})
     assert ok.status_code == 200 and ok.json()["success"] is True
     packed = gzip.compress(json.dumps({"userId": "u", "traits": {"plan": "x"}}).encode())
     zipped = httpx.post(url + "/v1/identify", content=packed, headers={
@@ -107,10 +108,9 @@ def test_http_api_answers_like_segment(hexlake_server: HexlakeServer) -> None:  
     assert no_key.status_code == 401 and no_key.json()["success"] is False
 
     mixed = post(hexlake_server, "/v1/batch", {"sentAt": "2024-05-01T10:00:05Z", "batch": [
-        {"type": "track", "userId": "u", "event": "A", "messageId": "b2"},
-        {"type": "track", "event": "no ids", "messageId": "b3"},
-        {"type": "page", "anonymousId": "a", "name": "Home", "messageId": "b4"}]})
+        {"type": "track", "userId": "u", "event": "A", "messageId": f"{run}2"},
+        {"type": "track", "event": "no ids", "messageId": f"{run}3"},
+        {"type": "page", "anonymousId": "a", "name": "Home", "messageId": f"{run}4"}]})
     assert mixed.status_code == 200
     assert mixed.json()["accepted"] == 2 and [e["index"] for e in mixed.json()["errors"]] == [1]
-    hexlake_server.stop()
-    assert {e.event_id for e in hexlake_server.log_events()} >= {"b1", "b2", "b4"}
+    assert {e.event_id for e in hexlake_server.log_events(prefix=run)} == {f"{run}1", f"{run}2", f"{run}4"}
