@@ -22,6 +22,10 @@ def open_online_store(url: str, clock: Callable[[], float] = time.time) -> Onlin
         return SqliteOnlineStore(url.removeprefix("sqlite:///"), clock=clock)
     if url.startswith("memory://"):
         return MemoryOnlineStore(clock=clock)
+    if url.startswith(("redis://", "rediss://")):
+        from hexlake.features.backends.redis import RedisOnlineStore
+
+        return RedisOnlineStore(url, clock=clock)
     raise ConfigError(
         f"online_url {url!r} is not supported; use sqlite:///path (default) or memory://",
         field="online_url",
