@@ -42,10 +42,18 @@ def _settings(ctx: typer.Context) -> Any:
     return load_settings(data_dir=data_dir) if data_dir else load_settings()
 
 
+IMPORT_DEDUPE_WINDOW = 50_000
+
+
 def _runtime(ctx: typer.Context) -> Any:
+    """A runtime whose gate remembers fewer recent ids: the importer's own seen-id index dedupes
+    across batches and archives, and 50k ids (seeded from the log tail) still cover a batch re-sent
+    after a crash. Keeps an import process's memory flat instead of growing to the 500k-id window."""
     from hexlake.runtime import Runtime
 
-    return Runtime(_settings(ctx))
+    s = _settings(ctx)
+    window = min(s.gate.dedupe_window, IMPORT_DEDUPE_WINDOW)
+    return Runtime(s.model_copy(update={"gate": s.gate.model_copy(update={"dedupe_window": window})}))
 
 
 class RichProgress:
