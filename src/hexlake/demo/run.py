@@ -87,6 +87,20 @@ def send_events(info: ServerInfo, key: str, world: DemoWorld) -> dict[str, int]:
     return totals
 
 
+def send_places(info: ServerInfo, key: str, world: DemoWorld) -> int:
+    """Register the demo's places (ids match the events' place_id); existing ones are kept."""
+    created = 0
+    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        for p in world.places:
+            body = {"id": str(p.id), "name": p.name, "category": p.category, "lat": p.lat, "lng": p.lng,
+                    "attributes": {"city": p.city.name, "country": p.city.country}}
+            resp = client.post("/v1/places", json=body)
+            if resp.status_code not in (201, 409):
+                raise ServiceUnavailable(f"could not register place {p.id}: {resp.text[:200]}")
+            created += resp.status_code == 201
+    return created
+
+
 def _rows(info: ServerInfo, sql: str) -> list[dict[str, Any]]:
     r = call_remote(info, "query", sql=sql, limit=20)
     return [dict(zip(r["columns"], row, strict=True)) for row in r["rows"]]
@@ -103,6 +117,22 @@ def _table(title: str, rows: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
+def _nearby(info: ServerInfo, read_key: str) -> None:
+    top = _rows(info, "SELECT lat, lng FROM raw_events WHERE event_type = 'location_ping' AND lat IS NOT NULL "
+                      "ORDER BY ts DESC LIMIT 1")
+    if not top:
+        return
+    lat, lng = top[0]["lat"], top[0]["lng"]
+    resp = httpx.get(f"{info.url}/v1/places/nearby", params={"lat": lat, "lng": lng, "radius_m": 3000, "limit": 5},
+                     headers={"Authorization": f"Bearer {read_key}"}, timeout=30)
+    if resp.status_code == 200:
+        body = resp.json()
+        places = body.get("places", body) if isinstance(body, dict) else body
+        _table(f"Places within 3 km of the latest ping ({lat:.4f}, {lng:.4f})", [
+            {"id": p.get("id"), "name": p.get("name"), "distance_m": round(p.get("distance_m", 0))}
+            for p in places[:5]])
+
+
 def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
     call_remote(info, "load_once")
     console.print(f"\n[bold]Sent[/]: {totals}")
@@ -116,6 +146,7 @@ def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
         info, "SELECT json_extract_string(properties, '$.place_id') AS place_id, count(*) AS interactions, "
               "count(DISTINCT user_key) AS users FROM raw_events WHERE event_type = 'place_interaction' "
               "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"))
+    _nearby(info, read_key)
     status = call_remote(info, "log_status")
     _table(f"Consumer groups (log head {status['head_offset']})", [
         {k: g[k] for k in ("group", "lag", "in_flight", "dead_letters")} for g in status["groups"]])
@@ -141,5 +172,6 @@ def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, p
     read_key = _new_key(info, "read_keys_create", "read_key")
     world = DemoWorld(users=users, days=days, seed=seed)
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
+    console.print(f"registered {send_places(info, key, world)} places")
     totals = send_events(info, key, world)
     tour(info, totals, read_key)
