@@ -273,11 +273,12 @@ def place_popularity(events: list[dict[str, Any]], as_of: datetime, k: int = 5) 
         }
     mx = {c: max((r[c] for r in rows.values()), default=0)
           for c in ("follower_count", "post_count", "recent_engagement")}
+    def part(r: dict[str, Any], c: str) -> float:
+        return r[c] / mx[c] if mx[c] else 0.0
+
     for r in rows.values():
-        def part(c: str) -> float:
-            return r[c] / mx[c] if mx[c] else 0.0
-        r["popularity_score"] = 0.4 * part("follower_count") + 0.3 * part("post_count") + \
-            0.3 * part("recent_engagement")
+        r["popularity_score"] = 0.4 * part(r, "follower_count") + 0.3 * part(r, "post_count") + \
+            0.3 * part(r, "recent_engagement")
     for r in rows.values():
         r["popularity_rank"] = 1 + sum(o["popularity_score"] > r["popularity_score"] for o in rows.values())
     return rows

@@ -2,8 +2,9 @@
 
 Stored in the warehouse (``ops.transform_runs``) next to the marts it describes, so a backup of
 the warehouse file carries its history. Columns: run_id, model, interval_start, interval_end,
-started_at, finished_at, status (``success`` | ``warning`` (a non-blocking audit failed) | ``failed``), rows (rows in the
-model after the run), error, attempt, trigger (``schedule`` | ``cli`` | ``api``).
+started_at, finished_at, status (``success`` | ``warning``: a non-blocking audit failed |
+``failed``), rows (rows in the model after the run), error, attempt, trigger (``schedule`` |
+``cli`` | ``api`` | ``bench``).
 """
 
 from __future__ import annotations
