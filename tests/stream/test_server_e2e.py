@@ -15,7 +15,7 @@ from tests.helpers import Server, init
 CENTER = (37.7749, -122.4194)
 
 
-def wait_for(fn: Any, timeout: float = 30) -> Any:
+def wait_for(fn: Any, timeout: float = 90) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = fn()

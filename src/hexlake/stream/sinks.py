@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -71,7 +71,7 @@ class OfflineFeatureTable:
         """Upsert a batch in one statement (row-by-row DuckDB upserts cost ~ms each)."""
         if not rows:
             return
-        now = datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - warehouse times are naive UTC
+        now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)  # warehouse times are naive UTC
         cols: dict[str, list[Any]] = {c: [] for c in OFFLINE_COLUMNS}
         for r in rows:
             for c in OFFLINE_COLUMNS:

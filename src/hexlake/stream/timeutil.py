@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ def epoch(dt: datetime) -> float:
     return dt.timestamp()
 
 
+@functools.lru_cache(maxsize=8192)  # window bounds and minutes repeat across users
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
