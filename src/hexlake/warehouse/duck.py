@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -108,8 +108,12 @@ class Warehouse:
 def open_warehouse(url: str) -> Warehouse:
     """Open the warehouse at ``duckdb:///path/to/file.duckdb`` (or ``duckdb:///:memory:``)."""
     scheme, sep, rest = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres", "postgresql+psycopg") and sep:
+        from hexlake.warehouse.postgres import PostgresWarehouse  # same methods, another engine
+
+        return cast(Warehouse, PostgresWarehouse(url))
     if scheme.lower() != "duckdb" or not sep:
-        raise ConfigError(f"unsupported warehouse URL {url!r}; supported schemes: duckdb://",
+        raise ConfigError(f"unsupported warehouse URL {url!r}; supported schemes: duckdb://, postgresql://",
                           field="warehouse_url")
     path = rest.removeprefix("/")
     if not path:

@@ -62,7 +62,9 @@ def create(runtime: Runtime) -> BackgroundService | None:
     from hexlake.warehouse import get_warehouse
 
     settings = runtime.settings
-    loader = RawLoader(get_log(runtime), get_warehouse(runtime), settings.warehouse)
+    from hexlake.warehouse.postgres import make_raw_loader  # PostgreSQL warehouses load with COPY
+
+    loader = make_raw_loader(get_log(runtime), get_warehouse(runtime), settings.warehouse)
     return LoaderService(loader, settings.warehouse.loader_interval_s)
 
 
