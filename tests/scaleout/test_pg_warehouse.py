@@ -64,8 +64,8 @@ def test_postgres_and_duckdb_loaders_store_identical_rows(pg_url: str, tmp_path:
 
 def test_a_poison_message_is_nacked_and_the_rest_loaded(pg_url: str) -> None:
     log = open_log("memory://", LOG_CONFIG)
-    log.append(as_items([make_event(1)]) + [AppendItem(key="k", event_id="bad", payload=b"not json")]
-               + as_items([make_event(2)]))
+    poison = AppendItem(key="k", event_id="bad", payload=b"not json")
+    log.append([*as_items([make_event(1)]), poison, *as_items([make_event(2)])])
     wh = open_warehouse(pg_url)
     loader = make_raw_loader(log, wh)
     assert loader.run_once(max_batches=1) == 2
