@@ -49,7 +49,9 @@ def _events(body: Any) -> tuple[list[Any], Any, bool]:
     if "batch" in body:
         if not isinstance(body["batch"], list):
             raise BadRequest("'batch' must be an array of events", field="batch")
-        return body["batch"], body.get("sent_at"), False
+        # A historical migration's timestamps are trusted as is (no skew correction).
+        sent_at = None if body.get("historical_migration") else body.get("sent_at")
+        return body["batch"], sent_at, False
     return [body], body.get("sent_at"), True
 
 
