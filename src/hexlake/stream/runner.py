@@ -133,6 +133,9 @@ class StreamService:
                 if time.time() - last_purge > 60:
                     last_purge = time.time()
                     get_counter_store(self.runtime).purge_expired(time.time())
+                    purge = getattr(get_online_store(self.runtime), "purge_expired", None)
+                    if callable(purge):
+                        purge()
                     for c in self.consumers:
                         c.state.prune_processed(c.group, 86_400)
             except Exception:
