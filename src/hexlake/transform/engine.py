@@ -7,8 +7,8 @@ model variables (lookback, k, lifecycle thresholds) come from ``settings.transfo
 
 In-process sharing: DuckDB's Python client keeps one database instance per file path and hands
 every ``duckdb.connect(path)`` with the same (default) configuration a connection to it, so SQLMesh
-can run inside the server while the warehouse's own connection is open (tested in
-``tests/transform/test_engine.py``). SQLMesh itself also caches one adapter per DuckDB file.
+can run inside the server while the warehouse's own connection is open (the transform tests
+open ``Warehouse`` first and run SQLMesh beside it). SQLMesh itself also caches one adapter per DuckDB file.
 """
 
 from __future__ import annotations
@@ -265,9 +265,10 @@ class TransformEngine:
         """
         with _RUN_LOCK:
             if self.needs_plan():
+                # The plan backfills complete intervals only; the run below adds the partial day.
                 planned = self.plan(execution_time=execution_time)
                 if not planned.ok:
-                    raise TransformError(planned.error or "the plan failed")
+                    raise TransformError(planned.error or "the plan failed", details=[planned.to_dict()])
             report = RunReport("run", datetime.now())
             with self._console(report) as console:
                 try:
