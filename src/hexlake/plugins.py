@@ -27,6 +27,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("places", "hexlake.spatial.cli:app", "The places registry: add, load, update, delete, list."),
     ("geofences", "hexlake.stream.cli:geofences_app", "Geofences: create, list, delete."),
     ("import", "hexlake.importers.cli:app", "Import personal data archives (Google Takeout)."),
+    ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
 ]
 
 SERVICES: list[str] = [
