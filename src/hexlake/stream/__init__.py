@@ -7,9 +7,29 @@
 * ``runner``      wiring of the three consumers for the server (``service``) or a worker process
 """
 
-from hexlake.stream.consumer import BatchOutput, Consumer, ConsumerOptions, Operator
-from hexlake.stream.counters import CounterStore, MemoryCounterStore, SqliteCounterStore
-from hexlake.stream.timeutil import Watermark
+from typing import Any
+
+# Lazy: hexlake.config imports hexlake.stream.config, so this package must not import the
+# framework (which imports hexlake.config) at import time.
+_EXPORTS = {
+    "BatchOutput": "hexlake.stream.consumer",
+    "Consumer": "hexlake.stream.consumer",
+    "ConsumerOptions": "hexlake.stream.consumer",
+    "Operator": "hexlake.stream.consumer",
+    "CounterStore": "hexlake.stream.counters",
+    "MemoryCounterStore": "hexlake.stream.counters",
+    "SqliteCounterStore": "hexlake.stream.counters",
+    "Watermark": "hexlake.stream.timeutil",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
 
 __all__ = [
     "BatchOutput",
