@@ -297,9 +297,22 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             result["http_read_ms"] = bench_http(url, keys["read_key"], ids, 500 if quick else 5000)
             print("http reads (ms):", result["http_read_ms"], flush=True)
-            result["ingest_to_counter"] = bench_visibility(
-                url, keys["write_key"], settings.paths.root / "stream.sqlite", 5000, 5 if quick else 30)
-            print("ingest→counter:", result["ingest_to_counter"], flush=True)
+            secs = 5 if quick else 20
+            stream_db = settings.paths.root / "stream.sqlite"
+            result["ingest_to_counter"] = {
+                f"{rate}/s": bench_visibility(url, keys["write_key"], stream_db, rate, secs, senders, batch)
+                for rate, senders, batch in ((200, 1, 20), (1000, 2, 100), (5000, 4, 250))}
+            print("ingest→counter (all consumers in the server):", result["ingest_to_counter"], flush=True)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+        # the same 5,000/s with only the counters consumer in the server: what GIL sharing costs
+        server = start_server(settings.data_dir, port, {"HEXLAKE_STREAM__IDLE_SLEEP_S": "0.02",
+                                                        "HEXLAKE_STREAM__CONSUMERS": '["counters"]'})
+        try:
+            result["ingest_to_counter_counters_only"] = bench_visibility(
+                url, keys["write_key"], stream_db, 5000, secs, 4, 250)
+            print("ingest→counter (counters only):", result["ingest_to_counter_counters_only"], flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)

@@ -11,6 +11,9 @@ class StreamConfig(Section):
         60.0, description="Events later than the watermark by more go to the late output.")
     feature_ttl_s: float = Field(86_400.0, description="Online feature values expire after this.")
     enabled: bool = Field(True, description="Run the stream consumers inside the server.")
+    consumers: list[str] = Field(
+        ["counters", "features", "geofences"],
+        description="Which consumers the server runs (counters, features, geofences).")
     batch_size: int = Field(1000, description="Most messages one consumer micro-batch leases from the log.")
     idle_sleep_s: float = Field(0.05, description="Pause of an idle consumer before polling the log again.")
     max_outbox: int = Field(

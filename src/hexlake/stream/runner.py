@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hexlake.errors import ConfigError
 from hexlake.features import get_online_store
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
@@ -102,9 +103,13 @@ class StreamService:
 
     name = "stream"
 
-    def __init__(self, runtime: Runtime, which: Sequence[str] = ALL):
+    def __init__(self, runtime: Runtime, which: Sequence[str] | None = None):
         self.runtime = runtime
-        self.which = which
+        self.which = list(runtime.settings.stream.consumers if which is None else which)
+        unknown = set(self.which) - set(ALL)
+        if unknown:
+            raise ConfigError(f"unknown stream consumers {sorted(unknown)}; choose from {list(ALL)}",
+                              field="stream.consumers")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.consumers: list[Consumer] = []
