@@ -28,6 +28,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("geofences", "hexlake.stream.cli:geofences_app", "Geofences: create, list, delete."),
     ("import", "hexlake.importers.cli:app", "Import personal data archives (Google Takeout)."),
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
+    ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
 ]
 
 SERVICES: list[str] = [
