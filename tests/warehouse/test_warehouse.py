@@ -91,7 +91,7 @@ def test_writes_by_hexlake_code_go_through_execute(warehouse: Warehouse) -> None
         warehouse.execute("INSERT INTO nope VALUES (1)")
 
 
-@pytest.mark.parametrize("url", ["postgresql://localhost/db", "duckdb:///", "warehouse.duckdb"])
+@pytest.mark.parametrize("url", ["bigquery://project/dataset", "duckdb:///", "warehouse.duckdb"])
 def test_open_warehouse_refuses_unsupported_urls(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         open_warehouse(url)

@@ -3,7 +3,7 @@
 One micro-batch: lease up to ``loader_batch`` messages, drop the ids already stored (``SeenIds``
 pre-filter, confirmed against the table), hand the payloads to DuckDB as one Arrow column, let
 DuckDB parse them (``from_json``, C++ on all cores — about half the cost of decoding and rebuilding
-columns in Python) and insert them in ONE statement that also drops duplicates within the batch.
+columns in Python) and insert them in ONE statement (duplicates within the batch were dropped by the same id check).
 Only after that statement committed are the messages acked, so a crash in between means
 redelivery, which the id check makes harmless.
 
@@ -70,8 +70,7 @@ def insert_sql(staged: str) -> str:
     return (
         f"INSERT INTO raw_events ({', '.join(names)})\n"
         f"SELECT {', '.join(_EXPRESSIONS[n] for n in names)}\n"
-        f"FROM (SELECT from_json(payload, '{shape}') AS j, log_offset, event_id FROM {staged}) AS s\n"
-        "QUALIFY row_number() OVER (PARTITION BY j.event_id ORDER BY s.log_offset) = 1"
+        f"FROM (SELECT from_json(payload, '{shape}') AS j, log_offset, event_id FROM {staged}) AS s"
     )
 
 
@@ -163,16 +162,37 @@ class RawLoader:
     @staticmethod
     def _not_stored(cur: duckdb.DuckDBPyConnection, seen: SeenIds, staged: pa.Table,
                     hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-        """Mask of staged rows whose event_id is not in raw_events (hash hits are confirmed)."""
-        maybe = seen.maybe_contains(hashes)
-        if not maybe.any():
-            return ~maybe
+        """Mask of staged rows to insert: the first of each event_id, not already in raw_events.
+
+        Both checks work on the hashes and confirm hits with the ids themselves, so a hash collision
+        never drops an event.
+        """
+        keep = _first_of_each_id(hashes, staged)
+        maybe = seen.maybe_contains(hashes) & keep
+        if maybe.any():
+            ids = staged.column("event_id").to_pylist()
+            candidates = sorted({ids[i] for i in np.flatnonzero(maybe)})
+            rows = cur.execute("SELECT DISTINCT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
+                               [candidates]).fetchall()
+            stored = {r[0] for r in rows}
+            for i in np.flatnonzero(maybe):
+                keep[i] = ids[i] not in stored
+        return keep
+
+
+def _first_of_each_id(hashes: npt.NDArray[np.uint64], staged: pa.Table) -> npt.NDArray[np.bool_]:
+    """True for the first row of every event_id in the batch (rows are in log order)."""
+    unique, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    keep = np.zeros(len(hashes), dtype=bool)
+    keep[first] = True
+    if (counts > 1).any():  # a hash seen twice: decide by the ids themselves, in row order
         ids = staged.column("event_id").to_pylist()
-        candidates = sorted({ids[i] for i in np.flatnonzero(maybe)})
-        rows = cur.execute("SELECT DISTINCT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
-                           [candidates]).fetchall()
-        stored = {r[0] for r in rows}
-        return np.array([not (m and i in stored) for m, i in zip(maybe, ids, strict=True)], dtype=bool)
+        repeated = np.flatnonzero(np.isin(hashes, unique[counts > 1]))
+        taken: set[str] = set()
+        for i in repeated:
+            keep[i] = ids[i] not in taken
+            taken.add(ids[i])
+    return keep
 
 
 def _hashes(cur: duckdb.DuckDBPyConnection, name: str, staged: pa.Table) -> npt.NDArray[np.uint64]:
