@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from hexlake.runtime import Runtime
@@ -17,23 +18,27 @@ read = [Depends(require_read_key)]
 write = [Depends(require_write_key)]
 
 
+def _json(data: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(data), media_type=media_type)
+
+
 def _rt(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
 @router.get("/v1/places/nearby", dependencies=read)
-def nearby_places(
+def nearby_places(  # returns orjson bytes directly: the hot endpoint skips FastAPI's encoder
     request: Request,
     lat: float = Query(..., description="Latitude of the query point, degrees."),
     lng: float = Query(..., description="Longitude of the query point, degrees."),
     radius_m: float = Query(500.0, description="Search radius in metres (great circle, sphere)."),
     limit: int = Query(50, description="Most places returned."),
     category: str | None = Query(None, description="Only places of this category."),
-) -> dict[str, Any]:
+) -> Response:
     """Places within ``radius_m``, nearest first (ties by id), with ``distance_m``."""
     found = places(_rt(request)).nearby(lat, lng, radius_m, limit, category)
-    return {"places": found, "count": len(found)}
+    return _json({"places": found, "count": len(found)})
 
 
 @router.get("/v1/places/popular", dependencies=read)
@@ -113,9 +118,10 @@ def get_heatmap(
     to: datetime | None = Query(None, description="End (UTC, exclusive); default now."),
     event_type: str | None = Query(None),
     limit: int = Query(10_000, description="Most hexagons returned (busiest first)."),
-) -> dict[str, Any]:
+) -> Response:
     """GeoJSON FeatureCollection of H3 hexagons with ``events`` and ``distinct_users``."""
-    return heatmap.heatmap(_rt(request), res=res, start=from_, end=to, event_type=event_type, limit=limit)
+    fc = heatmap.heatmap(_rt(request), res=res, start=from_, end=to, event_type=event_type, limit=limit)
+    return _json(fc, media_type="application/geo+json")
 
 
 @router.get("/v1/hotspots", dependencies=read)

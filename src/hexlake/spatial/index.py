@@ -55,6 +55,9 @@ class _Level:
     starts: np.ndarray  # int64 first row of each cell
     ends: np.ndarray  # int64 one past the last row
     centres: np.ndarray  # (n, 3) unit vectors of the cell centres
+    coarse: np.ndarray  # sorted unique parents two resolutions up
+    c_starts: np.ndarray  # first index into ``cells`` of each coarse cell
+    c_ends: np.ndarray
 
 
 def unit_vectors(lat_deg: np.ndarray, lng_deg: np.ndarray) -> np.ndarray:
@@ -93,17 +96,27 @@ class _Base:
                    np.array([r.lng for r in rows], dtype=np.float64), [r.category for r in rows])
 
 
+def _groups(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unique values, starts, ends) of a sorted array."""
+    bounds = np.flatnonzero(np.diff(cells) != 0) + 1
+    starts = np.concatenate(([0], bounds)).astype(np.int64)
+    ends = np.concatenate((bounds, [len(cells)])).astype(np.int64)
+    return cells[starts], starts, ends
+
+
 def _level(sorted_cells: np.ndarray, res: int) -> _Level:
     cells = parent_cells(sorted_cells, res) if res != BASE_RES else sorted_cells
     if len(cells) == 0:
         empty = np.empty(0, dtype=np.int64)
-        return _Level(cells, empty, empty, np.empty((0, 3)))
-    bounds = np.flatnonzero(np.diff(cells) != 0) + 1
-    starts = np.concatenate(([0], bounds)).astype(np.int64)
-    ends = np.concatenate((bounds, [len(cells)])).astype(np.int64)
-    uniq = cells[starts]
+        return _Level(cells, empty, empty, np.empty((0, 3)), cells, empty, empty)
+    uniq, starts, ends = _groups(cells)
     centres = np.array([h3i.cell_to_latlng(int(c)) for c in uniq.tolist()], dtype=np.float64)
-    return _Level(uniq, starts, ends, unit_vectors(centres[:, 0], centres[:, 1]))
+    coarse, c_starts, c_ends = _groups(parent_cells(uniq, _coarse_res(res)))
+    return _Level(uniq, starts, ends, unit_vectors(centres[:, 0], centres[:, 1]), coarse, c_starts, c_ends)
+
+
+def _coarse_res(res: int) -> int:
+    return max(0, res - 2)
 
 
 def _cell_geometry(cell: int, res: int) -> tuple[float, float]:
@@ -141,18 +154,26 @@ def _disk(cell: int, k: int) -> np.ndarray:
 
 
 def _disk_plan(lat: float, lng: float, radius_m: float) -> tuple[int, np.ndarray, float]:
-    """(res, disk cells, centre slack): a grid disk sure to hold every cell touching the circle.
+    """(res, coarse disk, centre slack): coarse cells (two resolutions up) holding every fine cell
+    that may touch the circle.
 
-    A cell meeting the circle has its centre within ``D = radius + circumradius`` of the query, so
-    within ``D + circumradius`` of the query cell's centre; cells at grid distance ≥ k+1 lie at least
-    ``(k+1) · spacing · √3/2`` away (the apothem of a hex ring). 5 % and one extra ring absorb H3's
-    smooth distortion across the disk (checked against brute force at poles, antimeridian, pentagons).
+    A fine cell meeting the circle has its centre within ``radius + circumradius_f`` of the query;
+    a fine centre lies within 0.92 coarse circumradii of its parent's centre (measured over random
+    cells; not always inside the parent, H3 is not strictly nested), and the query within one of its
+    own coarse cell's centre. Hex rings at grid distance ≥ k+1 lie at least ``(k+1) · spacing · √3/2``
+    away. 5 % and one extra ring absorb H3's smooth distortion across the disk (checked against brute
+    force at poles, antimeridian, pentagons, and against PostGIS). A coarse disk has few cells, so it
+    is cached and the per-query H3 cost is a dictionary hit.
     """
     res = next((r for r in LEVELS if radius_m / (_SPACING[r] * 0.866) + 2.5 <= MAX_DISK_K), LEVELS[-1])
-    cell = h3i.latlng_to_cell(lat, lng, res)
-    spacing, circum = _cell_geometry(cell, res)
-    k = math.floor((radius_m + 2 * circum) / (spacing * _SQRT3 / 2) * 1.05) + 1
-    return res, _disk(cell, k), circum * 1.1
+    _, circ_f = _cell_geometry(h3i.latlng_to_cell(lat, lng, res), res)
+    rc = _coarse_res(res)
+    coarse = h3i.latlng_to_cell(lat, lng, rc)
+    spacing_c, circ_c = _cell_geometry(coarse, rc)
+    reach = radius_m + 1.1 * circ_f + 2.1 * circ_c
+    k = math.floor(reach / (spacing_c * _SQRT3 / 2) * 1.05) + 1
+    return res, _disk(coarse, k), circ_f * 1.1
+
 
 class PlaceIndex:
     """Thread-safe nearby index over ``PointRow``s."""
@@ -236,11 +257,12 @@ def _candidates(base: _Base, lat: float, lng: float, q: np.ndarray, radius_m: fl
     lv = base.levels[res]
     if len(lv.cells) == 0:
         return np.empty(0, dtype=np.int64)
-    pos = np.searchsorted(lv.cells, disk)
-    pos[pos >= len(lv.cells)] = 0
-    pos = pos[lv.cells[pos] == disk]
-    pos = pos[_sq_chord(lv.centres[pos], q) <= chord2(radius_m + slack)]
-    return _ranges(lv.starts[pos], lv.ends[pos])
+    pos = np.searchsorted(lv.coarse, disk)
+    pos[pos >= len(lv.coarse)] = 0
+    pos = pos[lv.coarse[pos] == disk]
+    fine = _ranges(lv.c_starts[pos], lv.c_ends[pos])
+    fine = fine[_sq_chord(lv.centres[fine], q) <= chord2(radius_m + slack)]
+    return _ranges(lv.starts[fine], lv.ends[fine])
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
