@@ -240,8 +240,11 @@ class TransformEngine:
         local = {s.snapshot_id for s in ctx.snapshots.values() if s.is_model}
         return not local <= deployed
 
-    def plan(self, *, execution_time: datetime | None = None) -> RunReport:
-        """Apply the local models to prod and backfill what is missing (first build, changes)."""
+    def plan(self, *, execution_time: datetime | None = None, backfill: bool = True) -> RunReport:
+        """Apply the local models to prod and backfill what is missing (first build, changes).
+
+        ``backfill=False`` only creates and promotes the tables; the next ``run`` fills them.
+        """
         with _RUN_LOCK:
             ctx = self.context
             report = RunReport("plan", datetime.now(), applied_plan=True)
@@ -252,6 +255,7 @@ class TransformEngine:
                         no_prompts=True,
                         auto_apply=True,
                         execution_time=execution_time,
+                        skip_backfill=not backfill,
                     )
                 except SQLMeshError as exc:
                     self._fail(report, console, exc)
@@ -265,8 +269,12 @@ class TransformEngine:
         """
         with _RUN_LOCK:
             if self.needs_plan():
-                # The plan backfills complete intervals only; the run below adds the partial day.
-                planned = self.plan(execution_time=execution_time)
+                # First build: create the tables only and let this run fill every interval in
+                # one pass (a plan backfills complete days only, so the run would redo the
+                # lookback). Changes to a live project backfill in the plan, keeping the old
+                # tables visible until the new ones are complete.
+                first = self.context.state_reader.get_environment(ENVIRONMENT) is None
+                planned = self.plan(execution_time=execution_time, backfill=not first)
                 if not planned.ok:
                     raise TransformError(planned.error or "the plan failed", details=[planned.to_dict()])
             report = RunReport("run", datetime.now())
