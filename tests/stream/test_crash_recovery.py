@@ -43,13 +43,15 @@ def worker(data_dir: Path, *, until_idle: bool) -> subprocess.Popen[bytes]:
 
 
 def processed(data_dir: Path) -> int:
-    try:
-        conn = sqlite3.connect(data_dir / "stream.sqlite", timeout=5)
-        row = conn.execute("SELECT sum(events) FROM consumer_meta").fetchone()
-        conn.close()
-        return int(row[0] or 0)
-    except sqlite3.OperationalError:
-        return 0
+    total = 0
+    for path in (data_dir / "stream").glob("*.sqlite"):
+        try:
+            conn = sqlite3.connect(path, timeout=5)
+            total += int(conn.execute("SELECT sum(events) FROM consumer_meta").fetchone()[0] or 0)
+            conn.close()
+        except sqlite3.OperationalError:
+            pass
+    return total
 
 
 def snapshot(data_dir: Path) -> tuple[list, list, list]:

@@ -137,7 +137,7 @@ def test_out_of_order_and_late_events_match_batch_recomputation(tmp_path: Path) 
         assert {k: value[k] for k in ref} == ref
         assert value["final"] is ((user, latest) in closed)
 
-    late = list_late_events(tmp_path / "stream.sqlite", "stream-features", 100)
+    late = list_late_events([tmp_path / "stream.sqlite"], "stream-features", 100)
     assert sorted(r["event_id"] for r in late) == sorted(late_ids) and len(late_ids) == 5
     assert state.meta("stream-features").late == 5
 

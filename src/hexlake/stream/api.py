@@ -13,8 +13,8 @@ from hexlake.features import get_online_store, user_entity
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_read_key, require_write_key
 from hexlake.stream.realtime import metrics_snapshot, trending_places
-from hexlake.stream.runner import get_counter_store, get_geofence_store, state_path
-from hexlake.stream.state import consumer_stats, list_late_events
+from hexlake.stream.runner import get_counter_store, get_geofence_store
+from hexlake.stream.state import consumer_stats, group_state_files, list_late_events
 
 router = APIRouter(tags=["realtime"])
 read = [Depends(require_read_key)]
@@ -45,7 +45,7 @@ def realtime_metrics(
     rt = _rt(request)
     snap = metrics_snapshot(get_counter_store(rt), time.time(), minutes=minutes, live_minutes=live_minutes,
                             top=top)
-    snap["consumers"] = consumer_stats(state_path(rt))
+    snap["consumers"] = consumer_stats(group_state_files(rt.settings))
     return snap
 
 
@@ -71,9 +71,10 @@ def late_events(
 ) -> dict[str, Any]:
     """The late side output: events behind the watermark by more than the allowed lateness."""
     rt = _rt(request)
-    stats = consumer_stats(state_path(rt))
+    files = group_state_files(rt.settings)
+    stats = consumer_stats(files)
     return {"counts": {g: s["late"] for g, s in stats.items()},
-            "events": list_late_events(state_path(rt), group, limit)}
+            "events": list_late_events(files, group, limit)}
 
 
 @router.get("/v1/features/users/{user_id}", dependencies=read)

@@ -17,11 +17,13 @@ from hexlake.features import get_online_store
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
 from hexlake.stream.consumer import Consumer, ConsumerOptions
+from hexlake.stream.counters import GROUP as counters_group
 from hexlake.stream.counters import CounterOperator, CounterStore, SqliteCounterStore
 from hexlake.stream.geofence_op import GeofenceOperator
 from hexlake.stream.geofence_store import GeofenceStore
 from hexlake.stream.sinks import OfflineFeatureTable, counters_sink, derived_sink, online_sink
-from hexlake.stream.state import StreamState, stream_db_path
+from hexlake.stream.state import StreamState, group_state_path, stream_db_path
+from hexlake.stream.user_windows import GROUP as features_group
 from hexlake.stream.user_windows import UserWindowOperator
 from hexlake.stream.webhooks import WebhookQueue, webhook_key
 
@@ -75,20 +77,24 @@ def options(runtime: Runtime) -> ConsumerOptions:
 def build_consumers(runtime: Runtime, which: Sequence[str] = ALL) -> list[Consumer]:
     from hexlake.log import get_log
 
-    cfg, path, elog = runtime.settings.stream, state_path(runtime), get_log(runtime)
+    cfg, elog = runtime.settings.stream, get_log(runtime)
     out = []
+
+    def state(group: str) -> StreamState:
+        return StreamState(group_state_path(runtime.settings, group))
+
     if "counters" in which:
-        out.append(Consumer(elog, StreamState(path), CounterOperator(cfg.counter_ttl_s),
+        out.append(Consumer(elog, state(counters_group), CounterOperator(cfg.counter_ttl_s),
                             {"counters": counters_sink(get_counter_store(runtime))}, options(runtime)))
     if "features" in which:
         table = OfflineFeatureTable(get_warehouse_for(runtime))
         sinks = {"online": online_sink(get_online_store(runtime), cfg.feature_ttl_s), "offline": table.sink()}
-        out.append(Consumer(elog, StreamState(path), UserWindowOperator(cfg.window_minutes * 60.0), sinks,
+        out.append(Consumer(elog, state(features_group), UserWindowOperator(cfg.window_minutes * 60.0), sinks,
                             options(runtime)))
     if "geofences" in which:
         op = GeofenceOperator(get_geofence_store(runtime), cfg.geofence_hysteresis_m, cfg.geofence_max_accuracy_m)
         sink = derived_sink(lambda events: _ingest(runtime, events), webhook_queue(runtime))
-        out.append(Consumer(elog, StreamState(path), op, {"derived": sink}, options(runtime)))
+        out.append(Consumer(elog, state(op.group), op, {"derived": sink}, options(runtime)))
     return out
 
 

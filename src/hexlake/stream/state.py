@@ -63,7 +63,17 @@ class GroupMeta(msgspec.Struct):
 
 
 def stream_db_path(settings: Settings) -> Path:
+    """Shared stream file: realtime counters, the geofence registry, webhook deliveries."""
     return settings.paths.root / "stream.sqlite"
+
+
+def group_state_path(settings: Settings, group: str) -> Path:
+    """One state file per consumer group, so a group's commits never wait for another's lock."""
+    return settings.paths.root / "stream" / f"{group}.sqlite"
+
+
+def group_state_files(settings: Settings) -> list[Path]:
+    return sorted((settings.paths.root / "stream").glob("*.sqlite"))
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -176,8 +186,14 @@ class StreamState:
         self.conn.close()
 
 
-def list_late_events(path: Path, group: str | None, limit: int) -> list[dict[str, Any]]:
-    """The late side output, newest first (API and CLI)."""
+def list_late_events(paths: Sequence[Path], group: str | None, limit: int) -> list[dict[str, Any]]:
+    """The late side output of the given state files, newest first (API and CLI)."""
+    rows = [r for path in paths for r in _late_rows(path, group, limit)]
+    rows.sort(key=lambda r: (r["recorded_at"], r["offset"]), reverse=True)
+    return rows[:limit]
+
+
+def _late_rows(path: Path, group: str | None, limit: int) -> list[dict[str, Any]]:
     conn = connect(path)
     try:
         for ddl in _DDL:
@@ -198,7 +214,15 @@ def list_late_events(path: Path, group: str | None, limit: int) -> list[dict[str
         conn.close()
 
 
-def consumer_stats(path: Path) -> dict[str, dict[str, Any]]:
+def consumer_stats(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Watermark, counts and pending outputs per consumer group."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        out.update(_stats(path))
+    return out
+
+
+def _stats(path: Path) -> dict[str, dict[str, Any]]:
     conn = connect(path)
     try:
         for ddl in _DDL:
