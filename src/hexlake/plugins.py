@@ -29,6 +29,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("import", "hexlake.importers.cli:app", "Import personal data archives (Google Takeout)."),
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
     ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
+    ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
 ]
 
 SERVICES: list[str] = [

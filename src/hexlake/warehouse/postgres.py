@@ -20,13 +20,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import msgspec
 import psycopg
 import pyarrow as pa
 
 from hexlake.errors import BadRequest, WarehouseError
+from hexlake.gate.envelope import decode_event
 from hexlake.log.protocol import LogMessage
 from hexlake.warehouse.duck import Params, Warehouse
-from hexlake.warehouse.loader import RawLoader, _sort_out_poison
+from hexlake.warehouse.loader import RawLoader
 from hexlake.warehouse.readonly import check_read_only
 from hexlake.warehouse.schema import RAW_EVENTS_COLUMNS
 
@@ -227,6 +229,23 @@ class PostgresRawLoader(RawLoader):
                     copy.write_row((m.offset, m.event_id, m.payload))
             cur = conn.execute(self._PG_SQL, {"load_date": now.date(), "loaded_at": now})
             return max(cur.rowcount, 0)
+
+
+def _sort_out_poison(messages: Sequence[LogMessage]) -> tuple[list[LogMessage], list[tuple[LogMessage, str]]]:
+    """(loadable messages, [(poison message, why)]): undecodable or with a mismatched event_id."""
+    good: list[LogMessage] = []
+    bad: list[tuple[LogMessage, str]] = []
+    for message in messages:
+        try:
+            event = decode_event(message.payload)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            bad.append((message, str(exc)))
+            continue
+        if event.event_id != message.event_id:
+            bad.append((message, f"payload event_id {event.event_id!r} differs from the log's {message.event_id!r}"))
+        else:
+            good.append(message)
+    return good, bad
 
 
 def make_raw_loader(log: Any, warehouse: Any, config: Any = None, **kwargs: Any) -> RawLoader:

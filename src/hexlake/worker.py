@@ -1,0 +1,134 @@
+"""``hexlake worker``: the raw loader and stream consumers without an HTTP server.
+
+Run any number of workers (and ``hexlake serve --no-background`` collectors) against one shared
+PostgreSQL or Redis log: the consumer groups spread the batches over them, a worker that dies is
+replaced by its peers once its leases time out, and the idempotent loader keeps ``raw_events``
+exact. Several loaders need a warehouse that takes concurrent writers:
+``HEXLAKE_WAREHOUSE_URL=postgresql://…`` (a DuckDB file allows one writing process).
+
+Stream consumers keep their state in the worker's data dir (``stream.sqlite``); run them on workers
+that share one data dir, or on one worker (``--only loader`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+
+from hexlake.runtime import Runtime
+
+log = logging.getLogger("hexlake.worker")
+PARTS = ("loader", "counters", "features", "geofences")
+app = typer.Typer(help="Run the raw loader and stream consumers against a shared log (no HTTP server).")
+
+
+def consumer_name() -> str:
+    """Unique per process, readable in the log's status: ``<host>-<pid>``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class LoaderLoop:
+    """Loads batch after batch; with ``until_idle`` returns once its group has nothing left."""
+
+    def __init__(self, runtime: Runtime, name: str):
+        from hexlake.log import get_log
+        from hexlake.warehouse import get_warehouse
+        from hexlake.warehouse.postgres import make_raw_loader
+
+        self.log = get_log(runtime)
+        self.loader = make_raw_loader(self.log, get_warehouse(runtime), runtime.settings.warehouse,
+                                      consumer=name)
+        self.interval_s = runtime.settings.warehouse.loader_interval_s
+        self.loaded = 0
+
+    def idle(self) -> bool:
+        return all(s.lag == 0 for s in self.log.status() if s.group == self.loader.group)
+
+    def run(self, stop: threading.Event, until_idle: bool = False) -> None:
+        while not stop.is_set():
+            try:
+                messages = self.log.read(self.loader.group, self.loader.consumer, self.loader.config.loader_batch)
+                if messages:
+                    self.loaded += self.loader.load_batch(messages)[0]
+                    continue
+                if until_idle and self.idle():
+                    return
+            except Exception:  # a failed batch is redelivered after its lease; keep going
+                log.exception("raw loader batch failed; retrying in %.1fs", self.interval_s)
+            stop.wait(self.interval_s)
+
+
+def stream_parts(runtime: Runtime, which: Sequence[str]) -> list[str]:
+    """The stream consumers to run; ``features`` writes DuckDB-only SQL, so not on PostgreSQL."""
+    parts = [p for p in which if p != "loader"]
+    if "features" in parts and runtime.settings.resolved_warehouse_url().startswith("postgres"):
+        log.warning("worker: the features consumer needs a DuckDB warehouse; skipped")
+        parts.remove("features")
+    return parts
+
+
+def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
+               until_idle: bool = False, name: str | None = None) -> dict[str, Any]:
+    """Run the chosen parts until ``stop`` is set (or, with ``until_idle``, the log is drained)."""
+    from hexlake.stream.runner import build_consumers
+
+    name = name or consumer_name()
+    threads: list[threading.Thread] = []
+    loop = LoaderLoop(runtime, name) if "loader" in which else None
+    if loop is not None:
+        threads.append(threading.Thread(target=loop.run, args=(stop, until_idle), name="worker-loader"))
+    parts = stream_parts(runtime, which)
+    for consumer in build_consumers(runtime, parts) if parts else []:
+        threads.append(threading.Thread(target=consumer.run, args=(stop,), kwargs={"until_idle": until_idle},
+                                        name=f"worker-{consumer.group}"))
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+    return {"consumer": name, "loaded": loop.loaded if loop else 0, "parts": ["loader"] * bool(loop) + parts}
+
+
+@app.callback(invoke_without_command=True)
+def worker(
+    ctx: typer.Context,
+    only: Annotated[str, typer.Option(
+        "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).")] = ",".join(PARTS),
+    until_idle: Annotated[bool, typer.Option(
+        "--until-idle", help="Exit once the log is drained instead of waiting for new events.")] = False,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="Consumer name in the log's status (default: <host>-<pid>).")] = None,
+) -> None:
+    """Run the raw loader and stream consumers against HEXLAKE_LOG_URL until SIGTERM/SIGINT (graceful:
+    the current batch finishes). Start several, on several machines, with a PostgreSQL or Redis log."""
+    from hexlake.config import load_settings
+    from hexlake.errors import ConfigError
+
+    which = [p.strip() for p in only.split(",") if p.strip()]
+    unknown = sorted(set(which) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
+                          field="only")
+    data_dir = ctx.find_root().params.get("data_dir")
+    runtime = Runtime(load_settings(data_dir=data_dir) if data_dir else load_settings())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    started = time.monotonic()
+    try:
+        result = run_worker(runtime, which, stop, until_idle=until_idle, name=name)
+    finally:
+        runtime.close()
+    log.info("worker %s stopped after %.1fs: %s", result["consumer"], time.monotonic() - started, result)
+
+
+__all__ = ["PARTS", "LoaderLoop", "app", "consumer_name", "run_worker"]
