@@ -6,6 +6,9 @@
 (c) Same run, the ceiling: DuckDB ``INSERT … SELECT * FROM arrow_table`` of already-typed columns.
 (d) Dedupe strategies on a pre-filled ``raw_events``: hash pre-filter (what the loader does) vs a
     full ``NOT EXISTS`` anti-join vs no check (and a DuckDB ART unique index with ``--with-art``).
+(e) Decoders: polars NDJSON (the loader's fast path) vs msgspec per message (its fallback).
+Every figure is given as wall rows/s and as rows per CPU-second of this process (steadier when
+the machine is shared).
 
 Run: ``.venv/bin/python -m bench.log [--quick] [--with-art]``. Events are ~600-byte envelopes.
 """
@@ -18,7 +21,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,11 @@ import pyarrow as pa
 
 from bench._common import write_result
 from hexlake.gate.envelope import Event, encode_event
-from hexlake.log import AppendItem, LogConfig, open_log
+from hexlake.log import AppendItem, LogConfig, LogMessage, open_log
 from hexlake.log.backends.sqlite import SqliteEventLog
 from hexlake.warehouse import RawLoader, open_warehouse
 from hexlake.warehouse.config import WarehouseConfig
-from hexlake.warehouse.loader import insert_sql
+from hexlake.warehouse.frames import fast_table, slow_table
 from hexlake.warehouse.schema import RAW_EVENTS_COLUMNS
 
 EVENT_TYPES = ["place_interaction", "page", "track", "location_ping", "screen"]
@@ -101,7 +103,7 @@ def bench_loader(items: list[AppendItem], tmp: Path) -> dict[str, Any]:
     phases = {"read": 0.0, "insert": 0.0, "ack": 0.0}
     _time_method(log, "read", phases, "read")
     _time_method(log, "ack", phases, "ack")
-    _time_method(loader, "_insert", phases, "insert")
+    _time_method(loader, "insert_table", phases, "insert")
     t0, c0 = time.perf_counter(), time.process_time()
     inserted = loader.run_once()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -112,7 +114,7 @@ def bench_loader(items: list[AppendItem], tmp: Path) -> dict[str, Any]:
             "rows_per_s": round(len(items) / elapsed), "rows_per_cpu_s": round(len(items) / cpu),
             "target_rows_per_s": 100_000,
             "phase_seconds": {k: round(v, 3) for k, v in phases.items()},
-            "other_seconds": round(elapsed - sum(phases.values()), 3)}
+            "decode_and_other_seconds": round(elapsed - sum(phases.values()), 3)}
 
 
 def _time_method(obj: Any, name: str, phases: dict[str, float], phase: str) -> None:
@@ -167,7 +169,7 @@ def bench_ceiling(items: list[AppendItem], tmp: Path, batch: int = 20_000) -> di
             "rows_per_cpu_s": round(len(items) / cpu)}
 
 
-# -- (d) dedupe strategies -----------------------------------------------------------------------
+# -- (d) dedupe strategies, (e) decoders -----------------------------------------------------------
 
 PREFILL_SQL = (
     "INSERT INTO raw_events SELECT uuid()::VARCHAR, 'page', 1, 'ios', NULL, NULL, NULL, "
@@ -175,46 +177,42 @@ PREFILL_SQL = (
     "'{}', NULL, -i, current_date, TIMESTAMP '2024-01-01' FROM range(?) t(i)")
 
 
+def messages_of(items: list[AppendItem]) -> list[LogMessage]:
+    return [LogMessage(i + 1, it.key, it.event_id, it.payload, 1) for i, it in enumerate(items)]
+
+
 def bench_dedupe(items: list[AppendItem], prefill: int, tmp: Path, with_art: bool,
                  batch: int = 20_000) -> dict[str, Any]:
-    plain = insert_sql("staged")
-    strategies: dict[str, Callable[[Any], None]] = {
-        "hash_prefilter (loader)": lambda wh: None,
-        "not_exists_full_table": lambda wh: None,
-        "no_check": lambda wh: None,
-    }
-    if with_art:
-        strategies["art_unique_index_or_ignore"] = lambda wh: wh.execute(
-            "CREATE UNIQUE INDEX raw_events_event_id ON raw_events(event_id)")
+    """Insert already-decoded batches into a pre-filled raw_events under each dedupe strategy."""
+    messages = messages_of(items)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    tables = [fast_table(messages[i:i + batch], now) for i in range(0, len(messages), batch)]
+    strategies = ["hash_prefilter (loader)", "not_exists_full_table", "no_check"]
+    strategies += ["art_unique_index_or_ignore"] if with_art else []
     out: dict[str, Any] = {"prefilled_rows": prefill, "loaded_rows": len(items)}
-    for label, setup in strategies.items():
-        wh = open_warehouse(f"duckdb:///{tmp / f'dedupe_{len(out)}.duckdb'}")
+    for n, label in enumerate(strategies):
+        wh = open_warehouse(f"duckdb:///{tmp / f'dedupe_{n}.duckdb'}")
         wh.ensure_raw_tables()
         wh.execute(PREFILL_SQL, [prefill])
         t_setup = time.perf_counter()
-        setup(wh)
+        if label.startswith("art"):
+            wh.execute("CREATE UNIQUE INDEX raw_events_event_id ON raw_events(event_id)")
         setup_s = time.perf_counter() - t_setup
         wh.execute("CHECKPOINT")
-        batches = [items[i:i + batch] for i in range(0, len(items), batch)]
         t0, c0 = time.perf_counter(), time.process_time()
         if label.startswith("hash_prefilter"):
-            log = open_log("memory://")
-            loader = RawLoader(log, wh, WarehouseConfig())  # includes loading the prefilter
-            for b in batches:
-                loader._insert([_as_message(m, i) for i, m in enumerate(b)])
+            loader = RawLoader(open_log("memory://"), wh, WarehouseConfig())  # loads the pre-filter too
+            for table in tables:
+                loader.insert_table(table)
         else:
-            sql = {"not_exists_full_table": plain.replace(
-                       "QUALIFY", "WHERE NOT EXISTS (SELECT 1 FROM raw_events r WHERE r.event_id = j.event_id)\n"
-                       "QUALIFY"),
-                   "no_check": plain,
-                   "art_unique_index_or_ignore": plain.replace("INSERT INTO", "INSERT OR IGNORE INTO")}[label]
+            sql = {"not_exists_full_table": "INSERT INTO raw_events SELECT * FROM staged s WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM raw_events r WHERE r.event_id = s.event_id)",
+                   "no_check": "INSERT INTO raw_events SELECT * FROM staged",
+                   "art_unique_index_or_ignore": "INSERT OR IGNORE INTO raw_events SELECT * FROM staged"}[label]
             cur = wh.cursor()
-            for k, b in enumerate(batches):
-                cur.register("staged", pa.table({
-                    "log_offset": pa.array(range(k * batch, k * batch + len(b)), pa.int64()),
-                    "event_id": pa.array([m.event_id for m in b], pa.string()),
-                    "payload": pa.array([m.payload for m in b], pa.binary()).cast(pa.string())}))
-                cur.execute(sql, {"load_date": datetime.now(UTC).date(), "loaded_at": datetime.now(UTC)})
+            for table in tables:
+                cur.register("staged", table)
+                cur.execute(sql)
                 cur.unregister("staged")
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         out[label] = {"rows_per_s": round(len(items) / elapsed), "rows_per_cpu_s": round(len(items) / cpu),
@@ -225,10 +223,19 @@ def bench_dedupe(items: list[AppendItem], prefill: int, tmp: Path, with_art: boo
     return out
 
 
-def _as_message(item: AppendItem, offset: int) -> Any:
-    from hexlake.log import LogMessage
-
-    return LogMessage(offset + 1, item.key, item.event_id, item.payload, 1)
+def bench_decoders(items: list[AppendItem], batch: int = 20_000) -> dict[str, Any]:
+    """CPU cost of turning payloads into a raw_events Arrow table: polars (loader) vs msgspec."""
+    messages = messages_of(items)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    out: dict[str, Any] = {}
+    for label, fn in (("polars_ndjson (loader fast path)", fast_table),
+                      ("msgspec per message (fallback path)", lambda m, t: slow_table(m, t)[0])):
+        c0 = time.process_time()
+        for i in range(0, len(messages), batch):
+            fn(messages[i:i + batch], now)
+        out[label] = {"rows_per_cpu_s": round(len(messages) / (time.process_time() - c0))}
+        print(f"  decode {label:36s} {out[label]['rows_per_cpu_s']:>8} rows/CPU-s", flush=True)
+    return out
 
 
 def main() -> None:
@@ -258,6 +265,7 @@ def main() -> None:
         ceiling = result["ceiling_insert_arrow"]
         print(f"  ceiling INSERT … SELECT * FROM arrow {ceiling['rows_per_s']} rows/s, "
               f"{ceiling['rows_per_cpu_s']} rows/CPU-s", flush=True)
+        result["decode"] = bench_decoders(items[:100_000])
         result["dedupe"] = bench_dedupe(items[:100_000], prefill, tmp, args.with_art)
     print(write_result("log", result))
 
