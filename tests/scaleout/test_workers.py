@@ -26,7 +26,7 @@ from ..client.server import HEXLAKE, ROOT, HexlakeServer
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-EVENTS = 3000
+EVENTS = 1500
 BATCH = 100
 
 
