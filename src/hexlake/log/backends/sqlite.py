@@ -101,10 +101,11 @@ class SqliteEventLog:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     # -- append ------------------------------------------------------------------------------
 
@@ -129,7 +130,8 @@ class SqliteEventLog:
                     [(it.key, it.event_id, it.payload) for batch in batches for it in batch])
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
         out, pos = [], start
         for batch in batches:
