@@ -168,6 +168,10 @@ def _describe(err: BaseException) -> str:
 
 def sqlmesh_config(settings: Settings) -> Config:
     """The SQLMesh configuration of a hexlake data dir (no config file on disk)."""
+    if settings.resolved_warehouse_url().startswith(("postgresql://", "postgres://")):
+        from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
+
+        return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
     t = settings.transform
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(

@@ -7,15 +7,15 @@ whether it runs in the server or opens the files itself.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hexlake.errors import TransformError
+from hexlake.errors import BadRequest, TransformError
 from hexlake.ops.runs import DuckRunHistory
 from hexlake.runtime import Runtime
 from hexlake.transform import db
 from hexlake.transform.engine import RunReport, TransformEngine
-from hexlake.transform.marts import MARTS, model_table, time_column
+from hexlake.transform.marts import MARTS, STAGING, model_table, time_column
 
 ENGINE = "transform.engine"
 HISTORY = "transform.history"
@@ -33,7 +33,17 @@ def run_history(runtime: Runtime) -> DuckRunHistory:
 
 
 def _when(value: datetime | str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(
+            f"execution_time must be an ISO-8601 UTC time like 2026-01-31T12:00, got {value!r}",
+            field="execution_time") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
 
 
 def run(runtime: Runtime, *, execution_time: datetime | str | None = None, trigger: str = "cli",
@@ -84,7 +94,7 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
     now = now or datetime.utcnow()
     raw_newest = _scalar(wh, "SELECT MAX(ts) FROM main.raw_events")
     out = []
-    for name in ["staging.stg_events", *[f"marts.{m}" for m in MARTS]]:
+    for name in [*[f"staging.{m}" for m in STAGING], *[f"marts.{m}" for m in MARTS]]:
         col = time_column(name)
         try:
             rows, newest = wh.cursor().execute(
