@@ -31,7 +31,8 @@ def test_events_flow_into_realtime_metrics_features_and_geofence_events(tmp_path
     keys = init(data)
     read = {"authorization": f"Bearer {keys['read_key']}"}
     write = {"authorization": f"Bearer {keys['write_key']}"}
-    with Server(data) as srv:
+    # the transform scheduler is not under test here; it would only compete for the two cores
+    with Server(data, HEXLAKE_TRANSFORM__SCHEDULER_ENABLED="false") as srv:
         fence = httpx.post(f"{srv.url}/v1/geofences", headers=write, json={
             "name": "office", "lat": CENTER[0], "lng": CENTER[1], "radius_m": 150}).json()
         t0 = datetime.now(UTC) - timedelta(minutes=3)
