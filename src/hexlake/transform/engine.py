@@ -172,6 +172,10 @@ def sqlmesh_config(settings: Settings) -> Config:
         from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
 
         return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
+    if settings.resolved_warehouse_url().startswith(("postgresql://", "postgres://")):
+        from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
+
+        return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
     t = settings.transform
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(

@@ -108,6 +108,10 @@ class PgCursor:
         self._cur.execute(to_pg_params(sql, params), params)
         return self
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PgCursor:
+        self._cur.executemany(to_pg_params(sql, rows[0] if rows else []), rows)
+        return self
+
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._cur.fetchone()
 

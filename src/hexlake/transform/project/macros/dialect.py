@@ -34,7 +34,8 @@ def json_str(evaluator: t.Any, column: t.Any, path: t.Any) -> exp.Expression:
     """Text value at a dotted ``path`` of a JSON column (NULL when absent)."""
     col, keys = _sql(evaluator, column), _literal(path).split(".")
     if _is_pg(evaluator):
-        return _parse(evaluator, f"(CAST({col} AS JSONB) #>> '{{{','.join(keys)}}}')")
+        # explicit TEXT: SQLMesh would otherwise type the column from #>> as JSONB
+        return _parse(evaluator, f"CAST((CAST({col} AS JSONB) #>> '{{{','.join(keys)}}}') AS TEXT)")
     return _parse(evaluator, f"json_extract_string({col}, '$.{'.'.join(keys)}')")
 
 
@@ -82,7 +83,7 @@ def day_diff(evaluator: t.Any, start: t.Any, end: t.Any) -> exp.Expression:
     """Whole days from ``start`` to ``end`` (calendar dates, end minus start)."""
     a, b = _sql(evaluator, start), _sql(evaluator, end)
     if _is_pg(evaluator):
-        return _parse(evaluator, f"(CAST({b} AS DATE) - CAST({a} AS DATE))")
+        return _parse(evaluator, f"CAST((CAST({b} AS DATE) - CAST({a} AS DATE)) AS INTEGER)")  # typed for SQLMesh
     return _parse(evaluator, f"date_diff('day', CAST({a} AS DATE), CAST({b} AS DATE))")
 
 
