@@ -143,13 +143,13 @@ def _not_stored(cur: duckdb.DuckDBPyConnection, seen: SeenIds, table: pa.Table,
 
 def _first_of_each_id(hashes: npt.NDArray[np.uint64], table: pa.Table) -> npt.NDArray[np.bool_]:
     """True for the first row of every event_id in the batch (rows are in log order)."""
-    unique, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    keep = np.zeros(len(hashes), dtype=bool)
-    keep[first] = True
-    if (counts > 1).any():  # a hash seen twice: decide by the ids themselves, in row order
+    keep = np.ones(len(hashes), dtype=bool)
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated):  # a hash seen twice: decide by the ids themselves, in row order
         ids = table.column("event_id").to_pylist()
         taken: set[str] = set()
-        for i in np.flatnonzero(np.isin(hashes, unique[counts > 1])):
+        for i in np.flatnonzero(np.isin(hashes, repeated, kind="sort")):
             keep[i] = ids[i] not in taken
             taken.add(ids[i])
     return keep

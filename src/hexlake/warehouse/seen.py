@@ -28,7 +28,7 @@ class SeenIds:
     """Sorted arrays of id hashes: one big, plus recent per-batch ones merged now and then."""
 
     def __init__(self, hashes: Hashes | None = None):
-        self._base: Hashes = np.unique(hashes) if hashes is not None else np.empty(0, np.uint64)
+        self._base: Hashes = np.sort(hashes) if hashes is not None else np.empty(0, np.uint64)
         self._recent: list[Hashes] = []
         self.lock = threading.Lock()  # held by a loader across check → insert → add
 
@@ -51,10 +51,12 @@ class SeenIds:
         return found
 
     def add(self, hashes: Hashes) -> None:
+        # np.sort, not np.unique: numpy 2's hash-based unique took seconds on millions of ids, and
+        # repeated values do not disturb the binary search.
         if len(hashes):
-            self._recent.append(np.unique(hashes))
+            self._recent.append(np.sort(hashes))
         if len(self._recent) >= MERGE_EVERY:
-            self._base = np.unique(np.concatenate([self._base, *self._recent]))
+            self._base = np.sort(np.concatenate([self._base, *self._recent]))
             self._recent = []
 
 
