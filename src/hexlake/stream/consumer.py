@@ -207,7 +207,14 @@ class Consumer:
         """Loop until ``stop`` is set (finishing the current batch), or until idle if asked."""
         self.await_orphaned_leases(stop)
         while not stop.is_set():
-            n = self.step()
+            try:
+                n = self.step()
+            except Exception:  # e.g. the log is unreachable: keep the thread alive, retry later
+                metrics.FAILURES.labels(self.group).inc()
+                log.exception("stream step failed; retrying", extra={"group": self.group})
+                self._restore()
+                stop.wait(1.0)
+                continue
             if n == 0:
                 if until_idle and self.state.outbox_size(self.group) == 0 and self.update_lag() == 0:
                     return
