@@ -9,6 +9,7 @@ number, which makes the k-suppression err on the side of hiding. From raw events
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,24 +98,27 @@ def heatmap(runtime: Runtime, *, res: int = 9, start: datetime | None = None, en
 
 def hexagon(cell: int) -> list[list[float]]:
     """Closed GeoJSON ring ([lng, lat]) of a cell; longitudes kept continuous across ±180°."""
-    ring = [[lng, lat] for lat, lng in h3i.cell_to_boundary(cell)]
-    first = ring[0][0]
-    for point in ring:
-        if point[0] - first > 180:
-            point[0] -= 360
-        elif first - point[0] > 180:
-            point[0] += 360
+    return _ring(h3i.cell_to_boundary(cell))
+
+
+def _ring(boundary: Sequence[Sequence[float]]) -> list[list[float]]:
+    ring = [[lng, lat] for lat, lng in boundary]
+    lngs = [p[0] for p in ring]
+    if max(lngs) - min(lngs) > 180:  # crosses the antimeridian: shift the western vertices east
+        for point in ring:
+            if point[0] < 0:
+                point[0] += 360
     return [*ring, ring[0]]
 
 
 def feature_collection(rows: list[tuple[int, int, int]], *, res: int, k: int, source: str,
                        start: datetime, end: datetime) -> dict[str, Any]:
-    features = [
-        {"type": "Feature", "id": h3i.int_to_str(cell),
-         "geometry": {"type": "Polygon", "coordinates": [hexagon(cell)]},
-         "properties": {"cell": h3i.int_to_str(cell), "events": int(events), "distinct_users": int(users)}}
-        for cell, events, users in rows
-    ]
+    features = []
+    for cell, events, users in rows:
+        name = format(cell, "x")
+        ring = hexagon(cell)
+        features.append({"type": "Feature", "id": name, "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "properties": {"cell": name, "events": int(events), "distinct_users": int(users)}})
     return {"type": "FeatureCollection", "features": features,
             "properties": {"res": res, "k": k, "source": source, "from": start.isoformat(),
                            "to": end.isoformat(), "cells": len(features)}}

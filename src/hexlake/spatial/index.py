@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +47,9 @@ class PointRow:
 class Hit(NamedTuple):
     id: str
     distance_m: float
+
+
+_new_hit = partial(tuple.__new__, Hit)  # builds Hits from (id, distance) pairs without Python frames
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,11 @@ def _sq_chord(points: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", diff, diff)
 
 
+def _cos_angle(distance_m: float) -> float:
+    """Cosine of the central angle of a distance: the dot-product threshold of 'within'."""
+    return math.cos(min(math.pi, distance_m / EARTH_RADIUS_M))
+
+
 def _to_metres(c2: np.ndarray) -> np.ndarray:
     """Great-circle metres from squared unit chords (the haversine formula in vector form)."""
     return (2.0 * EARTH_RADIUS_M) * np.arcsin(np.minimum(1.0, np.sqrt(c2) * 0.5))
@@ -261,7 +269,7 @@ def _candidates(base: _Base, lat: float, lng: float, q: np.ndarray, radius_m: fl
     pos[pos >= len(lv.coarse)] = 0
     pos = pos[lv.coarse[pos] == disk]
     fine = _ranges(lv.c_starts[pos], lv.c_ends[pos])
-    fine = fine[_sq_chord(lv.centres[fine], q) <= chord2(radius_m + slack)]
+    fine = fine[np.take(lv.centres, fine, axis=0) @ q >= _cos_angle(radius_m + slack)]
     return _ranges(lv.starts[fine], lv.ends[fine])
 
 
@@ -283,7 +291,7 @@ def _query_base(base: _Base, lat: float, lng: float, q: np.ndarray, radius_m: fl
     pts = np.take(base.xyz, idx, axis=0)
     # Fast filter on the dot product, with a hair of slack; exact chord distances decide below.
     dot = pts @ q
-    keep = (dot >= math.cos(min(math.pi, radius_m / EARTH_RADIUS_M)) - 1e-12) & np.take(base.alive, idx)
+    keep = (dot >= _cos_angle(radius_m) - 1e-12) & np.take(base.alive, idx)
     if category is not None:
         if category not in base.categories:
             return []
@@ -297,7 +305,7 @@ def _query_base(base: _Base, lat: float, lng: float, q: np.ndarray, radius_m: fl
     idx, d = idx[inside], _to_metres(c2[inside])
     order = np.lexsort((np.take(base.id_rank, idx), d))[:limit]
     ids = base.ids
-    return [Hit(ids[i], x) for i, x in zip(idx[order].tolist(), d[order].tolist(), strict=True)]
+    return list(map(_new_hit, zip([ids[i] for i in idx[order].tolist()], d[order].tolist(), strict=True)))
 
 
 def _query_rows(rows: list[PointRow], q: np.ndarray, radius_m: float, category: str | None) -> list[Hit]:
