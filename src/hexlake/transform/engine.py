@@ -172,10 +172,6 @@ def sqlmesh_config(settings: Settings) -> Config:
         from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
 
         return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
-    if settings.resolved_warehouse_url().startswith(("postgresql://", "postgres://")):
-        from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
-
-        return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
     t = settings.transform
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(
@@ -205,6 +201,7 @@ class TransformEngine:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._context: Context | None = None
+        self._in_sync = False
         # SQLMesh captures the console when the Context is built; we keep that one console and
         # point it at the report of the operation in progress.
         self._recorder = _RecordingConsole(RunReport("load", datetime.now()))
@@ -239,14 +236,21 @@ class TransformEngine:
             set_console(previous)
 
     def needs_plan(self) -> bool:
-        """True when prod does not exist yet or the local models/variables differ from it."""
+        """True when prod does not exist yet or the local models/variables differ from it.
+
+        The project and the variables cannot change during the engine's life, so once prod
+        matches (checked, or planned) the answer is cached: it saves ~1 s of fingerprinting a run.
+        """
+        if self._in_sync:
+            return False
         ctx = self.context
         env = ctx.state_reader.get_environment(ENVIRONMENT)
         if env is None:
             return True
         deployed = {s.snapshot_id for s in env.snapshots}
         local = {s.snapshot_id for s in ctx.snapshots.values() if s.is_model}
-        return not local <= deployed
+        self._in_sync = local <= deployed
+        return not self._in_sync
 
     def plan(self, *, execution_time: datetime | None = None, backfill: bool = True) -> RunReport:
         """Apply the local models to prod and backfill what is missing (first build, changes).
@@ -267,7 +271,9 @@ class TransformEngine:
                     )
                 except SQLMeshError as exc:
                     self._fail(report, console, exc)
-            return self._finish(report, console)
+            report = self._finish(report, console)
+            self._in_sync = report.ok
+            return report
 
     def run(self, *, execution_time: datetime | None = None) -> RunReport:
         """Process new and late data: every incremental model recomputes its lookback window.
@@ -363,6 +369,7 @@ class TransformEngine:
             if self._context is not None:
                 self._context.close()
                 self._context = None
+                self._in_sync = False
 
 
 __all__ = ["ENVIRONMENT", "PROJECT_DIR", "ModelEvaluation", "RunReport", "TransformEngine", "sqlmesh_config"]

@@ -1,0 +1,27 @@
+"""``hexlake transform`` commands, run as a user would (a subprocess on an initialised data dir)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hexlake.config import Settings
+
+
+def _hexlake(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "1"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "hexlake"), "--data-dir", str(settings.data_dir), *args],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_bad_execution_time_is_an_error_naming_the_option(settings: Settings) -> None:
+    from hexlake.setup import initialise
+
+    initialise(settings)
+    bad = _hexlake(settings, "transform", "run", "--execution-time", "yesterday")
+    assert bad.returncode == 1
+    assert "Error: execution_time must be an ISO-8601" in bad.stderr
+    assert "Traceback" not in bad.stderr
