@@ -22,6 +22,30 @@ def insert(runtime: Runtime, rows: list[tuple[Any, ...]]) -> None:
         get_warehouse(runtime).cursor().executemany(INSERT, rows)
 
 
+def append_to_log(runtime: Runtime, events: list[dict[str, Any]], delay: timedelta) -> None:
+    """Append events to the EventLog as the gate would (the envelope, encoded)."""
+    from hexlake.gate.envelope import Event, encode_event
+    from hexlake.log import AppendItem, get_log
+
+    items = []
+    for e in events:
+        env = Event(
+            event_id=e["event_id"], event_type=e["event_type"], schema_version=1, source=e["source"],
+            ts=e["ts"], received_at=e["ts"] + delay, user_key=e["user_key"],
+            anonymous_key=e["anonymous_key"], session_id=e["session_id"], properties=e["properties"],
+            lat=e["lat"], lng=e["lng"], h3_r6=e["h3_r6"], h3_r9=e["h3_r9"])
+        items.append(AppendItem(key=env.partition_key, event_id=env.event_id, payload=encode_event(env)))
+    get_log(runtime).append(items)
+
+
+def load_log(runtime: Runtime) -> int:
+    """Drain the log into raw_events with the real raw loader; rows inserted."""
+    from hexlake.log import get_log
+    from hexlake.warehouse.loader import RawLoader
+
+    return RawLoader(get_log(runtime), get_warehouse(runtime)).run_once()
+
+
 def now_minute() -> datetime:
     return datetime.utcnow().replace(second=0, microsecond=0)
 
@@ -39,8 +63,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """One data dir built like production would see it, shared by the exactness tests.
 
     Run 1 (a day ago) sees batch A: shuffled, with a whole batch retried and single duplicates.
-    Then batch B arrives: the last day's events in reverse order plus events 1-2.5 days old that
-    were held back (late, inside the 3-day lookback), followed by a replay of the whole log.
+    Then batch B arrives through the real EventLog and raw loader: the last day's events in
+    reverse order plus events 1-2.5 days old that were held back (late, inside the 3-day
+    lookback), followed by a replay of the whole log; and some of B is also written to raw a
+    second time (a duplicate that slipped past the loader). SQLMesh runs beside the open
+    ``Warehouse`` in the same process, as in the server.
     Run 2 (now) must make every mart equal to the truth of the unique events.
     """
     from hexlake.transform import operations
@@ -62,8 +89,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     insert(runtime, to_rows(batch_a[:60], received_delay=timedelta(seconds=30), offset0=10_000))
     insert(runtime, to_rows(batch_a[100:103], received_delay=timedelta(minutes=2), offset0=20_000))
     reports = [operations.run(runtime, execution_time=t1)]
-    insert(runtime, to_rows(batch_b, received_delay=timedelta(hours=1), offset0=30_000))
-    insert(runtime, to_rows(batch_a + batch_b, received_delay=timedelta(hours=2), offset0=40_000))
+    # Batch B and then a replay of the whole log go through the real EventLog and raw loader.
+    append_to_log(runtime, batch_b, timedelta(hours=1))
+    append_to_log(runtime, batch_a + batch_b, timedelta(hours=2))
+    load_log(runtime)
+    insert(runtime, to_rows(batch_b[:40], received_delay=timedelta(hours=3), offset0=40_000))
     reports.append(operations.run(runtime, execution_time=t0))
     yield Built(runtime, unique(events), t0, reports)
     runtime.close()
