@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import bisect
 import queue
 import threading
 import time
@@ -32,10 +33,18 @@ from hexlake.errors import ConfigError, LogError
 from hexlake.log.config import LogConfig
 from hexlake.log.groupcommit import GroupCommitter
 from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
-from hexlake.log.spans import SCAN_FACTOR
+from hexlake.log.spans import SCAN_FACTOR, to_runs
 
 DEFAULT_PREFIX = "hexlake_log"
 UNFINISHED = "('pending', 'processing')"
+#: Offsets are passed as runs (lo, hi arrays): an index range scan per run, where ``off = ANY(big
+#: array)`` made PostgreSQL filter every row of the group against the whole array.
+IN_RUNS = "FROM unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) WHERE {alias}.off BETWEEN r.lo AND r.hi"
+
+
+def _runs(offsets: Sequence[int]) -> tuple[list[int], list[int]]:
+    runs = to_runs(offsets)
+    return [lo for lo, _ in runs], [hi for _, hi in runs]
 
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS {p}_offsets;
@@ -267,17 +276,18 @@ class PostgresEventLog:
                 chosen = self._claim(conn, gid, max, now)
                 if chosen:
                     conn.execute(self._t(
-                        "UPDATE {p}_deliveries SET status = 'processing', consumer = %s, "
-                        "retry_count = retry_count + 1, visible_at = %s, updated_at = %s "
-                        "WHERE gid = %s AND off = ANY(%s)"),
-                        (consumer, now + vt, now, gid, [off for off, _ in chosen]))
+                        "UPDATE {p}_deliveries d SET status = 'processing', consumer = %s, "
+                        "retry_count = d.retry_count + 1, visible_at = %s, updated_at = %s "
+                        + IN_RUNS.format(alias="d") + " AND d.gid = %s"),
+                        (consumer, now + vt, now, *_runs([off for off, _ in chosen]), gid))
             self._gids[group] = gid
             if not chosen:
                 return []
             attempts = dict(chosen)
-            rows = conn.execute(self._t(
-                "SELECT off, key, event_id, payload FROM {p}_messages WHERE off = ANY(%s) ORDER BY off"),
-                ([off for off, _ in chosen],)).fetchall()
+            rows = [row for row in conn.execute(self._t(
+                "SELECT m.off, m.key, m.event_id, m.payload FROM {p}_messages m, unnest(%s::bigint[], "
+                "%s::bigint[]) AS r(lo, hi) WHERE m.off BETWEEN r.lo AND r.hi ORDER BY m.off"),
+                _runs(list(attempts))).fetchall() if row[0] in attempts]
             conn.rollback()
         return [LogMessage(off, key, eid, bytes(payload), attempts[off]) for off, key, eid, payload in rows]
 
@@ -289,33 +299,44 @@ class PostgresEventLog:
             (now, gid, now, self.config.max_attempts))
 
     def _claim(self, conn: psycopg.Connection, gid: int, max: int, now: float) -> list[tuple[int, int]]:
-        """Lock visible candidates, keep those whose key has no earlier unfinished message left
-        out of the batch. Returns (offset, attempts of this delivery)."""
-        candidates = conn.execute(self._t(
-            f"SELECT off, key, retry_count FROM {{p}}_deliveries WHERE gid = %s AND status IN {UNFINISHED} "
-            "AND visible_at <= %s ORDER BY off LIMIT %s FOR UPDATE SKIP LOCKED"),
-            (gid, now, max * SCAN_FACTOR)).fetchall()
-        if not candidates:
-            return []
-        earlier: dict[str, list[int]] = {}
+        """Lock visible candidates page by page, keep those whose key has no earlier unfinished
+        message left out of the batch. Returns (offset, attempts of this delivery).
+
+        The first page is ``max`` rows (the common case: nothing blocked); later pages look past
+        blocked keys until ``max * SCAN_FACTOR`` candidates were examined."""
+        chosen: list[tuple[int, int]] = []
+        taken: dict[str, int] = {}
+        blocked: set[str] = set()
+        after, scanned, budget = 0, 0, max * SCAN_FACTOR
+        while len(chosen) < max and scanned < budget:
+            limit = min(max - len(chosen), budget - scanned)
+            page = conn.execute(self._t(
+                f"SELECT off, key, retry_count FROM {{p}}_deliveries WHERE gid = %s AND status IN {UNFINISHED} "
+                "AND visible_at <= %s AND off > %s ORDER BY off LIMIT %s FOR UPDATE SKIP LOCKED"),
+                (gid, now, after, limit)).fetchall()
+            if not page:
+                break
+            scanned, after = scanned + len(page), page[-1][0]
+            earlier = self._unfinished_before(conn, gid, {key for _, key, _ in page}, after)
+            for off, key, retries in page:
+                if key in blocked or bisect.bisect_left(earlier.get(key, []), off) != taken.get(key, 0):
+                    blocked.add(key)  # an earlier message of the key is leased, waiting or skipped
+                    continue
+                taken[key] = taken.get(key, 0) + 1
+                chosen.append((off, retries + 1))
+            if len(page) < limit:
+                break
+        return chosen
+
+    def _unfinished_before(self, conn: psycopg.Connection, gid: int, keys: set[str], upto: int) -> dict[str, list[int]]:
+        """Sorted offsets of unfinished messages of ``keys`` up to ``upto`` (in our snapshot: a row
+        another reader is claiming right now still counts)."""
+        out: dict[str, list[int]] = {}
         for key, off in conn.execute(self._t(
                 f"SELECT key, off FROM {{p}}_deliveries WHERE gid = %s AND status IN {UNFINISHED} "
-                "AND key = ANY(%s) AND off < %s ORDER BY off"),
-                (gid, list({c[1] for c in candidates}), candidates[-1][0])):
-            earlier.setdefault(key, []).append(off)
-        taken: dict[str, int] = {}
-        chosen: list[tuple[int, int]] = []
-        blocked: set[str] = set()
-        for off, key, retries in candidates:
-            if len(chosen) >= max:
-                break
-            before = [o for o in earlier.get(key, ()) if o < off]
-            if key in blocked or len(before) != taken.get(key, 0):
-                blocked.add(key)  # an earlier message of the key is leased, waiting or skipped
-                continue
-            taken[key] = taken.get(key, 0) + 1
-            chosen.append((off, retries + 1))
-        return chosen
+                "AND key = ANY(%s) AND off <= %s ORDER BY off"), (gid, list(keys), upto)):
+            out.setdefault(key, []).append(off)
+        return out
 
     # -- ack / nack --------------------------------------------------------------------------
 
@@ -327,9 +348,9 @@ class PostgresEventLog:
             if gid is None:
                 return
             conn.execute(self._t(
-                f"UPDATE {{p}}_deliveries SET status = 'processed', consumer = NULL, updated_at = %s "
-                f"WHERE gid = %s AND off = ANY(%s) AND status IN {UNFINISHED} AND retry_count > 0"),
-                (self._clock(), gid, list(offsets)))
+                "UPDATE {p}_deliveries d SET status = 'processed', consumer = NULL, updated_at = %s "
+                + IN_RUNS.format(alias="d") + f" AND d.gid = %s AND d.status IN {UNFINISHED} AND d.retry_count > 0"),
+                (self._clock(), *_runs(offsets), gid))
 
     def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
         if not offsets:
@@ -341,12 +362,12 @@ class PostgresEventLog:
             if gid is None:
                 return
             conn.execute(self._t(
-                "UPDATE {p}_deliveries SET consumer = NULL, error = %s, updated_at = %s, "
-                "status = CASE WHEN retry_count >= %s THEN 'failed' ELSE 'pending' END, "
-                "visible_at = %s + LEAST(%s * power(2, GREATEST(retry_count - 1, 0)), %s) "
-                f"WHERE gid = %s AND off = ANY(%s) AND status IN {UNFINISHED} AND retry_count > 0"),
+                "UPDATE {p}_deliveries d SET consumer = NULL, error = %s, updated_at = %s, "
+                "status = CASE WHEN d.retry_count >= %s THEN 'failed' ELSE 'pending' END, "
+                "visible_at = %s + LEAST(%s * power(2, GREATEST(d.retry_count - 1, 0)), %s) "
+                + IN_RUNS.format(alias="d") + f" AND d.gid = %s AND d.status IN {UNFINISHED} AND d.retry_count > 0"),
                 (error, now, cfg.max_attempts, now, cfg.backoff_base_s, cfg.backoff_max_s,
-                 gid, list(offsets)))
+                 *_runs(offsets), gid))
 
     # -- inspection --------------------------------------------------------------------------
 
