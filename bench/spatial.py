@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("POLARS_MAX_THREADS", "1")  # "per core" figures; must precede importing polars
 
 import argparse
+import json
 import socket
 import subprocess
 import sys
@@ -244,22 +245,35 @@ def h3_rate(n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run (100k places, 1M pings)")
+    parser.add_argument("--only", choices=["h3", "nearby", "heatmap"], action="append",
+                        help="run only these parts (repeatable); the other parts of an existing "
+                             "bench/results/spatial.json are kept")
     args = parser.parse_args()
+    parts = set(args.only or ["h3", "nearby", "heatmap"])
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     nq = 300 if args.quick else 2_000
     result: dict[str, Any] = {"quick": args.quick, "targets": {"in_process_p95_ms_at_1M": 0.5, "http_p99_ms": 5.0}}
-    print("H3 indexing …", flush=True)
-    result["h3_indexing"] = h3_rate(200_000 if args.quick else 1_000_000)
-    print(f"  {result['h3_indexing']}", flush=True)
+    if "h3" in parts:
+        print("H3 indexing …", flush=True)
+        result["h3_indexing"] = h3_rate(200_000 if args.quick else 1_000_000)
+        print(f"  {result['h3_indexing']}", flush=True)
     with tempfile.TemporaryDirectory(prefix="hexlake-bench-spatial-") as tmp:
         work = Path(tmp)
-        result["nearby"] = {}
-        for n in sizes:
-            print(f"nearby at {n:,} places …", flush=True)
-            result["nearby"][str(n)] = nearby_size(n, nq, work)
-        print("heatmap …", flush=True)
-        result["heatmap"] = heatmap_bench(1_000_000 if args.quick else 10_000_000, work)
+        if "nearby" in parts:
+            result["nearby"] = {}
+            for n in sizes:
+                print(f"nearby at {n:,} places …", flush=True)
+                result["nearby"][str(n)] = nearby_size(n, nq, work)
+        if "heatmap" in parts:
+            print("heatmap …", flush=True)
+            result["heatmap"] = heatmap_bench(1_000_000 if args.quick else 10_000_000, work)
     result["load_avg_at_end"] = os.getloadavg()
+    previous = Path(__file__).parent / "results" / "spatial.json"
+    if args.only and previous.exists():  # keep the parts not re-run, with when they were measured
+        old = json.loads(previous.read_text())
+        for part in {"h3_indexing", "nearby", "heatmap"} - set(result):
+            if part in old:
+                result[part] = {**old[part], "measured": old.get("when"), "load_avg": old["machine"]["load_avg_at_start"]}
     path = write_result("spatial", result)
     print(f"wrote {path}")
 
