@@ -360,4 +360,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable copy: plugin commands read its state (``--data-dir``), not ``__main__``'s.
+    from hexlake.cli import main as _main
+
+    _main()

@@ -1,0 +1,5 @@
+"""`python -m hexlake` runs the CLI."""
+
+from hexlake.cli import main
+
+main()
