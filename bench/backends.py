@@ -152,6 +152,18 @@ def pg_ceiling(url: str, items: list[AppendItem]) -> dict[str, float]:
         conn.rollback()
 
     out = {"append": len(items) / timed(append), "consume": len(items) / timed(consume)}
+    conn.execute("ALTER TABLE m ADD COLUMN status text NOT NULL DEFAULT 'pending'")
+    conn.execute("CREATE INDEX m_pending ON m (off) WHERE status = 'pending'")
+    conn.commit()
+
+    def queue() -> None:  # the seed's pattern: claim with SKIP LOCKED and mark done, one statement
+        while conn.execute("UPDATE m SET status = 'processed' WHERE off IN (SELECT off FROM m WHERE "
+                           "status = 'pending' ORDER BY off LIMIT 5000 FOR UPDATE SKIP LOCKED) "
+                           "RETURNING off, payload").fetchall():
+            conn.commit()
+        conn.commit()
+
+    out["consume_skip_locked_queue"] = len(items) / timed(queue)
     conn.close()
     return out
 
@@ -195,6 +207,8 @@ def bench_logs(n: int, tmp: Path) -> dict[str, Any]:
         r["ratio"] = {"append_1_thread": hx["append_1_thread"] / ceil["append"],
                       "append_4_threads": hx["append_4_threads"] / ceil["append"],
                       "consume": hx["consume"] / ceil["consume"]}
+        if "consume_skip_locked_queue" in ceil:
+            r["ratio"]["consume_vs_skip_locked_queue"] = hx["consume"] / ceil["consume_skip_locked_queue"]
     return results
 
 
@@ -267,9 +281,13 @@ def main() -> None:
 def print_logs(logs: dict[str, Any]) -> None:
     for name, r in logs.items():
         hx, ceil, ratio = r["hexlake"], r["ceiling"], r["ratio"]
-        print(f"{name:10} append 1t {hx['append_1_thread']:>9,.0f}/s  4t {hx['append_4_threads']:>9,.0f}/s  "
-              f"(ceiling {ceil['append']:>9,.0f}/s, ratio {ratio['append_1_thread']:.2f}/{ratio['append_4_threads']:.2f})"
-              f"  consume {hx['consume']:>9,.0f}/s (ceiling {ceil['consume']:>9,.0f}/s, ratio {ratio['consume']:.2f})")
+        print(f"{name:10} append 1t {hx['append_1_thread']:>9,.0f}/s  4t {hx['append_4_threads']:>9,.0f}/s"
+              f"  (ceiling {ceil['append']:>9,.0f}/s, ratio {ratio['append_1_thread']:.2f}"
+              f"/{ratio['append_4_threads']:.2f})  consume {hx['consume']:>9,.0f}/s"
+              f" (ceiling {ceil['consume']:>9,.0f}/s, ratio {ratio['consume']:.2f})")
+        if "consume_skip_locked_queue" in ceil:
+            print(f"{'':10} plain SKIP LOCKED queue consume {ceil['consume_skip_locked_queue']:,.0f}/s "
+                  f"(ratio {ratio['consume_vs_skip_locked_queue']:.2f})")
 
 
 if __name__ == "__main__":
