@@ -100,3 +100,19 @@ def test_trending_decays_old_activity_and_filters_by_cell_and_city(store: Counte
     paris = trending_places(store, now, city="paris")["places"]
     assert [(p["place_id"], p["city"]) for p in paris] == [("louvre", "Paris")]
     assert trending_places(store, now, window_minutes=30)["places"][-1]["place_id"] == "louvre"
+
+
+def test_trending_top_n_per_cell_and_per_city(store: CounterStore, tmp_path: Path) -> None:
+    evs = [make_event(f"a{i}", T0 + i, place="a", lat=SF[0], lng=SF[1], event_type="place_interaction")
+           for i in range(3)]
+    evs += [make_event(f"b{i}", T0 + i, place="b", lat=SF[0], lng=SF[1], event_type="place_interaction")
+            for i in range(2)]
+    evs += [make_event(f"c{i}", T0 + i, place="c", lat=PARIS[0], lng=PARIS[1], event_type="place_interaction")
+            for i in range(1)]
+    feed(store, evs, tmp_path)
+    by_cell = trending_places(store, T0 + 60, per="h3_r6", limit=1)["groups"]
+    assert {cell: [p["place_id"] for p in top] for cell, top in by_cell.items()} == {
+        h3.latlng_to_cell(*SF, 6): ["a"], h3.latlng_to_cell(*PARIS, 6): ["c"]}
+    by_city = trending_places(store, T0 + 60, per="city")["groups"]
+    assert [p["place_id"] for p in by_city["Paris"]] == ["c"]
+    assert len(by_city) == 2 and all(len(v) >= 1 for v in by_city.values())

@@ -54,13 +54,17 @@ def trending(
     request: Request,
     h3_r6: str | None = Query(None, description="Only places in this H3 resolution-6 cell."),
     city: str | None = Query(None, description="Only places whose cell's nearest city has this name."),
-    limit: int = Query(10, ge=1, le=1000, description="Top N places."),
+    limit: int = Query(10, ge=1, le=1000, description="Top N places (per group with `per`)."),
+    per: str | None = Query(None, description="Top N per `h3_r6` cell or per `city` instead of overall."),
 ) -> dict[str, Any]:
     """Top places by a decayed count over the sliding window (see docs/realtime.md)."""
+    if per not in (None, "h3_r6", "city"):
+        raise BadRequest("per must be h3_r6 or city", field="per")
     rt = _rt(request)
     cfg = rt.settings.stream
     return trending_places(get_counter_store(rt), time.time(), window_minutes=cfg.trending_window_minutes,
-                           half_life_minutes=cfg.trending_half_life_minutes, h3_r6=h3_r6, city=city, limit=limit)
+                           half_life_minutes=cfg.trending_half_life_minutes, h3_r6=h3_r6, city=city, limit=limit,
+                           per=per)
 
 
 @router.get("/v1/realtime/late", dependencies=read)

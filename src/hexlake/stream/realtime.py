@@ -53,7 +53,8 @@ def _top(counts: dict[str, int], n: int, name: str) -> list[dict[str, Any]]:
 
 
 def trending_places(store: CounterStore, now: float, *, window_minutes: int = 60, half_life_minutes: float = 15,
-                    h3_r6: str | None = None, city: str | None = None, limit: int = 10) -> dict[str, Any]:
+                    h3_r6: str | None = None, city: str | None = None, limit: int = 10,
+                    per: str | None = None) -> dict[str, Any]:
     """Top places by an exponentially decayed count over the sliding window.
 
     score = sum over minute buckets of count * 0.5 ** (age_minutes / half_life); a bucket's age is
@@ -72,15 +73,26 @@ def trending_places(store: CounterStore, now: float, *, window_minutes: int = 60
         scores[place] = scores.get(place, 0.0) + value * math.pow(0.5, age_min / half_life_minutes)
         counts[place] = counts.get(place, 0) + int(value)
         cells[place] = r6
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return {
-        "as_of": iso(now),
-        "window_minutes": window_minutes,
-        "half_life_minutes": half_life_minutes,
-        "filter": {"h3_r6": h3_r6, "city": city},
-        "places": [{"place_id": p, "score": round(s, 4), "count": counts[p], "h3_r6": cells[p],
-                    "city": city_of_cell(cells[p]) if city else None} for p, s in ranked],
-    }
+    def entry(p: str, s: float) -> dict[str, Any]:
+        return {"place_id": p, "score": round(s, 4), "count": counts[p], "h3_r6": cells[p],
+                "city": city_of_cell(cells[p]) if city or per == "city" else None}
+
+    out: dict[str, Any] = {"as_of": iso(now), "window_minutes": window_minutes,
+                           "half_life_minutes": half_life_minutes, "filter": {"h3_r6": h3_r6, "city": city}}
+    if per is None:
+        out["places"] = [entry(p, s) for p, s in _rank(scores)[:limit]]
+        return out
+    groups: dict[str, dict[str, float]] = {}
+    for place, score in scores.items():
+        key = cells[place] if per == "h3_r6" else (city_of_cell(cells[place]) or "-")
+        groups.setdefault(key, {})[place] = score
+    out["per"] = per
+    out["groups"] = {g: [entry(p, s) for p, s in _rank(members)[:limit]] for g, members in sorted(groups.items())}
+    return out
+
+
+def _rank(scores: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _city_matches(r6: str, city: str) -> bool:
