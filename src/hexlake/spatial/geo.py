@@ -53,6 +53,13 @@ def cells_vectorised(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
     return out.to_series().to_numpy().astype(np.uint64, copy=False)
 
 
+def cell_centres(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lat, lng) degrees of the centres of uint64 cells, vectorised (polars-h3)."""
+    df = pl.DataFrame({"c": pl.Series(np.asarray(cells, dtype=np.uint64), dtype=pl.UInt64)})
+    out = df.select(plh3.cell_to_lat("c").alias("lat"), plh3.cell_to_lng("c").alias("lng"))
+    return out["lat"].to_numpy(), out["lng"].to_numpy()
+
+
 def cell_hex(cell: int) -> str:
     return h3i.int_to_str(int(cell))
 
@@ -111,6 +118,7 @@ def check_limit(value: int, max_limit: int, field: str = "limit") -> int:
 
 __all__ = [
     "EARTH_RADIUS_M",
+    "cell_centres",
     "cell_hex",
     "cells_vectorised",
     "check_lat",

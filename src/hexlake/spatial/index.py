@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from h3.api import basic_int as h3i
 
-from hexlake.spatial.geo import EARTH_RADIUS_M, cells_vectorised, parent_cells
+from hexlake.spatial.geo import EARTH_RADIUS_M, cell_centres, cells_vectorised, parent_cells
 
 BASE_RES = 9
 LEVELS = (9, 8, 7, 6, 5, 4, 3, 2)
@@ -113,9 +113,9 @@ def _level(sorted_cells: np.ndarray, res: int) -> _Level:
         empty = np.empty(0, dtype=np.int64)
         return _Level(cells, empty, empty, np.empty((0, 3)), cells, empty, empty)
     uniq, starts, ends = _groups(cells)
-    centres = np.array([h3i.cell_to_latlng(int(c)) for c in uniq.tolist()], dtype=np.float64)
+    c_lat, c_lng = cell_centres(uniq)
     coarse, c_starts, c_ends = _groups(parent_cells(uniq, _coarse_res(res)))
-    return _Level(uniq, starts, ends, unit_vectors(centres[:, 0], centres[:, 1]), coarse, c_starts, c_ends)
+    return _Level(uniq, starts, ends, unit_vectors(c_lat, c_lng), coarse, c_starts, c_ends)
 
 
 def _coarse_res(res: int) -> int:
