@@ -17,6 +17,7 @@ MAX_TYPE_CHARS = 128
 EPOCH_MS_MIN = 100_000_000_000  # 1973-03-03 in ms: smaller numbers are almost surely seconds
 
 Failures = list[FailureMessage]
+_BOOL = {bool}
 
 
 def fail(out: Failures, path: str, keyword: str, message: str) -> None:
@@ -70,7 +71,7 @@ def parse_version(value: Any, out: Failures) -> int | None:
 def parse_consent(value: Any, out: Failures) -> dict[str, bool]:
     if value is None:
         return {}
-    if type(value) is dict and all(type(v) is bool for v in value.values()):
+    if type(value) is dict and set(map(type, value.values())) <= _BOOL:
         return value
     fail(out, "/consent", "type", "consent must be an object of booleans, e.g. {\"precise_location\": true}")
     return {}
@@ -86,7 +87,10 @@ def parse_time(value: Any, path: str, out: Failures) -> datetime | None:
         except ValueError:
             fail(out, path, "format", f"{path[1:]} {value[:40]!r} is not an ISO-8601 date-time")
             return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        tz = parsed.tzinfo
+        if tz is UTC:
+            return parsed
+        return parsed.replace(tzinfo=UTC) if tz is None else parsed.astimezone(UTC)
     if type(value) is int or type(value) is float:
         if not math.isfinite(value) or abs(value) < EPOCH_MS_MIN:
             fail(out, path, "format", f"{path[1:]} must be epoch milliseconds (got {value}; seconds?)")

@@ -29,8 +29,22 @@ from hexlake.gate.envelope import (
     SourceInfo,
 )
 from hexlake.gate.registry import CompiledSchema, SchemaRegistry
-from hexlake.gate.scrub import apply_plan, derive_email_domain, pop_path, scrub_context, scrub_top_level
+from hexlake.gate.scrub import (
+    PROPERTY_KEYS as _PROPERTY_KEYS,
+)
+from hexlake.gate.scrub import (
+    apply_plan,
+    derive_email_domain,
+    pop_path,
+    scrub_context,
+    scrub_top_level,
+)
 from hexlake.privacy.hashing import Hasher
+
+try:  # the compiled core skips a Python wrapper per call (3+ per located event); same results
+    from h3._cy import latlng_to_cell as _latlng_to_cell
+except ImportError:  # pragma: no cover - other h3 builds
+    _latlng_to_cell = h3i.latlng_to_cell
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +53,8 @@ Clock = Callable[[], datetime]
 Location = tuple[float, float, float | None]
 UNKNOWN_POLICIES = ("accept", "quarantine", "reject")
 _DEFAULT_LOCATION = ("location",)
+_MAX_ID = f.MAX_ID_CHARS
+_BOOL = {bool}
 
 
 def _utcnow() -> datetime:
@@ -119,16 +135,30 @@ class Gate:
         batch_sent = f.parse_time(sent_at, "/sent_at", []) if sent_at is not None else None
         result = GateResult(accepted=[], duplicates=[], quarantined=[], errors=[])
         drafts = []
+        check = self._check
         for index, item in enumerate(items):
-            outcome = self._check_safely(item, index, source, received_at, batch_sent)
+            try:
+                outcome = check(item, index, source, received_at, batch_sent)
+            except Exception as exc:  # a bug or pathological input must cost one item, not the batch
+                outcome = _unexpected(exc, index, item, "read")
             if isinstance(outcome, _Draft):
                 drafts.append(outcome)
             else:
                 self._refuse(result, index, item, outcome, source, received_at)
         self._dedupe(drafts, result)
-        for draft in drafts:
-            self._build_safely(draft, items[draft.index], source, received_at, result)
-        enrich_h3(result.accepted)
+        build, accepted, accepted_index = self._build, result.accepted, result.accepted_index
+        for d in drafts:
+            try:
+                event = build(d, source, received_at)
+            except Exception as exc:
+                if d.event_id is not None:
+                    self.dedupe.release([d.event_id])
+                refused = _unexpected(exc, d.index, items[d.index], "process")
+                self._refuse(result, d.index, items[d.index], refused, source, received_at)
+                continue
+            accepted.append(event)
+            accepted_index.append(d.index)
+        enrich_h3(accepted)
         self._run_enrichers(result.accepted)
         return result
 
@@ -138,17 +168,6 @@ class Gate:
 
     # -- step 1-3: shape, schema, time ---------------------------------------------------------------
 
-    def _check_safely(
-        self, item: Any, index: int, source: SourceInfo, received_at: datetime, batch_sent: datetime | None
-    ) -> _Draft | _Refused:
-        try:
-            return self._check(item, index, source, received_at, batch_sent)
-        except Exception as exc:  # a bug or pathological input must cost one item, not the batch
-            log.exception("gate: unexpected error checking item %d", index)
-            text = f"the gate could not read this event: {exc}"
-            msg = FailureMessage(path="", keyword="error", message=text)
-            return _Refused([msg], True, _get(item, "event_type"), _get(item, "event_id"))
-
     def _check(
         self, item: Any, index: int, source: SourceInfo, received_at: datetime, batch_sent: datetime | None
     ) -> _Draft | _Refused:
@@ -157,19 +176,46 @@ class Gate:
                                  message=f"an event must be a JSON object, got {f.type_name(item)}")
             return _Refused([msg], True, None, None)
         out: list[FailureMessage] = []
-        event_type = f.parse_event_type(item.get("event_type"), out)
+        get = item.get
+        # Hot path: each field's common well-typed case is checked inline; the f.parse_* helper runs
+        # only for anything else (missing, numbers, wrong types) and reports what is wrong.
+        v = get("event_type")
+        event_type = v if type(v) is str and 0 < len(v) <= f.MAX_TYPE_CHARS else f.parse_event_type(v, out)
         d = _Draft(index, event_type or "")
-        event_id = f.parse_id(item, "event_id", out, numbers=False)
-        d.event_id = event_id if isinstance(event_id, str) else None
-        d.user_id = f.parse_id(item, "user_id", out, numbers=True)
-        d.anonymous_id = f.parse_id(item, "anonymous_id", out, numbers=True)
-        session = f.parse_id(item, "session_id", out, numbers=True)
-        d.session_id = None if session is None else str(session)
-        d.version = f.parse_version(item.get("schema_version"), out)
-        d.context = f.parse_object(item, "context", out)
-        d.consent = f.parse_consent(item.get("consent"), out)
-        d.location = f.parse_location(item.get("location"), "/location", out)
-        d.props, props_key = _properties(item, out)
+        v = get("event_id")
+        if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
+            v = _str_or_none(f.parse_id(item, "event_id", out, numbers=False))
+        d.event_id = v
+        v = get("user_id")
+        if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
+            v = f.parse_id(item, "user_id", out, numbers=True)
+        d.user_id = v
+        v = get("anonymous_id")
+        if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
+            v = f.parse_id(item, "anonymous_id", out, numbers=True)
+        d.anonymous_id = v
+        v = get("session_id")
+        if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
+            v = f.parse_id(item, "session_id", out, numbers=True)
+        d.session_id = None if v is None else str(v)
+        v = get("schema_version")
+        d.version = None if v is None else f.parse_version(v, out)
+        v = get("context")
+        d.context = v if v is None or type(v) is dict else f.parse_object(item, "context", out)
+        v = get("consent")
+        if v is None:
+            d.consent = {}
+        elif type(v) is dict and set(map(type, v.values())) <= _BOOL:
+            d.consent = v
+        else:
+            d.consent = f.parse_consent(v, out)
+        v = get("location")
+        d.location = None if v is None else f.parse_location(v, "/location", out)
+        v = get("properties")
+        if type(v) is dict and "traits" not in item:
+            d.props, props_key = v, "properties"
+        else:
+            d.props, props_key = _properties(item, out)
         d.ts = self._event_time(item, received_at, batch_sent, out)
         if event_type is None:
             return _Refused(out, True, None, item.get("event_id"))
@@ -178,9 +224,14 @@ class Gate:
             refused = self._unknown(d, source, out)
             if refused is not None:
                 return refused
-        else:
+        elif not d.compiled.validator.is_valid(d.props):
             self._validate(d, props_key, out)
-        self._find_location(d, out)
+        plan = d.compiled.plan if d.compiled is not None else None
+        if ("location" in d.props or (plan is not None and (plan.location or plan.requires_location))
+                or (d.context and "location" in d.context)):
+            self._find_location(d, out)
+        else:
+            d.loc_in_props = None
         if out:
             return _Refused(out, True, event_type, item.get("event_id"))
         return d
@@ -231,13 +282,13 @@ class Gate:
         """The top-level location, else the schema's x-location field, else ``context.location``."""
         path = d.compiled.plan.location if d.compiled is not None else None
         d.loc_in_props = None
-        candidate = _at(d.props, path or _DEFAULT_LOCATION)
+        candidate = d.props.get("location") if path is None else _at(d.props, path)
         # Without an x-location field, properties.location counts only if it looks like coordinates.
         if candidate is not None and (path is not None or _looks_like_point(candidate)):
             d.loc_in_props = path or _DEFAULT_LOCATION
             parsed = f.parse_location(candidate, "/properties/" + "/".join(d.loc_in_props), out)
             d.location = d.location or parsed
-        if d.location is None and d.context is not None and _looks_like_point(d.context.get("location")):
+        if d.location is None and d.context and _looks_like_point(d.context.get("location")):
             d.location = f.parse_location(d.context["location"], "/context/location", [])
         if d.location is None and d.compiled is not None and d.compiled.plan.requires_location:
             f.fail(out, "/location", "required",
@@ -258,33 +309,21 @@ class Gate:
 
     # -- step 5: privacy and the envelope ------------------------------------------------------------
 
-    def _build_safely(
-        self, d: _Draft, item: Any, source: SourceInfo, received_at: datetime, result: GateResult
-    ) -> None:
-        try:
-            event = self._build(d, source, received_at)
-        except Exception as exc:
-            log.exception("gate: unexpected error building item %d", d.index)
-            if d.event_id is not None:
-                self.dedupe.release([d.event_id])
-            text = f"the gate could not process this event: {exc}"
-            msg = FailureMessage(path="", keyword="error", message=text)
-            self._refuse(result, d.index, item, _Refused([msg], True, d.event_type, d.event_id),
-                         source, received_at)
-            return
-        result.accepted.append(event)
-        result.accepted_index.append(d.index)
-
     def _build(self, d: _Draft, source: SourceInfo, received_at: datetime) -> Event:
         hasher = self.hasher
         props = d.props
         if d.loc_in_props is not None:
-            props, _ = pop_path(props, d.loc_in_props)
+            if len(d.loc_in_props) == 1:  # the usual properties.location: a shallow copy is enough
+                top = d.loc_in_props[0]
+                props = {k: v for k, v in props.items() if k != top}
+            else:
+                props, _ = pop_path(props, d.loc_in_props)
         props = derive_email_domain(props)
         compiled = d.compiled
         if compiled is not None and compiled.plan.has_pii:
             props = apply_plan(props, compiled.plan, hasher)
-        props = scrub_top_level(props, hasher, self._declared_names(compiled))
+        if not _PROPERTY_KEYS.isdisjoint(props):
+            props = scrub_top_level(props, hasher, self._declared_names(compiled))
         lat = lng = acc = None
         if d.location is not None:
             lat, lng, acc = self._coarsen(d.location, d.consent)
@@ -353,13 +392,13 @@ def enrich_h3(events: list[Event]) -> None:
     Each resolution comes from ``latlng_to_cell`` (not ``cell_to_parent`` of r12): H3 children are
     not nested exactly, and ~7% of parents differ from the cell a query point maps to.
     """
-    to_cell = h3i.latlng_to_cell
+    to_cell = _latlng_to_cell
     for e in events:
         lat, lng = e.lat, e.lng
         if lat is not None and lng is not None:
-            e.h3_r12 = format(to_cell(lat, lng, 12), "x")
-            e.h3_r9 = format(to_cell(lat, lng, 9), "x")
-            e.h3_r6 = format(to_cell(lat, lng, 6), "x")
+            e.h3_r12 = f"{to_cell(lat, lng, 12):x}"
+            e.h3_r9 = f"{to_cell(lat, lng, 9):x}"
+            e.h3_r6 = f"{to_cell(lat, lng, 6):x}"
 
 
 def _properties(item: dict[str, Any], out: list[FailureMessage]) -> tuple[dict[str, Any], str]:
@@ -374,6 +413,16 @@ def _properties(item: dict[str, Any], out: list[FailureMessage]) -> tuple[dict[s
             return {**traits, **props}, key
         return traits, "traits"
     return props or {}, key
+
+
+def _unexpected(exc: Exception, index: int, item: Any, stage: str) -> _Refused:
+    log.exception("gate: unexpected error (%s) on item %d", stage, index)
+    msg = FailureMessage(path="", keyword="error", message=f"the gate could not {stage} this event: {exc}")
+    return _Refused([msg], True, _get(item, "event_type"), _get(item, "event_id"))
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
 
 
 def _at(node: Any, path: tuple[str, ...]) -> Any:

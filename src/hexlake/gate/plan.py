@@ -41,10 +41,7 @@ class Plan(msgspec.Struct, frozen=True):
     location: Path | None = None
     retention: str | None = None
     requires_location: bool = False  # ``x-requires-location: true`` on the schema (location pings)
-
-    @property
-    def has_pii(self) -> bool:
-        return bool(self.hash or self.drop or self.mask)
+    has_pii: bool = False  # any hash/drop/mask path (a field, not a property: read on every event)
 
 
 def compile_plan(schema: dict[str, Any]) -> Plan:
@@ -65,6 +62,7 @@ def compile_plan(schema: dict[str, Any]) -> Plan:
         location=found["location"][0] if found["location"] else None,
         retention=check_retention(schema.get("x-retention")),
         requires_location=schema.get("x-requires-location") is True,
+        has_pii=bool(found["hash"] or found["drop"] or found["mask"]),
     )
 
 

@@ -75,7 +75,7 @@ class QuarantineStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_DDL)
         self._lock = threading.Lock()
 

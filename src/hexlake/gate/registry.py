@@ -95,7 +95,7 @@ class SchemaRegistry:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_DDL)
         self._lock = threading.RLock()
         self._compiled: dict[tuple[str, int], CompiledSchema] = {}

@@ -1,0 +1,225 @@
+"""Gate throughput: µs/event for decode → Gate.process → encode on 1k-event batches of mixed events.
+
+Baseline (same run): DESIGN.md's reference loop — orjson decode, jsonschema-rs validate, HMAC with a
+copied key, three H3 cells, msgspec encode — with none of the gate's checks, privacy rules or
+dedupe. The gap between the two is what the gate's extra work costs.
+
+    .venv/bin/python -m bench.gate            # 20 batches of 1,000 events
+    .venv/bin/python -m bench.gate --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import hmac
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import h3
+import msgspec
+import orjson
+from h3.api import basic_int as h3i
+
+from bench._common import machine_info, write_result
+from hexlake.gate import DedupeWindow, Gate, SchemaRegistry, SourceInfo, enrich_h3, encode_event
+from hexlake.gate.config import GateConfig
+from hexlake.privacy import Hasher
+
+SECRET = b"b" * 32
+SOURCE = SourceInfo(name="bench")
+CONTEXT = {
+    "ip": "198.51.100.23", "locale": "en-US", "timezone": "Europe/Berlin",
+    "app": {"name": "Places", "version": "2.1.3", "build": "213"},
+    "device": {"type": "ios", "model": "iPhone15,2"}, "os": {"name": "iOS", "version": "17.2"},
+    "library": {"name": "hexlake-swift", "version": "0.1.0"},
+}
+INTERACTIONS = ["place_view", "place_save", "check_in", "visit", "rating", "directions"]
+
+
+def _point(rng: random.Random) -> dict[str, float]:
+    return {"lat": round(rng.uniform(37.70, 37.81), 6), "lng": round(rng.uniform(-122.52, -122.36), 6),
+            "accuracy": rng.choice([5, 10, 25, 65])}
+
+
+def make_event(rng: random.Random, users: int) -> dict[str, Any]:
+    """One realistic event: 35% place, 15% pings, 25% track/page/screen, 10% identify/auth, 15% platform."""
+    kind = rng.random()
+    base: dict[str, Any] = {
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "user_id": f"user-{rng.randrange(users)}",
+        "session_id": f"s-{rng.randrange(10_000)}",
+        "timestamp": "2024-06-01T12:00:00.000Z",
+        "context": CONTEXT,
+        "consent": {"precise_location": rng.random() < 0.3, "analytics": True},
+    }
+    if kind < 0.35:
+        base |= {"event_type": "place_interaction", "properties": {
+            "interaction_type": rng.choice(INTERACTIONS), "place_id": rng.randrange(100_000),
+            "location": _point(rng), "context": {"search_query": "italian restaurant",
+                                                 "position_in_results": rng.randrange(20)}}}
+    elif kind < 0.50:
+        base |= {"event_type": "location_ping", "location": _point(rng),
+                 "properties": {"speed_mps": 1.4, "provider": "gps", "battery_level": 0.7}}
+    elif kind < 0.75:
+        event_type = rng.choice(["track", "page", "screen"])
+        props = {"track": {"event": "Added to list", "list": "weekend", "items": 3},
+                 "page": {"name": "Home", "url": "https://example.com/", "path": "/"},
+                 "screen": {"name": "PlaceDetail"}}[event_type]
+        base |= {"event_type": event_type, "properties": props}
+    elif kind < 0.85:
+        event_type = rng.choice(["identify", "login", "signup", "logout"])
+        props = {"identify": {"email": f"u{rng.randrange(users)}@example.com", "phone": "+1 415 555 0132",
+                              "name": "Jane Doe", "plan": "pro"},
+                 "login": {"method": "password", "mfa": True}, "signup": {"method": "oauth", "provider": "google",
+                                                                         "email": "new@example.org"},
+                 "logout": {"reason": "user"}}[event_type]
+        base |= {"event_type": event_type, "properties": props}
+    else:
+        event_type = rng.choice(["payment.completed", "profile.viewed", "search.performed", "review.posted"])
+        props = {"payment.completed": {"payment_id": "pay_1", "amount": 120.5, "currency": "EUR"},
+                 "profile.viewed": {"profile_id": "u_2", "source": "search"},
+                 "search.performed": {"query": "logo designer", "results_count": 25},
+                 "review.posted": {"review_id": "r_1", "rating": 5, "target_id": "u_2"}}[event_type]
+        base |= {"event_type": event_type, "properties": props}
+    return base
+
+
+def make_batches(n_batches: int, size: int, users: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    return [orjson.dumps([make_event(rng, users) for _ in range(size)]) for _ in range(n_batches)]
+
+
+def full_gate(gate: Gate, body: bytes) -> int:
+    """What the collector does per request, minus HTTP and the log: decode, gate, encode."""
+    items = orjson.loads(body)
+    result = gate.process(items, source=SOURCE, received_at=datetime.now(UTC))
+    payloads = [encode_event(e) for e in result.accepted]
+    return len(payloads)
+
+
+def reference_loop(registry: SchemaRegistry) -> Callable[[bytes], int]:
+    """DESIGN.md's measured reference: decode, validate, HMAC, H3 ×3, encode — nothing else."""
+    base = hmac.new(SECRET, digestmod=hashlib.sha256)
+    enc = msgspec.json.Encoder()
+
+    def run(body: bytes) -> int:
+        n = 0
+        for item in orjson.loads(body):
+            compiled = registry.compiled(item["event_type"])
+            props = item.get("properties") or {}
+            compiled.validator.is_valid(props)
+            h = base.copy()
+            h.update(item["user_id"].encode())
+            out = {**item, "user_key": h.hexdigest()}
+            loc = item.get("location") or props.get("location")
+            if loc:
+                out["h3"] = [format(h3i.latlng_to_cell(loc["lat"], loc["lng"], r), "x") for r in (12, 9, 6)]
+            enc.encode(out)
+            n += 1
+        return n
+
+    return run
+
+
+def time_batches(fn: Callable[[bytes], int], batches: list[bytes]) -> dict[str, float]:
+    per_batch = []
+    events = 0
+    for body in batches:
+        t0 = time.perf_counter()
+        events += fn(body)
+        per_batch.append(time.perf_counter() - t0)
+    size = events / len(batches)
+    us = [t / size * 1e6 for t in per_batch]
+    total = sum(per_batch)
+    return {"us_per_event_median": statistics.median(us), "us_per_event_min": min(us),
+            "us_per_event_mean": total / events * 1e6, "events_per_s": events / total}
+
+
+def step_breakdown(gate: Gate, registry: SchemaRegistry, batches: list[bytes]) -> dict[str, float]:
+    """µs/event of each step in isolation, on the same events."""
+    items = [e for body in batches for e in orjson.loads(body)]
+    n = len(items)
+    steps: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any], count: int = n) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        steps[name] = (time.perf_counter() - t0) / count * 1e6
+        return out
+
+    timed("decode_orjson", lambda: [orjson.loads(b) for b in batches])
+    compiled = [registry.compiled(i["event_type"]) for i in items]
+    timed("validate_jsonschema_rs", lambda: [c.validate(i.get("properties") or {}) for c, i in zip(compiled, items)])
+    hasher = Hasher(SECRET)
+    ids = [i["user_id"] for i in items]
+    timed("hmac_uncached", lambda: [hasher._digest(u) for u in ids])
+    timed("hmac_memo", lambda: [hasher.user_key(u) for u in ids])
+    results = [gate.process(orjson.loads(b), source=SOURCE) for b in batches]
+    events = [e for r in results for e in r.accepted]
+    with_loc = [e for e in events if e.lat is not None]
+    timed("h3_three_cells_per_located_event", lambda: enrich_h3(with_loc), max(1, len(with_loc)))
+    timed("encode_event", lambda: [encode_event(e) for e in events], len(events))
+    dedupe = DedupeWindow(1_000_000)
+    timed("dedupe_reserve", lambda: dedupe.reserve([i["event_id"] for i in items]))
+    steps["share_with_location"] = len(with_loc) / max(1, len(events))
+    return steps
+
+
+def new_gate(registry: SchemaRegistry) -> Gate:
+    return Gate(registry, Hasher(SECRET), GateConfig(), DedupeWindow(2_000_000))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 batches: a smoke run, numbers not meaningful")
+    parser.add_argument("--batches", type=int, default=20, help="batches of --size events (default 20)")
+    parser.add_argument("--size", type=int, default=1000, help="events per batch (default 1000)")
+    parser.add_argument("--users", type=int, default=5000, help="distinct user ids (memo hit rate)")
+    args = parser.parse_args()
+    n_batches = 3 if args.quick else args.batches
+    registry = SchemaRegistry(":memory:")
+    warm = make_batches(2, args.size, args.users, seed=1)
+    batches = make_batches(n_batches, args.size, args.users)
+    info = machine_info()
+
+    gate = new_gate(registry)
+    for body in warm:
+        full_gate(gate, body)
+    gc_on = time_batches(lambda b: full_gate(gate, b), batches)
+
+    gc.collect()
+    gc.freeze()  # what the server does after start-up: long-lived objects leave the GC's scans
+    gate = new_gate(registry)
+    for body in warm:
+        full_gate(gate, body)
+    frozen = time_batches(lambda b: full_gate(gate, b), batches)
+    reference = time_batches(reference_loop(registry), batches)
+    steps = step_breakdown(new_gate(registry), registry, batches)
+    gc.unfreeze()
+
+    result = {
+        "batch_size": args.size, "batches": n_batches, "users": args.users, "quick": args.quick,
+        "gate_gc_default": gc_on, "gate_gc_frozen": frozen, "baseline_reference_loop": reference,
+        "steps_us_per_event": steps, "target_us_per_event": 10.0,
+        "load_avg_at_end": list(__import__("os").getloadavg()),
+    }
+    path = write_result("gate", result)
+    print(f"load average at start {info['load_avg_at_start']}, end {result['load_avg_at_end']}")
+    for name in ("gate_gc_default", "gate_gc_frozen", "baseline_reference_loop"):
+        r = result[name]
+        print(f"{name:26s} {r['us_per_event_median']:6.2f} µs/event median "
+              f"({r['us_per_event_min']:.2f} min)  {r['events_per_s']:9,.0f} events/s")
+    for name, value in steps.items():
+        print(f"  step {name:34s} {value:6.2f}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
