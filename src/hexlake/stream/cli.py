@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from hexlake.errors import BadRequest
-from hexlake.stream.geofence_store import GeofenceStore
+
+if TYPE_CHECKING:
+    from hexlake.stream.geofence_store import GeofenceStore
 
 geofences_app = typer.Typer(
     help="Geofences: circles or GeoJSON polygons whose enter/exit by users become events.",
@@ -27,6 +29,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def _store() -> GeofenceStore:
     from hexlake.cli import settings
+    from hexlake.stream.geofence_store import GeofenceStore
     from hexlake.stream.state import stream_db_path
 
     return GeofenceStore(stream_db_path(settings()))
