@@ -43,7 +43,10 @@ def postgres_config(settings: Settings, duckdb_config: Config) -> Config:
     gateway = GatewayConfig(connection=conn, state_connection=conn, state_schema="sqlmesh_state")
     update: dict[str, Any] = {
         "gateways": {"hexlake": gateway},
-        "model_defaults": duckdb_config.model_defaults.model_copy(update={"dialect": "postgres"}),
+        # ANALYZE each table once built: freshly created tables have no statistics, and PostgreSQL
+        # then picks nested loops for the marts' joins (20k events: 60 s -> 30 s; one mart 38 s -> 2 s)
+        "model_defaults": duckdb_config.model_defaults.model_copy(
+            update={"dialect": "postgres", "post_statements": ["ANALYZE @this_model"]}),
     }
     return duckdb_config.model_copy(update=update)
 
