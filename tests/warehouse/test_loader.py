@@ -113,14 +113,17 @@ def test_loader_survives_a_poison_message_and_dead_letters_it(
     poison = AppendItem(key="px", event_id="poison", payload=b'{"event_id": "poison", "oops"')
     not_utf8 = AppendItem(key="py", event_id="binary", payload=b"\xff\xfe\x00")
     missing = AppendItem(key="pz", event_id="partial", payload=b'{"event_id": "partial"}')
-    log.append([*good[:2], poison, not_utf8, missing, *good[2:]])
+    envelope = msgspec.json.decode(good[0].payload)
+    stringy = AppendItem(key="pw", event_id="stringy", payload=msgspec.json.encode(
+        {**envelope, "event_id": "stringy", "properties": "{not an object"}))
+    log.append([*good[:2], poison, not_utf8, missing, stringy, *good[2:]])
     loader = loader_for(log, warehouse, clock)
     assert loader.run_once() == 5
     for _ in range(LOG_CONFIG.max_attempts):
         clock.advance(LOG_CONFIG.backoff_max_s + 1)
         assert loader.run_once() == 0
     dead = {d.event_id: d.error for d in log.dead_letters("raw_loader")}
-    assert set(dead) == {"poison", "binary", "partial"}
+    assert set(dead) == {"poison", "binary", "partial", "stringy"}
     assert all(e.startswith("undecodable event payload:") for e in dead.values())
     assert count(warehouse) == 5
     log.append(as_items([make_event(99)]))
