@@ -243,8 +243,9 @@ class Gate:
 
     def _unknown(self, d: _Draft, source: SourceInfo, out: list[FailureMessage]) -> _Refused | None:
         """No schema: a wrong version is quarantined; an unknown type follows the source's policy."""
-        known = self.registry.versions(d.event_type)
-        if known:
+        # (the latest-version lookup is a dict hit; listing versions only happens for a wrong version)
+        if self.registry.compiled(d.event_type) is not None:
+            known = self.registry.versions(d.event_type)
             f.fail(out, "/schema_version", "schema_version",
                    f"event type {d.event_type!r} has no schema version {d.version} (registered: "
                    f"{', '.join(map(str, known))}); send a registered version or register this one")
