@@ -76,6 +76,8 @@ class KeyStore:
             raise BadRequest(f"unknown_events must be one of {', '.join(POLICIES)}", field="unknown_events")
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise BadRequest("source name must be letters, digits, '-' or '_'", field="name")
+        if name.startswith("hexlake-"):
+            raise BadRequest("source names starting with 'hexlake-' are reserved for hexlake itself", field="name")
         key = "hxw_" + secrets.token_urlsafe(24)
         with self._lock, self._conn:
             try:

@@ -133,3 +133,6 @@ class SourceInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     unknown_events: str = "accept"
     geoip: bool = False
+    # hexlake's own producers (stream consumers) re-emit events about already-hashed users: they may
+    # pass ``user_key`` through. Never set for a source behind a write key.
+    internal: bool = False

@@ -65,7 +65,7 @@ class _Draft:
     """An item that passed the checks, waiting for dedupe and privacy."""
 
     __slots__ = ("anonymous_id", "compiled", "consent", "context", "event_id", "event_type", "index",
-                 "loc_in_props", "location", "props", "session_id", "ts", "user_id", "version")
+                 "loc_in_props", "location", "props", "session_id", "ts", "user_id", "user_key", "version")
     anonymous_id: str | int | None
     compiled: CompiledSchema | None
     consent: dict[str, bool]
@@ -77,6 +77,7 @@ class _Draft:
     session_id: str | None
     ts: datetime
     user_id: str | int | None
+    user_key: str | None
     version: int | None
 
     def __init__(self, index: int, event_type: str):
@@ -190,6 +191,8 @@ class Gate:
         if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
             v = f.parse_id(item, "user_id", out, numbers=True)
         d.user_id = v
+        v = get("user_key") if source.internal else None
+        d.user_key = v if type(v) is str and len(v) == 64 else None
         v = get("anonymous_id")
         if v is not None and not (type(v) is str and 0 < len(v) <= _MAX_ID):
             v = f.parse_id(item, "anonymous_id", out, numbers=True)
@@ -335,7 +338,7 @@ class Gate:
             source=source.name,
             ts=d.ts,
             received_at=received_at,
-            user_key=None if d.user_id is None else hasher.user_key(d.user_id),
+            user_key=d.user_key if d.user_id is None else hasher.user_key(d.user_id),
             anonymous_key=None if d.anonymous_id is None else hasher.user_key(d.anonymous_id),
             session_id=d.session_id,
             properties=props,

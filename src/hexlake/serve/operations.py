@@ -177,7 +177,7 @@ def _source_info(runtime: Runtime, name: str, unknown_events: str | None = None)
         if row.name == name:
             return SourceInfo(name=name, unknown_events=unknown_events or row.unknown_events, geoip=row.geoip)
     if name.startswith("hexlake-"):  # internal sources (importers, stream): schemaless accepted
-        return SourceInfo(name=name, unknown_events=unknown_events or "accept")
+        return SourceInfo(name=name, unknown_events=unknown_events or "accept", internal=True)
     raise BadRequest(f"no source named {name!r}; create it with `hexlake sources create`", field="source")
 
 

@@ -119,6 +119,7 @@ def _derived(kind: str, fence: Geofence, user: str, ev: Event, ts: float, dwell:
         "event_id": str(uuid.uuid5(_NS, f"{kind}|{fence.id}|{user}|{ev.event_id}")),
         "event_type": kind,
         "timestamp": iso(ts),
+        "user_key": user,
         "session_id": ev.session_id,
         "properties": {
             "geofence_id": fence.id, "geofence_name": fence.name, "user_key": user,

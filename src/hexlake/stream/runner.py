@@ -29,7 +29,7 @@ from hexlake.stream.webhooks import WebhookQueue, webhook_key
 
 log = logging.getLogger("hexlake.stream")
 ALL = ("counters", "features", "geofences")
-STREAM_SOURCE = SourceInfo(name="hexlake-stream", unknown_events="accept")
+STREAM_SOURCE = SourceInfo(name="hexlake-stream", unknown_events="accept", internal=True)
 
 
 def state_path(runtime: Runtime) -> Path:
