@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -66,6 +67,34 @@ class LoaderLoop:
             stop.wait(self.interval_s)
 
 
+class Housekeeping:
+    """Log retention from a worker: Redis ``trim`` of entries every group finished (keeping the
+    newest ``trim_keep`` for the gate's dedupe window), PostgreSQL ``drop_partitions_before`` of
+    finished days older than ``retention_days``."""
+
+    def __init__(self, runtime: Runtime, trim_keep: int, retention_days: int | None, every_s: float = 60.0):
+        from hexlake.log import get_log
+
+        self.log, self.trim_keep, self.retention_days, self.every_s = (
+            get_log(runtime), trim_keep, retention_days, every_s)
+
+    def once(self) -> dict[str, Any]:
+        done: dict[str, Any] = {}
+        if hasattr(self.log, "trim") and self.trim_keep >= 0:
+            done["trimmed"] = self.log.trim(keep=self.trim_keep)
+        if hasattr(self.log, "drop_partitions_before") and self.retention_days is not None:
+            cutoff = date.today() - timedelta(days=self.retention_days)
+            done["dropped_days"] = [d.isoformat() for d in self.log.drop_partitions_before(cutoff)]
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every_s):
+            try:
+                log.info("worker housekeeping: %s", self.once())
+            except Exception:
+                log.exception("worker housekeeping failed; retrying in %.0fs", self.every_s)
+
+
 def stream_parts(runtime: Runtime, which: Sequence[str]) -> list[str]:
     """The stream consumers to run; ``features`` writes DuckDB-only SQL, so not on PostgreSQL."""
     parts = [p for p in which if p != "loader"]
@@ -76,12 +105,15 @@ def stream_parts(runtime: Runtime, which: Sequence[str]) -> list[str]:
 
 
 def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
-               until_idle: bool = False, name: str | None = None) -> dict[str, Any]:
+               until_idle: bool = False, name: str | None = None,
+               housekeeping: Housekeeping | None = None) -> dict[str, Any]:
     """Run the chosen parts until ``stop`` is set (or, with ``until_idle``, the log is drained)."""
     from hexlake.stream.runner import build_consumers
 
     name = name or consumer_name()
     threads: list[threading.Thread] = []
+    if housekeeping is not None:  # daemon: never keeps an idle worker from exiting
+        threading.Thread(target=housekeeping.run, args=(stop,), name="worker-housekeeping", daemon=True).start()
     loop = LoaderLoop(runtime, name) if "loader" in which else None
     if loop is not None:
         threads.append(threading.Thread(target=loop.run, args=(stop, until_idle), name="worker-loader"))
@@ -106,6 +138,12 @@ def worker(
         "--until-idle", help="Exit once the log is drained instead of waiting for new events.")] = False,
     name: Annotated[str | None, typer.Option(
         "--name", help="Consumer name in the log's status (default: <host>-<pid>).")] = None,
+    trim_keep: Annotated[int, typer.Option(
+        "--trim-keep", help="Redis log: every minute trim entries all groups finished, keeping the newest N "
+                            "(-1: never trim).")] = 100_000,
+    log_retention_days: Annotated[int | None, typer.Option(
+        "--log-retention-days", help="PostgreSQL log: every minute drop finished day partitions older "
+                                     "than N days (default: keep all).")] = None,
 ) -> None:
     """Run the raw loader and stream consumers against HEXLAKE_LOG_URL until SIGTERM/SIGINT (graceful:
     the current batch finishes). Start several, on several machines, with a PostgreSQL or Redis log."""
@@ -125,10 +163,11 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     started = time.monotonic()
     try:
-        result = run_worker(runtime, which, stop, until_idle=until_idle, name=name)
+        result = run_worker(runtime, which, stop, until_idle=until_idle, name=name,
+                            housekeeping=Housekeeping(runtime, trim_keep, log_retention_days))
     finally:
         runtime.close()
     log.info("worker %s stopped after %.1fs: %s", result["consumer"], time.monotonic() - started, result)
 
 
-__all__ = ["PARTS", "LoaderLoop", "app", "consumer_name", "run_worker"]
+__all__ = ["PARTS", "Housekeeping", "LoaderLoop", "app", "consumer_name", "run_worker"]

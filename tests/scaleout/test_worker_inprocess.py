@@ -1,0 +1,42 @@
+"""``hexlake worker`` parts in-process: the loader drains a shared log, housekeeping trims it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from hexlake.config import Settings
+from hexlake.log import get_log
+from hexlake.runtime import Runtime
+from hexlake.warehouse import get_warehouse
+from hexlake.worker import Housekeeping, run_worker
+
+from ..warehouse.conftest import as_items, make_event
+
+pytestmark = pytest.mark.services
+
+
+def test_worker_loader_drains_a_redis_log_into_postgres_and_housekeeping_trims(
+        tmp_path: Path, pg_url: str, redis_url: str) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path / "data", log_url=redis_url, warehouse_url=pg_url))
+    log = get_log(runtime)
+    log.append(as_items([make_event(i) for i in range(300)]))
+    result = run_worker(runtime, ["loader"], threading.Event(), until_idle=True, name="w-test")
+    assert result == {"consumer": "w-test", "loaded": 300, "parts": ["loader"]}
+    assert get_warehouse(runtime).query_arrow("SELECT count(*) AS n FROM raw_events").to_pylist() == [{"n": 300}]
+    assert Housekeeping(runtime, trim_keep=50, retention_days=None).once() == {"trimmed": 250}
+    assert len(log.tail(1000)) == 50
+    runtime.close()
+
+
+def test_worker_refuses_unknown_parts(tmp_path: Path) -> None:
+    import subprocess
+
+    from ..client.server import HEXLAKE
+
+    done = subprocess.run([*HEXLAKE, "--data-dir", str(tmp_path), "worker", "--only", "loader,nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: unknown worker part(s) nope")
