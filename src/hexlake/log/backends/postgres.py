@@ -67,6 +67,7 @@ CREATE INDEX IF NOT EXISTS {p}_deliveries_todo ON {p}_deliveries (gid, off)
 CREATE INDEX IF NOT EXISTS {p}_deliveries_key ON {p}_deliveries (gid, key, off)
     WHERE status IN ('pending', 'processing');
 CREATE INDEX IF NOT EXISTS {p}_deliveries_off ON {p}_deliveries (gid, off);
+CREATE INDEX IF NOT EXISTS {p}_deliveries_failed ON {p}_deliveries (gid, off) WHERE status = 'failed';
 """
 
 
@@ -374,14 +375,16 @@ class PostgresEventLog:
     def status(self) -> list[GroupStatus]:
         now = self._clock()
         with _translate("status"), self._pool.connection() as conn:
+            # one index-backed subquery each: status is polled often and must not scan the
+            # processed history (partial indexes on unfinished and failed rows)
+            d = "FROM {p}_deliveries d WHERE d.gid = g.gid AND "
             rows = conn.execute(self._t(
-                "SELECT g.name, "
-                f" count(d.off) FILTER (WHERE d.status IN {UNFINISHED}),"
-                " count(d.off) FILTER (WHERE d.status = 'processing' AND d.visible_at > %s),"
-                " count(d.off) FILTER (WHERE d.status = 'failed'),"
-                f" min(d.off) FILTER (WHERE d.status IN {UNFINISHED}), max(d.off) "
-                "FROM {p}_groups g LEFT JOIN {p}_deliveries d ON d.gid = g.gid "
-                "GROUP BY g.name ORDER BY g.name"), (now,)).fetchall()
+                f"SELECT g.name, (SELECT count(*) {d} d.status IN {UNFINISHED}), "
+                f"(SELECT count(*) {d} d.status IN {UNFINISHED} AND d.status = 'processing' "
+                f"AND d.visible_at > %s), (SELECT count(*) {d} d.status = 'failed'), "
+                f"(SELECT min(d.off) {d} d.status IN {UNFINISHED}), "
+                "(SELECT max(d.off) FROM {p}_deliveries d WHERE d.gid = g.gid) "
+                "FROM {p}_groups g ORDER BY g.name"), (now,)).fetchall()
             conn.rollback()
         out = []
         for name, lag, in_flight, dead, low, high in rows:
