@@ -68,6 +68,8 @@ CREATE INDEX IF NOT EXISTS {p}_deliveries_key ON {p}_deliveries (gid, key, off)
     WHERE status IN ('pending', 'processing');
 CREATE INDEX IF NOT EXISTS {p}_deliveries_off ON {p}_deliveries (gid, off);
 CREATE INDEX IF NOT EXISTS {p}_deliveries_failed ON {p}_deliveries (gid, off) WHERE status = 'failed';
+CREATE INDEX IF NOT EXISTS {p}_deliveries_leased ON {p}_deliveries (gid, visible_at)
+    WHERE status = 'processing';
 """
 
 
