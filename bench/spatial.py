@@ -273,8 +273,8 @@ def main() -> None:
         old = json.loads(previous.read_text())
         for part in {"h3_indexing", "nearby", "heatmap"} - set(result):
             if part in old:
-                result[part] = {**old[part], "measured": old.get("when"),
-                                "load_avg": old["machine"]["load_avg_at_start"]}
+                result[part] = {"measured": old.get("when"), "load_avg": old["machine"]["load_avg_at_start"],
+                                **old[part]}  # an older part keeps its own date
     path = write_result("spatial", result)
     print(f"wrote {path}")
 
