@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,10 +17,9 @@ from rich.table import Table
 
 from hexlake.config import Settings, load_settings
 from hexlake.runtime import Runtime
-from hexlake.spatial.clustering import run_clustering
-from hexlake.spatial.loader import load_file
-from hexlake.spatial.places import PlacesService
-from hexlake.spatial.resources import places
+
+if TYPE_CHECKING:
+    from hexlake.spatial.places import PlacesService
 
 app = typer.Typer(help="Places registry: add, change, remove, bulk load, list and search places.",
                   no_args_is_help=True)
@@ -39,6 +38,8 @@ def _settings() -> Settings:
 
 
 def _service() -> PlacesService:
+    from hexlake.spatial.resources import places  # numpy/polars/h3: only when a command runs
+
     return places(Runtime(_settings()))
 
 
@@ -157,6 +158,8 @@ def load(
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=err, disable=as_json) as bar:
         task = bar.add_task(f"loading {file.name}", total=file.stat().st_size)
+        from hexlake.spatial.loader import load_file
+
         report = load_file(service, file, batch=batch, progress=lambda done: bar.update(task, completed=done))
     if as_json:
         _emit(report.to_json(), True)
@@ -173,4 +176,6 @@ def load(
 @app.command("cluster")
 def cluster(as_json: JsonOpt = False) -> None:
     """Run the hotspot/region clustering once now (the server also runs it on a schedule)."""
+    from hexlake.spatial.clustering import run_clustering
+
     _emit(run_clustering(Runtime(_settings())), as_json)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import DBSCAN, KMeans
 
 from hexlake.runtime import Runtime
 from hexlake.spatial import warehouse as wh
@@ -60,6 +59,8 @@ def hotspots(lat: np.ndarray, lng: np.ndarray, who: list[str | None], *, eps_m: 
     """DBSCAN clusters with at least ``k`` distinct users, biggest first."""
     if len(lat) < min_samples:
         return []
+    from sklearn.cluster import DBSCAN  # heavy: loaded when clustering runs
+
     labels = DBSCAN(eps=eps_m / EARTH_RADIUS_M, min_samples=min_samples, metric="haversine",
                     algorithm="ball_tree").fit_predict(np.radians(np.column_stack((lat, lng))))
     found = []
@@ -88,6 +89,8 @@ def regions(lat: np.ndarray, lng: np.ndarray, who: list[str | None], *, per_city
         if n_clusters < 1:
             continue
         xyz = unit_vectors(lat[m], lng[m])
+        from sklearn.cluster import KMeans  # heavy: loaded when clustering runs
+
         labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=0).fit_predict(xyz)
         c_who = [w for w, x in zip(who, m, strict=True) if x]
         for label in range(n_clusters):
