@@ -25,6 +25,7 @@ COLS = ", ".join(name for name, _ in RAW_EVENTS_COLUMNS)
 
 
 def build(settings: Settings, rows: list[tuple[Any, ...]], t0: datetime) -> Runtime:
+    from hexlake.transform import operations
     from hexlake.transform.engine import TransformEngine
 
     runtime = Runtime(settings)
@@ -36,10 +37,13 @@ def build(settings: Settings, rows: list[tuple[Any, ...]], t0: datetime) -> Runt
     else:
         wh.cursor().executemany(f"INSERT INTO raw_events VALUES ({', '.join('?' * len(RAW_EVENTS_COLUMNS))})",
                                 rows)
-    engine = TransformEngine(settings)  # the engine itself: run history (ops) is DuckDB-only for now
-    report = engine.run(execution_time=t0)
-    engine.close()
-    assert report.ok, report.error
+    if settings.warehouse_url:  # the user's path (`hexlake transform run`), run history included
+        report = operations.run(runtime, execution_time=t0)
+        assert report["ok"], report["error"]
+    else:
+        engine = TransformEngine(settings)
+        assert engine.run(execution_time=t0).ok
+        engine.close()
     return runtime
 
 

@@ -67,7 +67,7 @@ class DuckRunHistory:
         )
         cur.execute(
             "DELETE FROM ops.transform_runs WHERE started_at < (SELECT MIN(started_at) FROM ("
-            "SELECT started_at FROM ops.transform_runs ORDER BY started_at DESC LIMIT ?))",
+            "SELECT started_at FROM ops.transform_runs ORDER BY started_at DESC LIMIT ?) AS recent)",
             [self._keep],
         )
 
