@@ -166,9 +166,9 @@ def load_once(runtime: Runtime) -> dict[str, Any]:
     """Move everything in the log into ``raw_events`` now."""
     from hexlake.log import get_log
     from hexlake.warehouse import get_warehouse
-    from hexlake.warehouse.loader import RawLoader
+    from hexlake.warehouse.postgres import make_raw_loader  # DuckDB or PostgreSQL warehouse
 
-    loader = RawLoader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse)
+    loader = make_raw_loader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse)
     return {"rows": loader.run_once()}
 
 
