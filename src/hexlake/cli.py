@@ -87,6 +87,7 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = No
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="HEXLAKE_DATA_DIR", help="Data directory (default ./.hexlake).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
@@ -94,6 +95,8 @@ def root(
     """hexlake: collect product and location events, protect them at the door, model and serve them."""
     _state["data_dir"] = data_dir
     _state["debug"] = debug
+    # Plugin commands read this state; don't let it outlive the command (tests run many in one process).
+    ctx.call_on_close(lambda: _state.update(data_dir=None))
 
 
 @app.command()

@@ -37,7 +37,8 @@ def auth(key: str) -> dict[str, str]:
 
 def ping(event_id: str, user: str = "alice", **extra) -> dict:
     return {"event_id": event_id, "event_type": "location_ping", "user_id": user,
-            "timestamp": "2026-11-20T10:00:00Z", "properties": {"location": {"lat": 48.8566, "lng": 2.3522, "accuracy": 5}},
+            "timestamp": "2026-11-20T10:00:00Z",
+            "properties": {"location": {"lat": 48.8566, "lng": 2.3522, "accuracy": 5}},
             "consent": {"precise_location": True}, **extra}
 
 

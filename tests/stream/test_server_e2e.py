@@ -35,7 +35,12 @@ def test_events_flow_into_realtime_metrics_features_and_geofence_events(tmp_path
     with Server(data, HEXLAKE_TRANSFORM__SCHEDULER_ENABLED="false") as srv:
         fence = httpx.post(f"{srv.url}/v1/geofences", headers=write, json={
             "name": "office", "lat": CENTER[0], "lng": CENTER[1], "radius_m": 150}).json()
-        t0 = datetime.now(UTC) - timedelta(minutes=3)
+        # All four pings in one 10-minute window (the online store holds a user's latest window), and
+        # within the last 5 minutes (active-user metric), whatever the wall clock says.
+        now = datetime.now(UTC)
+        floor = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
+        t0 = max(floor, now - timedelta(minutes=4)) if now - floor >= timedelta(minutes=2) else (
+            floor - timedelta(seconds=100))
         offsets = [0.01, 0.0, 0.0002, 0.01]  # degrees north: outside, inside, inside, outside (exit)
         events = [{
             "event_id": f"ping-{i}", "event_type": "location_ping", "user_id": "alice", "session_id": "s1",
