@@ -41,3 +41,37 @@ def percentiles(samples: list[float], ps: tuple[float, ...] = (50, 95, 99)) -> d
         return {f"p{int(p)}": float("nan") for p in ps}
     s = sorted(samples)
     return {f"p{int(p)}": s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))] for p in ps}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int, env: dict[str, str] | None = None,
+                 background: bool = True, timeout_s: float = 120.0) -> Any:
+    """``hexlake serve`` on ``data_dir`` in a subprocess; returns the Popen once /readyz answers 200."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    args = ["serve", "--port", str(port)] + ([] if background else ["--no-background"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hexlake", *args],
+        env={**os.environ, "HEXLAKE_DATA_DIR": str(data_dir), "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "1",
+             **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not start: {(data_dir / 'server.log').read_text()[-1000:]}")

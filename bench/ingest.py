@@ -18,12 +18,8 @@ import argparse
 import cProfile
 import io
 import multiprocessing as mp
-import os
 import pstats
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,15 +30,9 @@ from typing import Any
 import httpx
 import orjson
 
-from bench._common import percentiles, write_result
+from bench._common import free_port, percentiles, start_server, write_result
 from hexlake.config import Settings
 from hexlake.demo.generate import DemoWorld
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_events(n: int) -> list[dict[str, Any]]:
@@ -55,20 +45,6 @@ def make_events(n: int) -> list[dict[str, Any]]:
     return out[:n]
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HEXLAKE_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hexlake.cli", "serve", "--port", str(port), "--no-background"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 # --- load generator (separate process) -------------------------------------------------------------
@@ -197,7 +173,7 @@ def main() -> None:
     key = initialise(settings)["write_key"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(settings.data_dir, port)
+    server = start_server(settings.data_dir, port, background=False)
     try:
         bodies = [orjson.dumps(events[i:i + 100]) for i in range(0, len(events), 100)]
         elapsed, lat = drive(url, key, bodies, clients=8)

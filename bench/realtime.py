@@ -18,10 +18,7 @@ import argparse
 import os
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench._common import machine_info, percentiles, write_result
+from bench._common import free_port, machine_info, percentiles, start_server, write_result
 from hexlake.config import Settings
 from hexlake.features import SqliteOnlineStore, user_entity
 from hexlake.gate.envelope import Event, encode_event
@@ -84,26 +81,8 @@ def bench_inproc(path: Path, hasher: Hasher, ids: list[str], n: int) -> dict[str
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hexlake.cli", "serve", "--port", str(port)],
-        env={**os.environ, "HEXLAKE_DATA_DIR": str(data_dir), **env},
-        stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
-    )
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not start; see {data_dir / 'server.log'}")
 
 
 def bench_http(url: str, key: str, ids: list[str], n: int) -> dict[str, Any]:

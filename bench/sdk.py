@@ -16,44 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench._common import percentiles, write_result
+from bench._common import free_port, percentiles, start_server, write_result
 from hexlake.config import Settings
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HEXLAKE_DATA_DIR": str(data_dir), "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hexlake.cli", "serve", "--port", str(port), "--no-background"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
-    )
-    for _ in range(1200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not start: {(data_dir / 'server.log').read_text()[-1000:]}")
 
 
 def run_hexlake(url: str, key: str, n: int) -> dict[str, Any]:
@@ -138,7 +108,7 @@ def main() -> None:
         key = initialise(Settings(data_dir=data_dir))["write_key"]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(data_dir, port)
+        server = start_server(data_dir, port, background=False)
         try:
             run_hexlake(url, key, min(n, 2000))  # warm-up: connections, JIT-free caches, server paths
             hexlake = run_hexlake(url, key, n)
