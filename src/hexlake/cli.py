@@ -204,10 +204,12 @@ def sources_create(
     name: Annotated[str, typer.Argument(help="Source name (letters, digits, - and _).")],
     unknown_events: Annotated[Policy, typer.Option(help="Policy for event types with no schema.")]
     = Policy.accept,
+    geoip: Annotated[bool, typer.Option(
+        help="Keep the country of the client IP (offline lookup); the IP itself is never stored.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a source and print its write key (shown once)."""
-    r = call(settings(), "sources_create", name=name, unknown_events=unknown_events.value)
+    r = call(settings(), "sources_create", name=name, unknown_events=unknown_events.value, geoip=geoip)
     emit(r, as_json, lambda r: out.print(f"source {r['name']}: write key {r['write_key']}"))
 
 

@@ -39,3 +39,22 @@ def test_reserved_source_names_cannot_be_created(settings):
     with pytest.raises(BadRequest, match="reserved"):
         ops.sources_create(rt, "hexlake-stream")
     rt.close()
+
+
+def test_geoip_source_gets_the_country_and_no_source_keeps_the_ip(settings):
+    from hexlake.collect.ingest import runtime_gate
+    from hexlake.runtime import Runtime
+    from hexlake.setup import initialise
+
+    initialise(settings)
+    rt = Runtime(settings)
+    gate = runtime_gate(rt)
+    event = {"event_type": "track", "user_id": "u", "context": {"ip": "81.2.69.142", "locale": "en-GB"}}
+    with_geo = gate.process([dict(event)], source=SourceInfo(name="web", geoip=True)).accepted[0]
+    without = gate.process([dict(event)], source=SourceInfo(name="web")).accepted[0]
+    private = gate.process([{**event, "context": {"ip": "10.1.2.3"}}],
+                           source=SourceInfo(name="web", geoip=True)).accepted[0]
+    rt.close()
+    assert with_geo.context == {"locale": "en-GB", "geo_ip": {"country": "GB"}}
+    assert without.context == {"locale": "en-GB"}
+    assert private.context == {}

@@ -39,6 +39,7 @@ from hexlake.gate.scrub import (
     scrub_context,
     scrub_top_level,
 )
+from hexlake.privacy.geoip import ip_country
 from hexlake.privacy.hashing import Hasher
 
 try:  # the compiled core skips a Python wrapper per call (3+ per located event); same results
@@ -342,13 +343,24 @@ class Gate:
             anonymous_key=None if d.anonymous_id is None else hasher.user_key(d.anonymous_id),
             session_id=d.session_id,
             properties=props,
-            context={} if not d.context else scrub_context(d.context, hasher),
+            context=self._context(d.context, source, hasher),
             lat=lat,
             lng=lng,
             accuracy_m=acc,
             consent=d.consent,
             retention=compiled.plan.retention if compiled is not None else None,
         )
+
+    def _context(self, raw: dict[str, Any] | None, source: SourceInfo, hasher: Hasher) -> dict[str, Any]:
+        """Scrubbed context; with ``source.geoip`` the IP becomes ``geo_ip.country`` before it is dropped."""
+        if not raw:
+            return {}
+        context = scrub_context(raw, hasher)
+        if source.geoip:
+            country = ip_country(raw.get("ip"))
+            if country is not None:
+                context = {**context, "geo_ip": {"country": country}}
+        return context
 
     def _coarsen(self, loc: Location, consent: dict[str, bool]) -> Location:
         """Precise only with ``consent.precise_location is True``; else the centre of its r9 cell."""

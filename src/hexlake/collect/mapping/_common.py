@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 # Context keys that are identifiers or network addresses: never stored, whatever the source says.
-DROPPED_CONTEXT_KEYS = frozenset({"ip", "traits", "externalIds", "userAgentData"})
+# ``ip`` is kept for the gate: it never stores it, but a geoip source gets the country first.
+DROPPED_CONTEXT_KEYS = frozenset({"traits", "externalIds", "userAgentData"})
 DROPPED_DEVICE_KEYS = frozenset({"id", "advertisingId", "adTrackingEnabled", "token"})
 
 # Consent category names (case/separator-insensitive) that grant precise location.

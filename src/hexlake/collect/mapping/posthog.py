@@ -10,8 +10,9 @@ Mapping (documented in docs/segment-posthog.md):
   ``$set``/``$set_once`` on any other event become an extra ``identify`` item with the id
   ``<uuid>:set`` (deterministic, so retries still dedupe) instead of riding on that event.
 * Known ``$`` properties become context (library, os, browser, device, screen, locale, timezone,
-  page); ``$ip`` is dropped; other ``$`` properties are kept under ``context.posthog``; ``$location``
-  ``{lat,lng,accuracy}`` and ``$consent`` ``{flag: bool}`` map to the native location/consent.
+  page); ``$ip`` goes to ``context.ip`` (never stored by the gate); other ``$`` properties are kept
+  under ``context.posthog``; ``$location`` ``{lat,lng,accuracy}`` and ``$consent`` ``{flag: bool}``
+  map to the native location/consent.
 * Time: ``timestamp`` with the request's ``sent_at`` is skew corrected; ``offset`` (ms before the
   request) is converted against the receive time.
 """
@@ -26,6 +27,7 @@ from hexlake.errors import BadRequest
 
 # $property → (context section, key); a None section means the key goes to context itself.
 _CONTEXT_KEYS: dict[str, tuple[str | None, str]] = {
+    "$ip": (None, "ip"),  # never stored by the gate; a geoip source gets the country
     "$lib": ("library", "name"),
     "$lib_version": ("library", "version"),
     "$os": ("os", "name"),
@@ -52,7 +54,7 @@ _CONTEXT_KEYS: dict[str, tuple[str | None, str]] = {
 }
 # Removed outright: addresses, ids handled elsewhere, person updates, transport fields.
 _DROPPED = frozenset({
-    "$ip", "$set", "$set_once", "$unset", "$anon_distinct_id", "$device_id", "$session_id",
+    "$set", "$set_once", "$unset", "$anon_distinct_id", "$device_id", "$session_id",
     "$location", "$consent", "$user_id", "distinct_id", "token", "$token",
 })
 _TYPES = {"$pageview": "page", "$screen": "screen", "$identify": "identify", "$set": "identify",

@@ -11,7 +11,8 @@ Mapping (documented in docs/segment-posthog.md):
 * Time: with ``originalTimestamp`` the event is skew corrected against ``sentAt`` (the message's or
   the batch's); an explicit ``timestamp`` is trusted as is (Segment's rule for server libraries and
   imports); neither means "received now".
-* ``context``: ``ip``, ``traits`` and device identifiers are dropped; ``location`` lat/lng go to the
+* ``context``: ``traits`` and device identifiers are dropped (``ip`` is dropped by the gate, after an
+  offline country lookup for geoip sources); ``location`` lat/lng go to the
   native ``location`` (coarsened by the gate unless consent allows precise location), its city/
   country/region stay as ``context.geo``; ``consent`` (flat flags or Segment's
   ``categoryPreferences``) becomes the native ``consent``; ``integrations`` is kept in context.
