@@ -133,7 +133,21 @@ def _nearby(info: ServerInfo, read_key: str) -> None:
             for p in places[:5]])
 
 
-def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
+def _marts(info: ServerInfo) -> None:
+    """Build the SQLMesh marts now (the server's scheduler would within a minute) and show DAU/WAU/MAU."""
+    console.print("building the marts (SQLMesh: raw → staging → marts)…")
+    try:
+        call_remote(info, "transform_run")
+    except HexlakeError as exc:
+        console.print(f"[yellow]transform run failed:[/] {exc.message}")
+        return
+    _table("Active users (marts.metrics_active_users)", _rows(
+        info, "SELECT activity_date, dau, wau, mau, round(stickiness, 2) AS stickiness "
+              "FROM marts.metrics_active_users ORDER BY activity_date DESC LIMIT 5"))
+
+
+def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str]) -> None:
+    write_key, read_key = keys
     call_remote(info, "load_once")
     console.print(f"\n[bold]Sent[/]: {totals}")
     _table("Events in raw_events by type", _rows(
@@ -147,6 +161,7 @@ def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
               "count(DISTINCT user_key) AS users FROM raw_events WHERE event_type = 'place_interaction' "
               "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"))
     _nearby(info, read_key)
+    _marts(info)
     status = call_remote(info, "log_status")
     _table(f"Consumer groups (log head {status['head_offset']})", [
         {k: g[k] for k in ("group", "lag", "in_flight", "dead_letters")} for g in status["groups"]])
@@ -156,6 +171,7 @@ def tour(info: ServerInfo, totals: dict[str, int], read_key: str) -> None:
         f"  metrics:       {info.url}/metrics\n"
         f"  query:         .venv/bin/hexlake query \"SELECT count(*) FROM raw_events\"\n"
         f"  quarantine:    .venv/bin/hexlake quarantine list\n"
+        f"  write key:     {write_key}   (source 'demo')\n"
         f"  read key:      {read_key}\n"
         f"  read API:      curl -H 'Authorization: Bearer {read_key}' {info.url}/v1/log/status\n"
         f"  stop:          kill {info.pid}")
@@ -174,4 +190,4 @@ def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, p
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
     console.print(f"registered {send_places(info, key, world)} places")
     totals = send_events(info, key, world)
-    tour(info, totals, read_key)
+    tour(info, totals, (key, read_key))

@@ -9,9 +9,11 @@ MODEL (
   audits (
     not_null(columns := (event_id, ts, place_id, interaction_type)),
     unique_values(columns := (event_id)),
+    /* the place_interaction schema's enum (the gate already enforces it) plus older short names */
     accepted_values(column := interaction_type, is_in := (
-      'view', 'place_view', 'visit', 'check_in', 'rating', 'follow', 'unfollow', 'post',
-      'reaction', 'comment', 'share', 'save'
+      'view', 'place_view', 'visit', 'check_in', 'rating', 'review', 'follow', 'unfollow', 'post',
+      'post_view', 'reaction', 'comment', 'share', 'save', 'place_share', 'place_save', 'place_unsave',
+      'directions', 'call', 'website_click', 'search_click', 'photo_view'
     ))
   )
 );
