@@ -74,6 +74,15 @@ def test_reads_the_mart_when_present(runtime: Runtime) -> None:
     assert park["source"] == "place_popularity" and park["score"] == pytest.approx(0.99)
 
 
+def test_reads_the_components_under_the_marts_own_column_names(runtime: Runtime) -> None:
+    seed(runtime)
+    cur = wh.reader(runtime).cursor()  # type: ignore[attr-defined]
+    cur.execute("CREATE TABLE place_popularity AS SELECT 'park' AS place_id, 7 AS follower_count, "
+                "3 AS post_count, 11 AS recent_engagement, 50 AS unique_users, 0.5 AS popularity_score")
+    park = for_place(runtime, "park", now=NOW)
+    assert park["components"] == {"followers": 7, "posts": 3, "recent_engagement": 11}
+
+
 def test_api_popularity_and_404(client: TestClient, runtime: Runtime) -> None:
     seed(runtime)
     r = client.get("/v1/places/bar/popularity")

@@ -67,7 +67,10 @@ def mart_sql(table: str, cols: list[str]) -> str | None:
     users = wh.pick(cols, "distinct_users", "unique_users", "users")
     if pid is None or score is None or users is None:
         return None
-    parts = [wh.pick(cols, c) for c in WEIGHTS]
+    # The mart names its components follower_count / post_count (seed column names).
+    aliases = {"followers": ("followers", "follower_count"), "posts": ("posts", "post_count"),
+               "recent_engagement": ("recent_engagement",)}
+    parts = [wh.pick(cols, *aliases[c]) for c in WEIGHTS]
     comp = ", ".join(f"{c} AS {c}" if c else f"NULL AS {n}" for c, n in zip(parts, WEIGHTS, strict=True))
     return f"SELECT {pid} AS place_id, {comp}, {users} AS distinct_users, {score} AS score FROM {table}"
 
