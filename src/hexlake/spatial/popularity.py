@@ -71,7 +71,7 @@ def mart_sql(table: str, cols: list[str]) -> str | None:
     aliases = {"followers": ("followers", "follower_count"), "posts": ("posts", "post_count"),
                "recent_engagement": ("recent_engagement",)}
     parts = [wh.pick(cols, *aliases[c]) for c in WEIGHTS]
-    comp = ", ".join(f"{c} AS {c}" if c else f"NULL AS {n}" for c, n in zip(parts, WEIGHTS, strict=True))
+    comp = ", ".join(f"{c} AS {n}" if c else f"NULL AS {n}" for c, n in zip(parts, WEIGHTS, strict=True))
     return f"SELECT {pid} AS place_id, {comp}, {users} AS distinct_users, {score} AS score FROM {table}"
 
 
