@@ -52,7 +52,8 @@ def cities() -> Cities:
     global _cities
     with _lock:
         if _cities is None:
-            df = pl.read_csv(data_file(), schema_overrides={"admin1": pl.Utf8, "admin2": pl.Utf8, "cc": pl.Utf8})
+            df = pl.read_csv(data_file(), columns=["lat", "lon", "name", "admin1", "cc"],
+                             schema_overrides={"admin1": pl.Utf8, "cc": pl.Utf8})
             lat, lng = df["lat"].to_numpy(), df["lon"].to_numpy()
             _cities = Cities(df["name"].to_list(), df["admin1"].fill_null("").to_list(),
                              df["cc"].fill_null("").to_list(), lat, lng, cKDTree(unit_vectors(lat, lng)))
