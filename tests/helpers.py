@@ -51,9 +51,13 @@ class Server:
         self.log = open(data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "hexlake.cli", *args],
                                      env=env_for(data_dir, **env), stdout=self.log, stderr=self.log)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

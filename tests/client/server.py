@@ -61,7 +61,7 @@ class HexlakeServer:
     def write_key(self) -> str:
         return str(self.keys["write_key"])
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         with self._stderr.open("ab") as errfile:
             self.proc = subprocess.Popen(
                 [*HEXLAKE, "serve", "--port", str(self.port), "--no-background"], env=self._env(), cwd=ROOT,
@@ -76,6 +76,7 @@ class HexlakeServer:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        self.kill()  # never leave a half-started server behind
         raise RuntimeError(f"hexlake serve did not become ready: {self._stderr.read_text()[-2000:]}")
 
     def kill(self) -> None:
