@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from hexlake.catalog import connect_catalog
 from hexlake.errors import BadRequest, Conflict, NotFound, Unauthorized
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
@@ -63,9 +64,7 @@ class KeyStore:
     """Sources (write keys) and read keys of one data dir."""
 
     def __init__(self, catalog_db: Path):
-        catalog_db.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(catalog_db, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = connect_catalog(catalog_db)
         self._conn.executescript(_DDL)
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Any]] = {}

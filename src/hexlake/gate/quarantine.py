@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from hexlake.catalog import connect_catalog
 from hexlake.errors import BadRequest, NotFound
 from hexlake.gate.envelope import QuarantineRecord
 
@@ -70,12 +70,7 @@ class QuarantineStore:
     """The ``quarantine`` table of the catalog file. Thread-safe (one connection, one lock)."""
 
     def __init__(self, catalog_db: Path | str):
-        path = Path(catalog_db)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db = connect_catalog(catalog_db)
         self._db.executescript(_DDL)
         self._lock = threading.Lock()
 

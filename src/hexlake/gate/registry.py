@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 import jsonschema_rs
 import msgspec
 
+from hexlake.catalog import connect_catalog
 from hexlake.errors import Conflict, NotFound, SchemaError
 from hexlake.gate.envelope import FailureMessage
 from hexlake.gate.plan import Plan, compile_plan
@@ -90,12 +90,7 @@ class SchemaRegistry:
     """Schemas by event type and version. Thread-safe; reads are in-memory."""
 
     def __init__(self, catalog_db: Path | str, *, builtins: bool = True):
-        path = Path(catalog_db)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db = connect_catalog(catalog_db)
         self._db.execute(_DDL)
         self._lock = threading.RLock()
         self._compiled: dict[tuple[str, int], CompiledSchema] = {}
