@@ -61,3 +61,16 @@ def test_service_is_configurable_and_runs(runtime: Runtime) -> None:
     service.start()
     service.stop()
     assert service.runs == 1
+
+
+def test_repeated_coarsened_points_still_give_hotspots_and_regions(runtime: Runtime, client: TestClient) -> None:
+    # Coarsened pings collapse onto a few H3 centres: k-means must not ask for more clusters than points.
+    cells = [(48.8566, 2.3522), (48.8606, 2.3376)]  # Paris, two cells
+    events = [{"lat": cells[i % 2][0], "lng": cells[i % 2][1], "user_key": f"u{i % 12}",
+               "ts": NOW - timedelta(minutes=5)} for i in range(120)]
+    insert_events(runtime, events)
+    counts = run_clustering(runtime, now=NOW)
+    assert counts["hotspots"] >= 1 and counts["regions"] >= 1
+    regions = client.get("/v1/regions").json()["regions"]
+    assert 1 <= len(regions) <= 2 and all(r["members"] > 0 for r in regions)
+    assert client.get("/v1/hotspots").json()["count"] >= 1

@@ -85,16 +85,20 @@ def regions(lat: np.ndarray, lng: np.ndarray, who: list[str | None], *, per_city
     out: list[Region] = []
     for city in sorted(set(cities.tolist()) - {""}):
         m = cities == city
-        n_clusters = min(per_city, int(m.sum()) // max(1, k))
+        xyz = unit_vectors(lat[m], lng[m])
+        # Coarsened pings repeat: never ask for more clusters than distinct points (empty clusters otherwise).
+        distinct = len(np.unique(np.round(xyz, 12), axis=0))
+        n_clusters = min(per_city, int(m.sum()) // max(1, k), distinct)
         if n_clusters < 1:
             continue
-        xyz = unit_vectors(lat[m], lng[m])
         from sklearn.cluster import KMeans  # heavy: loaded when clustering runs
 
         labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=0).fit_predict(xyz)
         c_who = [w for w, x in zip(who, m, strict=True) if x]
         for label in range(n_clusters):
             sel = labels == label
+            if not sel.any():
+                continue
             clat, clng, radius, members, users = _summary(lat[m][sel], lng[m][sel],
                                                           [w for w, x in zip(c_who, sel, strict=True) if x])
             if users >= k:
