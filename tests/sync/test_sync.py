@@ -137,3 +137,23 @@ def test_unknown_table_and_target_are_clear_errors(warehouse: Warehouse, tmp_pat
         sync_run(warehouse, ParquetTarget(tmp_path), SyncOptions(tables=["nope"]))
     with pytest.raises(SyncConfigError, match="unsupported sync target"):
         open_target("s3://bucket")
+
+
+def test_null_dates_sync_and_a_broken_table_does_not_skip_the_others(warehouse: Warehouse, tmp_path: Path) -> None:
+    # Users who never logged in have no last_login: their rows are one batch of their own.
+    warehouse.execute("CREATE TABLE marts.dim_users (user_key VARCHAR, last_login TIMESTAMP)")
+    warehouse.execute("INSERT INTO marts.dim_users VALUES ('a', NULL), ('b', NULL), "
+                      "('c', TIMESTAMP '2024-05-01 10:00:00')")
+    # Sorted before the others, and fails only when read.
+    warehouse.execute("CREATE VIEW marts.a_broken AS SELECT CAST('not a number' AS INTEGER) AS n, "
+                      "DATE '2024-05-01' AS day")
+    target = open_target(f"parquet://{tmp_path / 'lake'}")
+    report = sync_run(warehouse, target)
+    assert report.failed == 1 and report.errors[0]["table"] == "marts.a_broken"
+    assert target.count("marts.dim_users") == 3
+    assert target.count("marts.daily_engagement") > 0 and target.count("raw_events") == 3000
+    users = pq.read_table(tmp_path / "lake" / "marts_dim_users")
+    assert sorted(users.column("user_key").to_pylist()) == ["a", "b", "c"]
+    assert sorted(users.column("last_login").to_pylist(), key=str) == ["2024-05-01", None, None]
+    again = sync_run(warehouse, target)
+    assert (again.synced, again.failed) == (0, 1)  # NULL batch is fingerprinted like any other

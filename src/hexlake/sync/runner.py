@@ -20,6 +20,7 @@ from hexlake.sync.targets import Target
 STATUS_TABLE = "warehouse_sync_status"
 RAW_PARTITION = {"raw_events": "load_date"}
 WHOLE = "all"  # the one batch of a table without a date column
+NULL_KEY = "__HIVE_DEFAULT_PARTITION__"  # rows whose date is NULL (e.g. users who never logged in); Hive's name
 
 
 def status_ddl(wh: Any) -> str:
@@ -71,7 +72,7 @@ def partition_column(wh: Any, table: str) -> str | None:
 
 
 def _fingerprint_sql(wh: Any, table: str, column: str | None) -> str:
-    key = f"CAST(CAST({column} AS DATE) AS VARCHAR)" if column else f"'{WHOLE}'"
+    key = f"coalesce(CAST(CAST({column} AS DATE) AS VARCHAR), '{NULL_KEY}')" if column else f"'{WHOLE}'"
     row_hash = ("('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint" if is_pg(wh) else "hash(t)")
     return (f"SELECT {key} AS k, count(*) AS n, CAST(bit_xor({row_hash}) AS VARCHAR) AS f "
             f"FROM {table} t GROUP BY 1 ORDER BY 1")
@@ -80,6 +81,8 @@ def _fingerprint_sql(wh: Any, table: str, column: str | None) -> str:
 def _batch_rows(wh: Any, table: str, column: str | None, key: str) -> Any:
     if column is None:
         return wh.query_arrow(f"SELECT * FROM {table}")
+    if key == NULL_KEY:
+        return wh.query_arrow(f"SELECT * FROM {table} WHERE {column} IS NULL")
     return wh.query_arrow(f"SELECT * FROM {table} WHERE CAST({column} AS DATE) = CAST(? AS DATE)", [key])
 
 
@@ -115,22 +118,35 @@ class StatusTable:
 def sync_run(wh: Any, target: Target, options: SyncOptions | None = None, *,
              clock: Callable[[], float] = time.time,
              on_batch: Callable[[str, str, int], None] | None = None) -> SyncReport:
-    """Send every new, changed, pending or failed batch of the tables to ``target``."""
+    """Send every new, changed, pending or failed batch of the tables to ``target``.
+
+    Unknown tables fail the run before anything is sent; a table that fails while syncing is
+    recorded in the report and the remaining tables are still synced.
+    """
     options = options or SyncOptions()
     status = StatusTable(wh, target.name, clock)
     report = SyncReport(target.name)
-    for table in options.tables or default_tables(wh):
-        column = partition_column(wh, table)
-        for key, count, fingerprint in wh.cursor().execute(_fingerprint_sql(wh, table, column)).fetchall():
-            prev = status.get(table, key)
-            if prev and prev["status"] == "synced" and prev["fingerprint"] == fingerprint:
-                report.skipped += 1
-                continue
-            _send(wh, target, status, report, table, column, key, int(count), fingerprint,
-                  prev["retries"] if prev else 0)
-            if on_batch:
-                on_batch(table, key, int(count))
+    plan = [(table, partition_column(wh, table)) for table in options.tables or default_tables(wh)]
+    for table, column in plan:
+        try:
+            _sync_table(wh, target, status, report, table, column, on_batch)
+        except Exception as exc:  # one broken table must not stop the others
+            report.failed += 1
+            report.errors.append({"table": table, "batch": "*", "error": f"{type(exc).__name__}: {exc}"})
     return report
+
+
+def _sync_table(wh: Any, target: Target, status: StatusTable, report: SyncReport, table: str,
+                column: str | None, on_batch: Callable[[str, str, int], None] | None) -> None:
+    for key, count, fingerprint in wh.cursor().execute(_fingerprint_sql(wh, table, column)).fetchall():
+        prev = status.get(table, key)
+        if prev and prev["status"] == "synced" and prev["fingerprint"] == fingerprint:
+            report.skipped += 1
+            continue
+        _send(wh, target, status, report, table, column, key, int(count), fingerprint,
+              prev["retries"] if prev else 0)
+        if on_batch:
+            on_batch(table, key, int(count))
 
 
 def _send(wh: Any, target: Target, status: StatusTable, report: SyncReport, table: str,
