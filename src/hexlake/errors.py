@@ -20,6 +20,7 @@ Tree::
     │   ├── Conflict              409
     │   ├── PayloadTooLarge       413
     │   ├── UnsupportedMediaType  415
+    │   ├── TooManyRequests       429    rate or concurrency limit; ``Retry-After`` header
     │   └── ServiceUnavailable    503    (Transient)
     ├── SchemaError                      a schema file is not valid JSON Schema   (Terminal)
     ├── LogError                         EventLog backend failure           (Transient)
@@ -103,6 +104,17 @@ class UnsupportedMediaType(ApiError):
     status = 415
 
 
+class TooManyRequests(ApiError, Transient):
+    """A rate or concurrency limit; ``retry_after`` (seconds) is sent as the ``Retry-After`` header."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, field: str | None = None):
+        super().__init__(message, field=field, details=[{"retry_after": retry_after}])
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(max(1, int(-(-retry_after // 1))))}
+
+
 class ServiceUnavailable(ApiError, Transient):
     status = 503
 
@@ -142,6 +154,7 @@ __all__ = [
     "SchemaError",
     "ServiceUnavailable",
     "Terminal",
+    "TooManyRequests",
     "TransformError",
     "Transient",
     "Unauthorized",

@@ -37,7 +37,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _hexlake(request: Request, exc: HexlakeError) -> FastJSONResponse:
         if exc.status >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
-        return FastJSONResponse(exc.to_body(), status_code=exc.status)
+        # e.g. TooManyRequests carries ``Retry-After``
+        headers: dict[str, str] | None = getattr(exc, "headers", None)
+        return FastJSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> FastJSONResponse:
