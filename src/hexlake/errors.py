@@ -29,6 +29,8 @@ Tree::
     └── ImportRefused                    an import archive was refused      (Terminal)
 
 ``Transient`` errors are retried with backoff; ``Terminal`` ones go to quarantine/dead-letter.
+``is_transient(exc)`` is the one place that decides, for hexlake errors and for driver errors
+that reached a caller untranslated (a lost connection, a locked file, a serialisation conflict).
 """
 
 from __future__ import annotations
@@ -42,6 +44,47 @@ class Transient:
 
 class Terminal:
     """Mixin: retrying will not help; dead-letter or report."""
+
+
+#: Driver errors that mean "try again later", by (module, class name) so no driver is imported here.
+_TRANSIENT_DRIVER_ERRORS = frozenset({
+    ("psycopg", "OperationalError"),            # connection lost, serialisation failure, deadlock
+    ("redis.exceptions", "ConnectionError"),
+    ("redis.exceptions", "TimeoutError"),
+    ("_duckdb", "IOException"),
+    ("_duckdb", "ConnectionException"),
+    ("_duckdb", "TransactionException"),        # write-write conflict
+})
+_SQLITE_BUSY = ("database is locked", "database table is locked", "busy", "disk i/o error")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if retrying the same work later may succeed; False means dead-letter or quarantine now.
+
+    ``Transient``/``Terminal`` mixins decide first; an unmarked error inherits the nature of its
+    ``__cause__`` (a backend's ``raise ... from driver_error``). Known driver errors (see
+    ``_TRANSIENT_DRIVER_ERRORS``), lost connections and timeouts are transient; anything else (bad
+    data, a bug) is terminal: the same input would fail the same way.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, Terminal):
+            return False
+        if isinstance(current, Transient) or _is_transient_driver_error(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def _is_transient_driver_error(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    names = {(c.__module__, c.__qualname__) for c in type(exc).__mro__}
+    if ("sqlite3", "OperationalError") in names:
+        return any(s in str(exc).lower() for s in _SQLITE_BUSY)
+    return not names.isdisjoint(_TRANSIENT_DRIVER_ERRORS)
 
 
 class HexlakeError(Exception):
@@ -160,4 +203,5 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "WarehouseError",
+    "is_transient",
 ]
