@@ -216,3 +216,16 @@ def test_failed_delivery_resumes_from_the_checkpoint_without_duplicates(runtime:
     assert (done.records, done.accepted) == (55, 55)
     events = log_events(runtime)
     assert len(events) == len({e.event_id for e in events}) == 55
+
+
+def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime, tmp_path: Path):
+    # One batch, two cities: the shared import context must not carry the last event's geo to all.
+    points = [(48.8566, 2.3522), (35.6762, 139.6503), (48.8570, 2.3530)]
+    locations = [{"latitudeE7": int(lat * 1e7), "longitudeE7": int(lng * 1e7), "accuracy": 10,
+                  "timestampMs": str(fx.BASE_MS + i * 60_000)} for i, (lat, lng) in enumerate(points)]
+    body = json.dumps({"locations": locations}).encode()
+    path = fx.write_dir(tmp_path / "export", {"Takeout/Location History/Records.json": body})
+    get_importer(runtime).import_path(path, "alice", OPTS)
+    events = sorted(log_events(runtime), key=lambda e: e.ts)
+    assert [e.context["geo"]["country"] for e in events] == ["FR", "JP", "FR"]
+    assert all(e.context["import"]["file"] == "records" for e in events)

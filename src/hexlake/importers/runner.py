@@ -271,7 +271,7 @@ class TakeoutImporter:
                 rec["event_id"] = format_uuid(eid)
                 rec["user_id"] = user_id
                 rec["consent"] = consent
-                rec["context"] = context
+                rec["context"] = {**context}  # one dict per event: enrichers write context.geo per event
                 if not options.precise_location and "end_location" in rec["properties"]:
                     rec["properties"]["end_location"] = snap(rec["properties"]["end_location"], self.coarse_h3_res)
                 batch.append((rec, eid))

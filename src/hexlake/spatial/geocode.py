@@ -91,7 +91,8 @@ class GeoEnricher:
         geos = reverse([e.lat for e in located], [e.lng for e in located], self.max_km)  # type: ignore[misc]
         for event, geo in zip(located, geos, strict=True):
             if geo is not None:
-                event.context["geo"] = geo
+                # A new dict: callers may share one context object between events of a batch.
+                event.context = {**event.context, "geo": geo}
 
 
 def city_of(lat: float, lng: float) -> dict[str, Any] | None:
