@@ -229,3 +229,28 @@ def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime
     events = sorted(log_events(runtime), key=lambda e: e.ts)
     assert [e.context["geo"]["country"] for e in events] == ["FR", "JP", "FR"]
     assert all(e.context["import"]["file"] == "records" for e in events)
+
+
+def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tmp_path: Path):
+    from hexlake.collect.ingest import runtime_quarantine
+    from hexlake.serve import operations
+
+    doc = {"locations": [fx.location_entry(0), {"timestampMs": "1500000000000"},
+                         {"latitudeE7": 1, "longitudeE7": 2}]}
+    path = fx.write_dir(tmp_path / "e", {"Takeout/Location History/Records.json": json.dumps(doc).encode()})
+    get_importer(runtime).import_path(path, "alice", OPTS)
+    runtime.close()
+    fresh = Runtime(runtime.settings)  # a restarted server: the importer schemas are not registered yet
+    try:
+        store = runtime_quarantine(fresh)
+        rows = sorted(store.list(source="takeout"), key=lambda r: r.id)
+        fixed = {**rows[0].payload, "properties": {**rows[0].payload["properties"],
+                                                    "location": {"lat": 50.64, "lng": 3.05}}}
+        store.update_payload(rows[0].id, fixed)
+        result = operations.quarantine_replay(fresh)
+        assert result["replayed"] == [rows[0].id]
+        assert [f["id"] for f in result["still_failing"]] == [rows[1].id]
+        assert "no source" not in json.dumps(result)
+        assert {e.event_type for e in log_events(fresh)} == {"location_record"} and len(log_events(fresh)) == 2
+    finally:
+        fresh.close()

@@ -58,6 +58,14 @@ def gate_delivery(runtime: Runtime) -> Deliver:
     return deliver
 
 
+def replay_source(runtime: Runtime) -> SourceInfo:
+    """The source quarantined Takeout records are replayed as (``hexlake quarantine replay``)."""
+    from hexlake.collect.ingest import runtime_registry
+
+    register_schemas(runtime_registry(runtime))
+    return SOURCE
+
+
 def get_store(runtime: Runtime) -> ImportStore:
     return runtime.resource("importers.store", lambda rt: ImportStore(rt.paths.root / "imports.sqlite"))
 
@@ -134,4 +142,5 @@ __all__ = [
     "get_worker",
     "importer_schemas",
     "register_schemas",
+    "replay_source",
 ]
