@@ -41,8 +41,7 @@ class LoaderLoop:
 
     def __init__(self, runtime: Runtime, name: str):
         from hexlake.log import get_log
-        from hexlake.warehouse import get_warehouse
-        from hexlake.warehouse.postgres import make_raw_loader
+        from hexlake.warehouse import get_warehouse, make_raw_loader
 
         self.log = get_log(runtime)
         self.loader = make_raw_loader(self.log, get_warehouse(runtime), runtime.settings.warehouse,

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from hexlake.log import AppendItem, open_log
-from hexlake.warehouse import open_warehouse
-from hexlake.warehouse.postgres import PostgresRawLoader, PostgresWarehouse, make_raw_loader
+from hexlake.warehouse import make_raw_loader, open_warehouse
+from hexlake.warehouse.backends.postgres import PostgresRawLoader, PostgresWarehouse
 
 from ..log.conftest import FakeClock
 from ..warehouse.conftest import LOG_CONFIG, as_items, make_event

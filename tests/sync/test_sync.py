@@ -13,8 +13,7 @@ import pytest
 
 from hexlake.log import open_log
 from hexlake.sync import ParquetTarget, SyncOptions, open_target, sync_run, sync_status
-from hexlake.warehouse import Warehouse, open_warehouse
-from hexlake.warehouse.postgres import make_raw_loader
+from hexlake.warehouse import Warehouse, make_raw_loader, open_warehouse
 
 from ..warehouse.conftest import LOG_CONFIG, as_items, make_event
 

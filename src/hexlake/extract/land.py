@@ -1,8 +1,8 @@
 """The warehouse side of extraction: raw table DDL, drift changes, batch inserts, high-water marks.
 
-Works on the DuckDB ``Warehouse`` and on ``PostgresWarehouse``. On PostgreSQL the raw table is
-declaratively partitioned by ``extracted_date`` (one partition per day, created on demand); on
-DuckDB ``extracted_date`` is a plain column (sync exports it as Hive partitions). A batch and its
+Works on any ``Warehouse``. Where the engine supports declarative partitions (PostgreSQL) the raw
+table is partitioned by ``extracted_date`` (one partition per day, created on demand); elsewhere
+(DuckDB) ``extracted_date`` is a plain column (sync exports it as Hive partitions). A batch and its
 new high-water mark commit in one transaction, so an interrupted extraction resumes exactly.
 """
 
@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from hexlake.extract.sources import Column
-from hexlake.warehouse.postgres import PostgresWarehouse, pg_type
+from hexlake.warehouse.protocol import Warehouse
 
 META = [Column("extracted_at", "TIMESTAMP"), Column("extracted_date", "DATE"), Column("source_system", "VARCHAR")]
 STATE_DDL = (
@@ -26,48 +24,44 @@ STATE_DDL = (
 )
 
 
-def is_pg(wh: Any) -> bool:
-    return isinstance(wh, PostgresWarehouse)
+def partitioned(wh: Warehouse) -> bool:
+    return wh.SUPPORTS_DECLARATIVE_PARTITIONS
 
 
-def _type(wh: Any, canonical: str) -> str:
-    return pg_type(canonical) if is_pg(wh) else canonical
-
-
-def table_exists(wh: Any, table: str) -> bool:
+def table_exists(wh: Warehouse, table: str) -> bool:
     rows = wh.cursor().execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                                [table]).fetchone()
     return bool(rows and rows[0])
 
 
-def create_table(wh: Any, table: str, columns: Sequence[Column]) -> None:
-    body = ", ".join(f'"{c.name}" {_type(wh, c.type)}' for c in [*META, *columns])
-    suffix = " PARTITION BY RANGE (extracted_date)" if is_pg(wh) else ""
+def create_table(wh: Warehouse, table: str, columns: Sequence[Column]) -> None:
+    body = ", ".join(f'"{c.name}" {wh.column_type(c.type)}' for c in [*META, *columns])
+    suffix = " PARTITION BY RANGE (extracted_date)" if partitioned(wh) else ""
     wh.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({body}){suffix}')
 
 
-def ensure_partition(wh: Any, table: str, day: date) -> None:
-    if is_pg(wh):
+def ensure_partition(wh: Warehouse, table: str, day: date) -> None:
+    if partitioned(wh):
         nxt = day + timedelta(days=1)
         wh.execute(f'CREATE TABLE IF NOT EXISTS "{table}_{day:%Y%m%d}" PARTITION OF "{table}" '
                    f"FOR VALUES FROM ('{day.isoformat()}') TO ('{nxt.isoformat()}')")
 
 
-def add_column(wh: Any, table: str, column: Column) -> None:
-    wh.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {_type(wh, column.type)}')
+def add_column(wh: Warehouse, table: str, column: Column) -> None:
+    wh.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {wh.column_type(column.type)}')
 
 
-def widen_to_text(wh: Any, table: str, column: str) -> None:
+def widen_to_text(wh: Warehouse, table: str, column: str) -> None:
     wh.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR USING CAST("{column}" AS VARCHAR)')
 
 
-def drop_table(wh: Any, table: str) -> None:
-    wh.execute(f'DROP TABLE IF EXISTS "{table}"' + (" CASCADE" if is_pg(wh) else ""))
+def drop_table(wh: Warehouse, table: str) -> None:
+    wh.execute(f'DROP TABLE IF EXISTS "{table}"' + (" CASCADE" if partitioned(wh) else ""))
 
 
 # -- state ---------------------------------------------------------------------------------------
 
-def load_state(wh: Any, source: str, table: str) -> dict[str, Any] | None:
+def load_state(wh: Warehouse, source: str, table: str) -> dict[str, Any] | None:
     wh.execute(STATE_DDL)
     row = wh.cursor().execute(
         "SELECT cursor_column, high_water, columns, rows_total FROM hexlake_extract_state "
@@ -78,7 +72,7 @@ def load_state(wh: Any, source: str, table: str) -> dict[str, Any] | None:
             "columns": [Column(n, t) for n, t in json.loads(row[2])], "rows_total": int(row[3])}
 
 
-def _save_state_sql(wh: Any, source: str, table: str, cursor: str | None, mark: Any,
+def _save_state_sql(wh: Warehouse, source: str, table: str, cursor: str | None, mark: Any,
                     columns: Sequence[Column], rows_total: int, now: datetime) -> list[tuple[str, list[Any]]]:
     cols = json.dumps([[c.name, c.type] for c in columns])
     return [("DELETE FROM hexlake_extract_state WHERE source = ? AND tbl = ?", [source, table]),
@@ -86,7 +80,7 @@ def _save_state_sql(wh: Any, source: str, table: str, cursor: str | None, mark: 
              [source, table, cursor, encode_mark(mark), cols, rows_total, now])]
 
 
-def save_state(wh: Any, *args: Any) -> None:
+def save_state(wh: Warehouse, *args: Any) -> None:
     cur = wh.cursor()
     cur.execute("BEGIN")
     try:
@@ -98,7 +92,7 @@ def save_state(wh: Any, *args: Any) -> None:
         raise
 
 
-def delete_state(wh: Any, source: str, table: str) -> None:
+def delete_state(wh: Warehouse, source: str, table: str) -> None:
     wh.execute(STATE_DDL)
     wh.execute("DELETE FROM hexlake_extract_state WHERE source = ? AND tbl = ?", [source, table])
 
@@ -128,35 +122,11 @@ def decode_mark(text: str | None) -> Any:
 
 # -- insert --------------------------------------------------------------------------------------
 
-def insert_batch(wh: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+def insert_batch(wh: Warehouse, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  state_sql: list[tuple[str, list[Any]]]) -> None:
     """Insert ``rows`` and write the new state in one transaction."""
-    if is_pg(wh):
-        conn = wh.connection()
-        with conn.transaction():
-            names = ", ".join(f'"{c}"' for c in columns)
-            with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-            for sql, params in state_sql:
-                conn.execute(sql.replace("?", "%s"), params)
-        return
-    cur = wh.cursor()
-    staged = pa.table({c: pa.array([r[i] for r in rows]) for i, c in enumerate(columns)})
-    cur.execute("BEGIN")
-    try:
-        cur.register("hexlake_extract_batch", staged)
-        names = ", ".join(f'"{c}"' for c in columns)
-        cur.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM hexlake_extract_batch')
-        for sql, params in state_sql:
-            cur.execute(sql, params)
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    finally:
-        cur.unregister("hexlake_extract_batch")
+    wh.insert_rows(table, columns, rows, then=state_sql)
 
 
 __all__ = ["META", "add_column", "create_table", "delete_state", "drop_table", "ensure_partition",
-           "insert_batch", "is_pg", "load_state", "save_state", "table_exists", "widen_to_text"]
+           "insert_batch", "load_state", "partitioned", "save_state", "table_exists", "widen_to_text"]

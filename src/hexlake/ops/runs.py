@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from hexlake.warehouse.duck import Warehouse
+from hexlake.warehouse.protocol import Warehouse
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;

@@ -184,8 +184,7 @@ def log_status(runtime: Runtime) -> dict[str, Any]:
 def load_once(runtime: Runtime) -> dict[str, Any]:
     """Move everything in the log into ``raw_events`` now."""
     from hexlake.log import get_log
-    from hexlake.warehouse import get_warehouse
-    from hexlake.warehouse.postgres import make_raw_loader  # DuckDB or PostgreSQL warehouse
+    from hexlake.warehouse import get_warehouse, make_raw_loader  # DuckDB or PostgreSQL warehouse
 
     loader = make_raw_loader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse)
     return {"rows": loader.run_once()}

@@ -26,6 +26,7 @@ from hexlake.stream.state import StreamState, group_state_path, stream_db_path
 from hexlake.stream.user_windows import GROUP as features_group
 from hexlake.stream.user_windows import UserWindowOperator
 from hexlake.stream.webhooks import WebhookQueue, webhook_key
+from hexlake.warehouse.protocol import Warehouse
 
 log = logging.getLogger("hexlake.stream")
 ALL = ("counters", "features", "geofences")
@@ -50,13 +51,9 @@ def get_geofence_store(runtime: Runtime) -> GeofenceStore:
     return runtime.resource("stream.geofences", lambda rt: GeofenceStore(state_path(rt)))
 
 
-def get_warehouse_for(runtime: Runtime) -> Any:
-    try:
-        from hexlake.warehouse import get_warehouse
-    except ImportError:  # the warehouse stage's accessor; fall back to the same named resource
-        from hexlake.warehouse.duck import open_warehouse
+def get_warehouse_for(runtime: Runtime) -> Warehouse:
+    from hexlake.warehouse import get_warehouse
 
-        return runtime.resource("warehouse", lambda rt: open_warehouse(rt.settings.resolved_warehouse_url()))
     return get_warehouse(runtime)
 
 

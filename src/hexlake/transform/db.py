@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from hexlake.runtime import Runtime
-from hexlake.warehouse import get_warehouse
-from hexlake.warehouse.duck import Warehouse
+from hexlake.warehouse import Warehouse, get_warehouse
 
 
 def warehouse(runtime: Runtime) -> Warehouse:

@@ -24,9 +24,9 @@ def connection_config(url: str) -> PostgresConnectionConfig:
 
 
 def prepare_raw_layer(url: str) -> None:
-    from hexlake.warehouse.postgres import PostgresWarehouse
+    from hexlake.warehouse import open_warehouse
 
-    wh = PostgresWarehouse(url)
+    wh = open_warehouse(url)
     try:
         wh.ensure_raw_tables()
         wh.execute("CREATE SCHEMA IF NOT EXISTS main")

@@ -1,33 +1,57 @@
-"""The warehouse stage: the DuckDB file's owner (``Warehouse``) and the raw loader.
+"""The warehouse stage: the ``Warehouse`` protocol, its engines, and the raw loader.
 
-``open_warehouse("duckdb:///path")`` opens the file; ``get_warehouse(runtime)`` returns the
-process's one instance (DuckDB allows a single writing process, so everything shares it).
+``open_warehouse(url)`` picks the engine from the URL's scheme (``duckdb:///path`` or
+``postgresql://…``, see ``warehouse.backends``) and imports only that engine's driver;
+``get_warehouse(runtime)`` returns the process's one instance (DuckDB allows a single writing
+process, so everything shares it); ``make_raw_loader`` gives the loader that fits the engine.
 Exports load lazily (see ``hexlake._lazy``) so that importing settings does not load DuckDB.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from hexlake._lazy import lazy_exports
+from hexlake.errors import ConfigError
 
 _EXPORTS = {
-    **dict.fromkeys(["Warehouse", "open_warehouse"], "duck"),
-    **dict.fromkeys(["LoadProgress", "RawLoader"], "loader"),
+    **dict.fromkeys(["Cursor", "Warehouse"], "protocol"),
+    **dict.fromkeys(["LoadProgress", "LoaderBase", "RawLoader"], "loader"),
     **dict.fromkeys(["READ_ONLY_MESSAGE", "check_read_only"], "readonly"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from hexlake.log.protocol import EventLog
     from hexlake.runtime import Runtime
-    from hexlake.warehouse.duck import Warehouse, open_warehouse
-    from hexlake.warehouse.loader import LoadProgress, RawLoader
+    from hexlake.warehouse.config import WarehouseConfig
+    from hexlake.warehouse.loader import LoaderBase, LoadProgress, RawLoader
+    from hexlake.warehouse.protocol import Cursor, Warehouse
     from hexlake.warehouse.readonly import READ_ONLY_MESSAGE, check_read_only
+
+#: URL scheme -> engine module in ``hexlake.warehouse.backends`` (it has ``connect(url)``).
+SCHEMES = {"duckdb": "duckdb", "postgresql": "postgres", "postgres": "postgres", "postgresql+psycopg": "postgres"}
+#: ``Warehouse.dialect`` -> the raw loader class that fits it, as ``module:class``.
+LOADERS = {"duckdb": "hexlake.warehouse.loader:RawLoader",
+           "postgres": "hexlake.warehouse.backends.postgres:PostgresRawLoader"}
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """Open the warehouse at ``url``: ``duckdb:///path/to/file.duckdb``, ``duckdb:///:memory:``,
+    or ``postgresql://user@host/db``."""
+    scheme, sep, _ = url.partition("://")
+    engine = SCHEMES.get(scheme.lower()) if sep else None
+    if engine is None:
+        raise ConfigError(f"unsupported warehouse URL {url!r}; supported schemes: duckdb://, postgresql://",
+                          field="warehouse_url")
+    backend = importlib.import_module(f"hexlake.warehouse.backends.{engine}")
+    warehouse: Warehouse = backend.connect(url)
+    return warehouse
 
 
 def get_warehouse(runtime: Runtime) -> Warehouse:
     """The process's Warehouse, opened once from ``runtime.settings`` with the raw tables ensured."""
-    from hexlake.warehouse.duck import open_warehouse
 
     def factory(rt: Runtime) -> Warehouse:
         warehouse = open_warehouse(rt.settings.resolved_warehouse_url())
@@ -37,12 +61,23 @@ def get_warehouse(runtime: Runtime) -> Warehouse:
     return runtime.resource("warehouse", factory)
 
 
+def make_raw_loader(log: EventLog, warehouse: Warehouse, config: WarehouseConfig | None = None,
+                    **kwargs: Any) -> LoaderBase:
+    """The raw loader that fits ``warehouse``'s engine (Arrow + SeenIds on DuckDB, COPY on PostgreSQL)."""
+    module, _, name = LOADERS[warehouse.dialect].partition(":")
+    loader: LoaderBase = getattr(importlib.import_module(module), name)(log, warehouse, config, **kwargs)
+    return loader
+
+
 __all__ = [
     "READ_ONLY_MESSAGE",
+    "Cursor",
     "LoadProgress",
+    "LoaderBase",
     "RawLoader",
     "Warehouse",
     "check_read_only",
     "get_warehouse",
+    "make_raw_loader",
     "open_warehouse",
 ]

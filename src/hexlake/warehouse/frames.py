@@ -85,6 +85,27 @@ def slow_table(messages: Sequence[LogMessage], now: datetime) -> tuple[
     return _finish(arrays, good, now), good, bad
 
 
+def sort_out_poison(messages: Sequence[LogMessage]) -> tuple[list[LogMessage], list[tuple[LogMessage, str]]]:
+    """(loadable messages, [(poison message, why)]): undecodable, or an event_id unlike the log's.
+
+    For loaders that let the engine decode the payloads (PostgreSQL ``jsonb``) and only need to know
+    which messages made a batch fail.
+    """
+    good: list[LogMessage] = []
+    bad: list[tuple[LogMessage, str]] = []
+    for message in messages:
+        try:
+            event = decode_event(message.payload)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            bad.append((message, str(exc)))
+            continue
+        if event.event_id != message.event_id:
+            bad.append((message, f"payload event_id {event.event_id!r} differs from the log's {message.event_id!r}"))
+        else:
+            good.append(message)
+    return good, bad
+
+
 def _value(event: Event, name: str) -> Any:
     value = getattr(event, name)
     if name in TIME_FIELDS:
@@ -108,4 +129,4 @@ def _array(values: Any, typ: pa.DataType) -> pa.Array | pa.ChunkedArray:
     return pa.array(values, typ)
 
 
-__all__ = ["ENVELOPE_FIELDS", "RAW_SCHEMA", "FastPathRefused", "fast_table", "slow_table"]
+__all__ = ["ENVELOPE_FIELDS", "RAW_SCHEMA", "FastPathRefused", "fast_table", "slow_table", "sort_out_poison"]

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -27,9 +28,10 @@ import pyarrow as pa
 
 from hexlake.errors import WarehouseError
 from hexlake.log.protocol import EventLog, LogMessage
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 from hexlake.warehouse.config import WarehouseConfig
-from hexlake.warehouse.duck import Warehouse
 from hexlake.warehouse.frames import RAW_SCHEMA, FastPathRefused, fast_table, slow_table
+from hexlake.warehouse.protocol import Warehouse
 from hexlake.warehouse.seen import SeenIds, seen_ids
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,8 @@ class LoadProgress:
     poisoned: int = 0
 
 
-class RawLoader:
-    """Moves events from one consumer group of the log into ``raw_events``."""
+class LoaderBase:
+    """Moves events from one consumer group of the log into ``raw_events``; engines give ``load_batch``."""
 
     def __init__(self, log: EventLog, warehouse: Warehouse, config: WarehouseConfig | None = None,
                  group: str = "raw_loader", *, consumer: str = "raw_loader-1",
@@ -59,8 +61,6 @@ class RawLoader:
         self.consumer = consumer
         self._clock = clock
         self._on_progress = on_progress
-        self._staged = f"hexlake_staged_{id(self):x}"
-        self._columns = ", ".join(RAW_SCHEMA.names)
         warehouse.ensure_raw_tables()
         log.create_group(group, from_start=True)
 
@@ -82,6 +82,20 @@ class RawLoader:
 
     def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
         """Insert one leased batch and ack it; return (rows inserted, poison messages nacked)."""
+        raise NotImplementedError
+
+
+class RawLoader(LoaderBase):
+    """The DuckDB loader: Arrow batches, deduplicated against ``SeenIds`` (see the module doc)."""
+
+    def __init__(self, log: EventLog, warehouse: DuckDBWarehouse, config: WarehouseConfig | None = None,
+                 group: str = "raw_loader", **kwargs: Any):
+        super().__init__(log, warehouse, config, group, **kwargs)
+        self.duck = warehouse
+        self._staged = f"hexlake_staged_{id(self):x}"
+        self._columns = ", ".join(RAW_SCHEMA.names)
+
+    def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
         now = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)
         try:
             inserted = self.insert_table(fast_table(messages, now))
@@ -104,8 +118,8 @@ class RawLoader:
 
     def insert_table(self, table: pa.Table) -> int:
         """Insert rows (``RAW_SCHEMA``) whose event_id is not stored yet; return how many."""
-        cur = self.warehouse.cursor()
-        seen = seen_ids(self.warehouse)
+        cur = self.duck.cursor()
+        seen = seen_ids(self.duck)
         with seen.lock:
             hashes = _hashes(cur, self._staged, table)
             keep = _not_stored(cur, seen, table, hashes)
@@ -155,12 +169,6 @@ def _first_of_each_id(hashes: npt.NDArray[np.uint64], table: pa.Table) -> npt.ND
     return keep
 
 
-def _sort_out_poison(messages: Sequence[LogMessage]) -> tuple[list[LogMessage], list[tuple[LogMessage, str]]]:
-    """(decodable messages, [(undecodable message, error)]) — also used by other warehouse loaders."""
-    _, good, bad = slow_table(messages, datetime.now(UTC).replace(tzinfo=None))
-    return good, bad
-
-
 def _hashes(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> npt.NDArray[np.uint64]:
     """DuckDB's ``hash(event_id)`` per row, in row order (the hash ``SeenIds`` stores)."""
     cur.register(name, table.select(["event_id"]))
@@ -171,4 +179,4 @@ def _hashes(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> npt.N
     return np.asarray(column, dtype=np.uint64)
 
 
-__all__ = ["LoadProgress", "RawLoader"]
+__all__ = ["LoadProgress", "LoaderBase", "RawLoader"]

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
-from hexlake.warehouse.duck import Warehouse
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 
 Hashes = npt.NDArray[np.uint64]
 
@@ -33,7 +33,7 @@ class SeenIds:
         self.lock = threading.Lock()  # held by a loader across check → insert → add
 
     @classmethod
-    def load(cls, warehouse: Warehouse) -> SeenIds:
+    def load(cls, warehouse: DuckDBWarehouse) -> SeenIds:
         """Build from the ids already in ``raw_events``."""
         column = warehouse.cursor().execute("SELECT hash(event_id) AS h FROM raw_events").fetchnumpy()["h"]
         return cls(np.asarray(column, dtype=np.uint64))
@@ -63,7 +63,7 @@ class SeenIds:
 _registry_lock = threading.Lock()
 
 
-def seen_ids(warehouse: Warehouse) -> SeenIds:
+def seen_ids(warehouse: DuckDBWarehouse) -> SeenIds:
     """The one ``SeenIds`` of ``warehouse`` in this process (shared by every loader using it)."""
     with _registry_lock:
         found = warehouse.shared.get("seen_ids")

@@ -7,7 +7,7 @@ import threading
 
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
-from hexlake.warehouse.loader import RawLoader
+from hexlake.warehouse.loader import LoaderBase
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class LoaderService:
 
     name = "raw_loader"
 
-    def __init__(self, loader: RawLoader, interval_s: float):
+    def __init__(self, loader: LoaderBase, interval_s: float):
         self.loader = loader
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -59,10 +59,9 @@ class LoaderService:
 
 def create(runtime: Runtime) -> BackgroundService | None:
     from hexlake.log import get_log
-    from hexlake.warehouse import get_warehouse
+    from hexlake.warehouse import get_warehouse, make_raw_loader
 
     settings = runtime.settings
-    from hexlake.warehouse.postgres import make_raw_loader  # PostgreSQL warehouses load with COPY
 
     loader = make_raw_loader(get_log(runtime), get_warehouse(runtime), settings.warehouse)
     return LoaderService(loader, settings.warehouse.loader_interval_s)
