@@ -12,7 +12,16 @@ from collections import Counter
 
 import pytest
 
-from hexlake.log import AppendItem, EventLog, LogMessage
+from hexlake.log import (
+    AppendItem,
+    EventLog,
+    LogMessage,
+    LogReader,
+    PartitionDropper,
+    Trimmable,
+    as_partition_dropper,
+    as_trimmable,
+)
 
 from .conftest import TEST_CONFIG, FakeClock, LogHarness
 
@@ -248,6 +257,36 @@ def test_dead_letters_are_per_group(log: EventLog, clock: FakeClock) -> None:
     assert len(log.dead_letters("g")) == 1
     assert log.dead_letters("other") == []
     assert offsets(log.read("other", "c", 10)) == [off]
+
+
+def test_terminal_nack_dead_letters_at_once_and_leaves_the_rest(log: EventLog, clock: FakeClock) -> None:
+    ok, poison = log.append([AppendItem(key="k", event_id="good", payload=b"1"),
+                             AppendItem(key="x", event_id="bad", payload=b"2")])
+    assert offsets(log.read("g", "c", 10)) == [ok, poison]
+    log.nack("g", [poison], "SchemaError: refused", retry=False)
+    (dead,) = log.dead_letters("g")
+    assert (dead.offset, dead.attempts, dead.error) == (poison, 1, "SchemaError: refused")
+    (later,) = log.append([AppendItem(key="x", event_id="next", payload=b"3")])
+    log.nack("g", [later], "never delivered", retry=False)  # not delivered yet: a no-op
+    assert offsets(log.read("g", "c", 10)) == [later]  # the key is free at once, no backoff
+    log.ack("g", [ok, later])
+    clock.advance(TEST_CONFIG.backoff_max_s * 10)
+    assert log.read("g", "c", 10) == []
+    assert status_of(log, "g") == {"lag": 0, "in_flight": 0, "dead_letters": 1, "last_acked_offset": later}
+
+
+def test_terminal_nack_of_an_acked_message_is_a_no_op(log: EventLog) -> None:
+    (off,) = log.append(items(1))
+    log.ack("g", offsets(log.read("g", "c", 10)))
+    log.nack("g", [off], "late failure", retry=False)
+    assert log.dead_letters("g") == []
+
+
+def test_backend_declares_its_optional_abilities(log: EventLog) -> None:
+    trim, drop = as_trimmable(log), as_partition_dropper(log)
+    assert isinstance(log, LogReader) and isinstance(log, EventLog)
+    assert (trim is not None) == type(log).SUPPORTS_TRIM == isinstance(log, Trimmable)
+    assert (drop is not None) == type(log).SUPPORTS_DROP_PARTITIONS == isinstance(log, PartitionDropper)
 
 
 # -- per-user ordering ---------------------------------------------------------------------------

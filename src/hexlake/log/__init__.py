@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING
 
 from hexlake.errors import ConfigError
 from hexlake.log.config import LogConfig
-from hexlake.log.protocol import AppendItem, DeadLetter, EventLog, GroupStatus, LogMessage
+from hexlake.log.protocol import (
+    AppendItem,
+    DeadLetter,
+    EventLog,
+    GroupStatus,
+    LogMessage,
+    LogReader,
+    PartitionDropper,
+    Trimmable,
+    as_partition_dropper,
+    as_trimmable,
+)
 
 if TYPE_CHECKING:
     from hexlake.runtime import Runtime
@@ -73,6 +84,11 @@ def get_log(runtime: Runtime) -> EventLog:
         "log", lambda rt: open_log(rt.settings.resolved_log_url(), rt.settings.log))
 
 
+def get_log_reader(runtime: Runtime) -> LogReader:
+    """The inspection side of the process's EventLog (status pages, the CLI): cannot change it."""
+    return get_log(runtime)
+
+
 __all__ = [
     "BACKENDS",
     "AppendItem",
@@ -81,6 +97,12 @@ __all__ = [
     "GroupStatus",
     "LogConfig",
     "LogMessage",
+    "LogReader",
+    "PartitionDropper",
+    "Trimmable",
+    "as_partition_dropper",
+    "as_trimmable",
     "get_log",
+    "get_log_reader",
     "open_log",
 ]

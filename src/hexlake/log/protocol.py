@@ -13,13 +13,20 @@ Semantics (pinned by ``tests/log/contract.py``, run against every backend):
   moved to the group's dead-letter list instead.
 * Per-user ordering: within a group, a message is never delivered while an earlier message with the
   same ``key`` is leased or waiting for retry.
+* ``nack(..., retry=False)`` moves a delivered message to the dead letters at once (a terminal
+  error, see ``hexlake.errors.is_transient``).
 * ``ack`` is idempotent; acking an unknown or already acked offset is a no-op.
+
+The interface is split like sqlmesh's ``StateReader``/``StateSync``: ``LogReader`` inspects,
+``EventLog`` (which includes it) is what producers and consumers hold. Optional abilities are
+declared with ``SUPPORTS_*`` class flags and narrowed with ``as_trimmable``/``as_partition_dropper``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from datetime import date
+from typing import ClassVar, Protocol, cast, runtime_checkable
 
 import msgspec
 
@@ -62,8 +69,38 @@ class GroupStatus(msgspec.Struct, frozen=True):
 
 
 @runtime_checkable
-class EventLog(Protocol):
-    """Durable, ordered, at-least-once log with consumer groups."""
+class LogReader(Protocol):
+    """The inspection side: lag, dead letters and the newest ids. Never changes the log.
+
+    Status pages, the CLI and the gate's dedupe seeding need only this (like sqlmesh's
+    ``StateReader``); consumers use the full ``EventLog``.
+    """
+
+    def status(self) -> list[GroupStatus]:
+        """Lag and counts per consumer group."""
+        ...
+
+    def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetter]:
+        """Messages of ``group`` that exhausted their attempts or failed terminally."""
+        ...
+
+    def head_offset(self) -> int:
+        """Offset of the newest appended message (0 when empty)."""
+        ...
+
+    def tail(self, n: int) -> list[str]:
+        """Event ids of the newest ``n`` messages (seeds the gate's dedupe window on start)."""
+        ...
+
+
+@runtime_checkable
+class EventLog(LogReader, Protocol):
+    """Durable, ordered, at-least-once log with consumer groups: the consuming core plus
+    ``LogReader``. Optional abilities are declared by the ``SUPPORTS_*`` flags (see
+    ``Trimmable`` and ``PartitionDropper``), never probed with ``hasattr``."""
+
+    SUPPORTS_TRIM: ClassVar[bool]
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool]
 
     def append(self, items: Sequence[AppendItem]) -> list[int]:
         """Append durably; return the offsets, one per item, in order."""
@@ -83,28 +120,53 @@ class EventLog(Protocol):
         """Mark messages done for ``group``."""
         ...
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
-        """Report failed processing: retry after backoff or dead-letter."""
-        ...
-
-    def status(self) -> list[GroupStatus]:
-        """Lag and counts per consumer group."""
-        ...
-
-    def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetter]:
-        """Messages that exhausted their attempts in ``group``."""
-        ...
-
-    def head_offset(self) -> int:
-        """Offset of the newest appended message (0 when empty)."""
-        ...
-
-    def tail(self, n: int) -> list[str]:
-        """Event ids of the newest ``n`` messages (seeds the gate's dedupe window on start)."""
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
+        """Report failed processing: retry after backoff (dead-letter after ``max_attempts``), or
+        with ``retry=False`` (a terminal error: retrying will not help) dead-letter at once."""
         ...
 
     def close(self) -> None:
+        """Release connections and threads; the log is unusable afterwards."""
         ...
 
 
-__all__ = ["AppendItem", "DeadLetter", "EventLog", "GroupStatus", "LogMessage"]
+@runtime_checkable
+class Trimmable(Protocol):
+    """Capability (``SUPPORTS_TRIM``): drop entries every group finished (Redis streams)."""
+
+    def trim(self, keep: int = 10_000) -> int:
+        """Drop finished entries, keeping the newest ``keep``; return how many were dropped."""
+        ...
+
+
+@runtime_checkable
+class PartitionDropper(Protocol):
+    """Capability (``SUPPORTS_DROP_PARTITIONS``): drop whole finished days (PostgreSQL)."""
+
+    def drop_partitions_before(self, day: date, *, force: bool = False) -> list[date]:
+        """Drop finished day partitions older than ``day``; return the dropped days."""
+        ...
+
+
+def as_trimmable(log: EventLog) -> Trimmable | None:
+    """``log`` as a ``Trimmable`` if its backend declares ``SUPPORTS_TRIM``, else None."""
+    return cast(Trimmable, log) if log.SUPPORTS_TRIM else None
+
+
+def as_partition_dropper(log: EventLog) -> PartitionDropper | None:
+    """``log`` as a ``PartitionDropper`` if its backend declares ``SUPPORTS_DROP_PARTITIONS``."""
+    return cast(PartitionDropper, log) if log.SUPPORTS_DROP_PARTITIONS else None
+
+
+__all__ = [
+    "AppendItem",
+    "DeadLetter",
+    "EventLog",
+    "GroupStatus",
+    "LogMessage",
+    "LogReader",
+    "PartitionDropper",
+    "Trimmable",
+    "as_partition_dropper",
+    "as_trimmable",
+]

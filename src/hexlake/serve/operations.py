@@ -173,9 +173,9 @@ def quarantine_replay(runtime: Runtime, ids: list[int] | None = None) -> dict[st
 
 @operation
 def log_status(runtime: Runtime) -> dict[str, Any]:
-    from hexlake.log import get_log
+    from hexlake.log import get_log_reader
 
-    log = get_log(runtime)
+    log = get_log_reader(runtime)
     groups = [msgspec.to_builtins(g) for g in log.status()]
     return {"head_offset": log.head_offset(), "groups": groups}
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from hexlake.errors import LogError
 from hexlake.log.config import LogConfig
@@ -36,6 +37,8 @@ class MemoryEventLog:
     """EventLog in process memory, thread-safe through one lock."""
 
     SUPPORTS_GROUP_COMMIT = False
+    SUPPORTS_TRIM: ClassVar[bool] = False
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
 
     def __init__(self, config: LogConfig | None = None, *, clock: Callable[[], float] = time.time):
         self.config = config or LogConfig.model_validate({})
@@ -122,8 +125,9 @@ class MemoryEventLog:
                 if p and p.attempts > 0:
                     del g.pending[off]
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
         cfg = self.config
+        limit = cfg.max_attempts if retry else 1
         now = self._clock()
         with self._lock:
             g = self._groups.get(group)
@@ -133,7 +137,7 @@ class MemoryEventLog:
                 p = g.pending.get(off)
                 if p is None or p.attempts == 0:
                     continue
-                if p.attempts >= cfg.max_attempts:
+                if p.attempts >= limit:
                     self._bury(g, off, p, error)
                 else:
                     wait = backoff_s(p.attempts, cfg.backoff_base_s, cfg.backoff_max_s)

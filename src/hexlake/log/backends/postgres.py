@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
 
 import psycopg
 
@@ -141,6 +142,8 @@ class PostgresEventLog:
     """EventLog on PostgreSQL tables; safe to share between threads and processes."""
 
     SUPPORTS_GROUP_COMMIT = True
+    SUPPORTS_TRIM: ClassVar[bool] = False
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = True
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -355,7 +358,7 @@ class PostgresEventLog:
                 + IN_RUNS.format(alias="d") + f" AND d.gid = %s AND d.status IN {UNFINISHED} AND d.retry_count > 0"),
                 (self._clock(), *_runs(offsets), gid))
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
         if not offsets:
             return
         cfg = self.config
@@ -369,7 +372,7 @@ class PostgresEventLog:
                 "status = CASE WHEN d.retry_count >= %s THEN 'failed' ELSE 'pending' END, "
                 "visible_at = %s + LEAST(%s * power(2, GREATEST(d.retry_count - 1, 0)), %s) "
                 + IN_RUNS.format(alias="d") + f" AND d.gid = %s AND d.status IN {UNFINISHED} AND d.retry_count > 0"),
-                (error, now, cfg.max_attempts, now, cfg.backoff_base_s, cfg.backoff_max_s,
+                (error, now, cfg.max_attempts if retry else 1, now, cfg.backoff_base_s, cfg.backoff_max_s,
                  *_runs(offsets), gid))
 
     # -- inspection --------------------------------------------------------------------------

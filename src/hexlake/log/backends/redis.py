@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import redis
@@ -62,6 +62,8 @@ class RedisEventLog:
     """EventLog on one Redis stream; thread-safe, shareable between processes."""
 
     SUPPORTS_GROUP_COMMIT = False
+    SUPPORTS_TRIM: ClassVar[bool] = True
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -118,12 +120,12 @@ class RedisEventLog:
             with _translate("ack"):
                 self._run("ack", group, *offsets)
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
         if not offsets or not self._known(group):
             return
         cfg = self.config
         with _translate("nack"):
-            self._run("nack", group, error, repr(self._clock()), cfg.max_attempts,
+            self._run("nack", group, error, repr(self._clock()), cfg.max_attempts if retry else 1,
                       repr(cfg.backoff_base_s), repr(cfg.backoff_max_s), *offsets)
 
     def _known(self, group: str) -> bool:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from hexlake.errors import LogError
 from hexlake.log.config import LogConfig
@@ -52,6 +53,8 @@ class SqliteEventLog:
     """EventLog on a SQLite WAL file. Thread-safe; one instance per process and file."""
 
     SUPPORTS_GROUP_COMMIT = True
+    SUPPORTS_TRIM: ClassVar[bool] = False
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
 
     def __init__(self, path: str | Path, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -241,12 +244,13 @@ class SqliteEventLog:
                 _delete(conn, found[0], spans)
                 _put(conn, found[0], outside + [p for p in inside if p.attempts == 0])
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
         runs = to_runs(offsets)
         if not runs:
             return
         now = self._clock()
         cfg = self.config
+        limit = cfg.max_attempts if retry else 1
         with self._tx("nack") as conn:
             found = self._group(conn, group, create=False)
             if found is None:
@@ -254,13 +258,13 @@ class SqliteEventLog:
             gid = found[0]
             spans = _overlapping(conn, gid, runs)
             outside, inside = split(spans, runs)
-            dead = [p for p in inside if p.attempts >= cfg.max_attempts]
-            retry = [p._replace(consumer=None, error=error,
+            dead = [p for p in inside if p.attempts >= limit]
+            again = [p._replace(consumer=None, error=error,
                                 visible_at=now + backoff_s(p.attempts, cfg.backoff_base_s, cfg.backoff_max_s))
                      if p.attempts > 0 else p
-                     for p in inside if p.attempts < cfg.max_attempts]
+                     for p in inside if p.attempts < limit]
             _delete(conn, gid, spans)
-            _put(conn, gid, outside + retry)
+            _put(conn, gid, outside + again)
             if dead:
                 _bury(conn, gid, dead, now, lambda _s: error)
 
