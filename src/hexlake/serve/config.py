@@ -9,3 +9,17 @@ class ServeConfig(Section):
     host: str = Field("127.0.0.1", description="Address `hexlake serve` binds to.")
     port: int = Field(8600, description="Port `hexlake serve` listens on.")
     background: bool = Field(True, description="Run the loader, consumers and scheduler inside the server.")
+    auth_cache_size: int = Field(
+        10_000, ge=1, description="Most key lookups kept in the auth cache (LRU; bogus keys cannot grow it).")
+    ingest_rate: str = Field(
+        "5000/s", description="Default ingest rate per write key (token bucket: `N/s`, `N/min`, `N/h`, or `off`); "
+        "`keys create --rate` overrides it per key. 429 with Retry-After above it.")
+    read_rate: str = Field(
+        "1000/s", description="Default read rate per read or subject key (as `ingest_rate`); 429 above it.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body on routes without their own cap, counted as it "
+        "streams (413 above, whatever Content-Length says).")
+    max_admin_body_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest body of `/v1/admin/*` calls (the CLI's `send`, "
+        "`places load`) on a running server.")
+    rotation_grace: str = Field("24h", description="How long a rotated key keeps working by default (`keys rotate`).")
