@@ -266,9 +266,9 @@ class KeyStore:
         out = [self._row(r) for r in rows if kind is None or r["kind"] == kind]
         return out if include_inactive else [r for r in out if r.status in ("active", "grace")]
 
-    def get_key(self, ref: str) -> KeyRow:
-        """A key by id, or by name when exactly one active key has it."""
-        rows = self.list_keys(include_inactive=True)
+    def get_key(self, ref: str, kind: str | None = None) -> KeyRow:
+        """A key by id, or by name (of ``kind``, if given) when exactly one active key has it."""
+        rows = self.list_keys(include_inactive=True, kind=kind)
         by_id = [r for r in rows if r.id == ref]
         if by_id:
             return by_id[0]
@@ -277,11 +277,12 @@ class KeyStore:
             raise NotFound(f"no active key with id or name {ref!r}; see `hexlake keys list`", field="key")
         if len(named) > 1:
             ids = ", ".join(r.id for r in named)
-            raise Conflict(f"{len(named)} active keys are named {ref!r} ({ids}); give the key id", field="key")
+            raise Conflict(f"{len(named)} active keys are named {ref!r} ({ids}); give the key id or the kind",
+                           field="key")
         return named[0]
 
-    def revoke_key(self, ref: str) -> KeyRow:
-        row = self.get_key(ref)
+    def revoke_key(self, ref: str, kind: str | None = None) -> KeyRow:
+        row = self.get_key(ref, kind)
         if row.revoked_at:
             raise NotFound(f"key {row.id} is already revoked", field="key")
         with self._lock, self._conn:
@@ -289,9 +290,11 @@ class KeyStore:
         self._clear_cache()
         return self.get_key(row.id)
 
-    def rotate_key(self, ref: str, *, grace: float = 0.0, expires_in: float | None = None) -> tuple[str, KeyRow]:
+    def rotate_key(
+        self, ref: str, *, kind: str | None = None, grace: float = 0.0, expires_in: float | None = None
+    ) -> tuple[str, KeyRow]:
         """A new key with the same kind and scopes; the old one works ``grace`` seconds more, then not."""
-        old = self.get_key(ref)
+        old = self.get_key(ref, kind)
         if old.status not in ("active", "grace"):
             raise Conflict(f"key {old.id} is {old.status}; only an active key can be rotated", field="key")
         if grace < 0:

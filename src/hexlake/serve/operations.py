@@ -91,6 +91,47 @@ def read_keys_create(runtime: Runtime, name: str) -> dict[str, Any]:
 
 
 @operation
+def keys_create(
+    runtime: Runtime, kind: str, name: str | None = None, source: str | None = None, subject: str | None = None,
+    apis: list[str] | None = None, marts: list[str] | None = None, columns: list[str] | None = None,
+    rate: str | None = None, expires_in: str | None = None,
+) -> dict[str, Any]:
+    """Create a key of any kind; the plain key is in ``key`` and shown only now."""
+    from hexlake.serve.principal import parse_duration
+
+    key, row = get_keystore(runtime).create_key(
+        kind, name, source=source, subject=subject, apis=apis, marts=marts, columns=columns, rate=rate,
+        expires_in=parse_duration(expires_in, field="expires_in"),
+    )
+    return {"key": key, **msgspec.to_builtins(row)}
+
+
+@operation
+def keys_list(runtime: Runtime, all: bool = False, kind: str | None = None) -> list[dict[str, Any]]:
+    """Keys (never their values): active and in-grace ones, or ``all`` with revoked/expired/rotated."""
+    return [msgspec.to_builtins(r) for r in get_keystore(runtime).list_keys(include_inactive=all, kind=kind)]
+
+
+@operation
+def keys_revoke(runtime: Runtime, key: str, kind: str | None = None) -> dict[str, Any]:
+    """Revoke a key by id (or by name when one active key has it): it gets 401 within a second."""
+    return dict(msgspec.to_builtins(get_keystore(runtime).revoke_key(key, kind)))
+
+
+@operation
+def keys_rotate(
+    runtime: Runtime, key: str, kind: str | None = None, grace: str | None = None, expires_in: str | None = None
+) -> dict[str, Any]:
+    """A new key with the same scopes; the old one keeps working for ``grace`` (default serve.rotation_grace)."""
+    from hexlake.serve.principal import parse_duration
+
+    grace_s = parse_duration(grace if grace is not None else runtime.settings.serve.rotation_grace, field="grace")
+    new, row = get_keystore(runtime).rotate_key(
+        key, kind=kind, grace=grace_s or 0.0, expires_in=parse_duration(expires_in, field="expires_in"))
+    return {"key": new, **msgspec.to_builtins(row)}
+
+
+@operation
 def sources_list(runtime: Runtime) -> list[dict[str, Any]]:
     return [msgspec.to_builtins(s) for s in get_keystore(runtime).list_sources()]
 
