@@ -1,8 +1,8 @@
 """The ``hexlake`` command line. Thin: each command calls one operation and prints the result.
 
 While a server runs on the data dir, commands that touch the warehouse go through its API
-(``serve/client.call``); otherwise they open the files themselves. Errors print ``Error: …`` and
-exit 1; ``--debug`` shows tracebacks.
+(``cli_common.call``); otherwise they open the files themselves. Errors print ``Error: …`` and
+exit 1; usage errors print the usage line and exit 2; ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -15,16 +15,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from hexlake import __version__, plugins
-from hexlake.config import Settings, load_settings
+from hexlake.cli_common import JsonOpt, call, emit, err, out, settings, show_flags_as_flags, table, use_data_dir
 from hexlake.errors import HexlakeError
-from hexlake.serve.client import call
 
 app = typer.Typer(
     name="hexlake",
@@ -44,9 +40,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(log_app, name="log")
 
-out = Console()
-err = Console(stderr=True)
-_state: dict[str, Any] = {"debug": False, "data_dir": None}
+_state: dict[str, Any] = {"debug": False}
 
 class Format(StrEnum):
     table = "table"
@@ -60,29 +54,16 @@ class Policy(StrEnum):
     reject = "reject"
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+class QuarantineStatus(StrEnum):
+    open = "open"
+    replayed = "replayed"
+    discarded = "discarded"
 
 
-def settings() -> Settings:
-    if _state["data_dir"] is not None:
-        return load_settings(data_dir=_state["data_dir"])
-    return load_settings()
-
-
-def emit(data: Any, as_json: bool, render: Any = None) -> None:
-    if as_json or render is None:
-        sys.stdout.write(json.dumps(data, indent=None if as_json else 2, default=str) + "\n")
-    else:
-        render(data)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*["" if r.get(c) is None else str(r.get(c)) for c in columns])
-    out.print(t)
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -91,12 +72,14 @@ def root(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="HEXLAKE_DATA_DIR", help="Data directory (default ./.hexlake).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", callback=_print_version, is_eager=True)] = False,
 ) -> None:
     """hexlake: collect product and location events, protect them at the door, model and serve them."""
-    _state["data_dir"] = data_dir
+    use_data_dir(data_dir)
     _state["debug"] = debug
     # Plugin commands read this state; don't let it outlive the command (tests run many in one process).
-    ctx.call_on_close(lambda: _state.update(data_dir=None))
+    ctx.call_on_close(lambda: use_data_dir(None))
 
 
 @app.command()
@@ -159,7 +142,7 @@ def query(
     limit: Annotated[int, typer.Option(help="Most rows returned.", min=1)] = 1000,
 ) -> None:
     """Query the warehouse (read-only)."""
-    result = call(settings(), "query", sql=sql, limit=limit)
+    result = call("query", sql=sql, limit=limit)
     cols, rows = result["columns"], result["rows"]
     if fmt is Format.json:
         sys.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], default=str) + "\n")
@@ -179,7 +162,7 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Move events from the log into the warehouse's raw_events (idempotent)."""
-    result = call(settings(), "load_once")
+    result = call("load_once")
     emit(result, as_json, lambda r: out.print(f"loaded {r['rows']} rows into raw_events"))
 
 
@@ -209,21 +192,21 @@ def sources_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a source and print its write key (shown once)."""
-    r = call(settings(), "sources_create", name=name, unknown_events=unknown_events.value, geoip=geoip)
+    r = call("sources_create", name=name, unknown_events=unknown_events.value, geoip=geoip)
     emit(r, as_json, lambda r: out.print(f"source {r['name']}: write key {r['write_key']}"))
 
 
 @sources_app.command("list")
 def sources_list(as_json: JsonOpt = False) -> None:
     """List sources (keys are stored hashed and never shown again)."""
-    rows = call(settings(), "sources_list")
+    rows = call("sources_list")
     emit(rows, as_json, lambda r: table(r, ["name", "unknown_events", "created_at", "revoked_at"]))
 
 
 @sources_app.command("revoke")
 def sources_revoke(name: Annotated[str, typer.Argument(help="Source to revoke.")]) -> None:
     """Revoke a source's write key: its requests get 401 from now on."""
-    call(settings(), "sources_revoke", name=name)
+    call("sources_revoke", name=name)
     out.print(f"revoked source {name}")
 
 
@@ -231,7 +214,7 @@ def sources_revoke(name: Annotated[str, typer.Argument(help="Source to revoke.")
 @schemas_app.command("list")
 def schemas_list(as_json: JsonOpt = False) -> None:
     """List registered event types, versions and retention classes."""
-    rows = call(settings(), "schemas_list")
+    rows = call("schemas_list")
     emit(rows, as_json, lambda r: table(r, ["event_type", "version", "retention"]))
 
 
@@ -241,7 +224,7 @@ def schemas_show(
     version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None,
 ) -> None:
     """Print one schema as JSON."""
-    emit(call(settings(), "schemas_show", event_type=event_type, version=version), True)
+    emit(call("schemas_show", event_type=event_type, version=version), True)
 
 
 @schemas_app.command("add")
@@ -249,7 +232,7 @@ def schemas_add(file: Annotated[Path, typer.Argument(help="JSON Schema file with
                                                      exists=True, dir_okay=False)]) -> None:
     """Register a new schema (or version)."""
     schema = _read_json(file)
-    r = call(settings(), "schemas_add", schema=schema)
+    r = call("schemas_add", schema=schema)
     out.print(f"registered {r.get('event_type')} v{r.get('version')}")
 
 
@@ -273,13 +256,13 @@ def _read_json(file: Path) -> Any:
 # --- quarantine ------------------------------------------------------------------------------------
 @quarantine_app.command("list")
 def quarantine_list(
-    status: Annotated[str, typer.Option(help="open, replayed or discarded.")] = "open",
+    status: Annotated[QuarantineStatus, typer.Option(help="Which events to list.")] = QuarantineStatus.open,
     event_type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """List quarantined events with their failure reasons."""
-    r = call(settings(), "quarantine_list", status=status, event_type=event_type, limit=limit)
+    r = call("quarantine_list", status=status.value, event_type=event_type, limit=limit)
     emit(r, as_json, lambda r: table(
         [{**i, "reason": _reason(i)} for i in r["items"]], ["id", "source", "event_type", "failed_at", "reason"]))
 
@@ -293,7 +276,7 @@ def _reason(item: dict[str, Any]) -> str:
 @quarantine_app.command("show")
 def quarantine_show(id: Annotated[int, typer.Argument(help="Quarantine id.")]) -> None:
     """Print one quarantined event: payload and failure record."""
-    emit(call(settings(), "quarantine_show", id=id), True)
+    emit(call("quarantine_show", id=id), True)
 
 
 @quarantine_app.command("fix")
@@ -302,7 +285,7 @@ def quarantine_fix(
     file: Annotated[Path, typer.Argument(help="JSON file with the corrected event.", exists=True)],
 ) -> None:
     """Replace a quarantined event's payload with a corrected one (then `replay` it)."""
-    call(settings(), "quarantine_fix", id=id, payload=_read_json(file))
+    call("quarantine_fix", id=id, payload=_read_json(file))
     out.print(f"updated quarantined event {id}; run `hexlake quarantine replay {id}`")
 
 
@@ -312,7 +295,7 @@ def quarantine_replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Send quarantined events through the gate again; those that pass go into the log."""
-    r = call(settings(), "quarantine_replay", ids=ids or None)
+    r = call("quarantine_replay", ids=ids or None)
     emit(r, as_json, lambda r: out.print(
         f"replayed {len(r['replayed'])}, still failing {len(r['still_failing'])}"))
 
@@ -321,7 +304,7 @@ def quarantine_replay(
 @log_app.command("status")
 def log_status(as_json: JsonOpt = False) -> None:
     """Per consumer group: lag, in flight, dead letters."""
-    r = call(settings(), "log_status")
+    r = call("log_status")
     def render(r: dict[str, Any]) -> None:
         out.print(f"head offset {r['head_offset']}")
         table(r["groups"], ["group", "lag", "in_flight", "dead_letters", "last_acked_offset"])
@@ -335,13 +318,18 @@ for _name, _ref, _help in plugins.CLI_APPS:
 
 def main() -> None:
     command = typer.main.get_command(app)
+    show_flags_as_flags(command)
     try:
         rv = command.main(prog_name="hexlake", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("Aborted.")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors (typer's click): usage line, hint, exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"[red]Error:[/] {exc.format_message()}", highlight=False)
         sys.exit(exc.exit_code)
     except ValidationError as exc:
         if _state["debug"]:

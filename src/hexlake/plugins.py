@@ -4,6 +4,8 @@
 * ``CLI_APPS``: ``(command name, "module:attr", help)`` of a typer app, added to ``hexlake``.
 * ``SERVICES``: ``"module:attr"`` of a factory ``(runtime) -> BackgroundService | None`` started
   by the server (the raw loader, the scheduler, stream consumers...). Return ``None`` to opt out.
+* ``OPERATIONS``: ``"module:attr"`` of a ``dict[name, function(runtime, **kwargs)]``: operations the
+  CLI calls through ``cli_common.call`` (run by the server when one owns the data dir, else locally).
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
     ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
     ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
+]
+
+OPERATIONS: list[str] = [
+    "hexlake.transform.operations:OPERATIONS",
+    "hexlake.spatial.operations:OPERATIONS",
+    "hexlake.sync.operations:OPERATIONS",
+    "hexlake.extract.operations:OPERATIONS",
 ]
 
 SERVICES: list[str] = [
@@ -59,4 +68,4 @@ def load(ref: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-__all__ = ["CLI_APPS", "ROUTERS", "SERVICES", "BackgroundService", "load"]
+__all__ = ["CLI_APPS", "OPERATIONS", "ROUTERS", "SERVICES", "BackgroundService", "load"]

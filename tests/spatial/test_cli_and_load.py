@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from hexlake.config import Settings
 from hexlake.runtime import Runtime
+from hexlake.setup import initialise
 from hexlake.spatial.cli import app
 from hexlake.spatial.demo import demo_cities, demo_places, load_demo_places
 from hexlake.spatial.loader import load_file
@@ -21,6 +23,7 @@ runner = CliRunner()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HEXLAKE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
+    initialise(Settings(data_dir=tmp_path / "data"))  # commands run operations, which need an initialised dir
     return tmp_path
 
 

@@ -22,8 +22,8 @@ from hexlake.gate.envelope import SourceInfo
 from hexlake.importers.runner import ImportOptions
 from hexlake.importers.service import get_importer, get_store, get_uploads, get_worker
 from hexlake.importers.uploads import upload_json
-from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_write_key
+from hexlake.serve.deps import runtime_of
 
 router = APIRouter(tags=["imports"])
 
@@ -42,11 +42,6 @@ class CompleteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     force: bool = False
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def _body(request: Request, cls: type[Any]) -> Any:
     raw = await request.body()
     try:
@@ -62,7 +57,8 @@ async def _body(request: Request, cls: type[Any]) -> Any:
 async def create_upload(request: Request, source: SourceInfo = Depends(require_write_key)) -> JSONResponse:
     """Start a resumable upload; answer its id and the chunk size to use."""
     body: UploadRequest = await _body(request, UploadRequest)
-    upload = get_uploads(_runtime(request)).create(body.filename, body.size, body.chunk_size, body.sha256, source.name)
+    upload = get_uploads(runtime_of(request)).create(
+        body.filename, body.size, body.chunk_size, body.sha256, source.name)
     return JSONResponse(upload_json(upload), status_code=201)
 
 
@@ -71,7 +67,7 @@ async def put_chunk(
     upload_id: str, n: int, request: Request, source: SourceInfo = Depends(require_write_key)
 ) -> dict[str, Any]:
     """Store chunk ``n`` (streamed to disk); rejected unless ``X-Chunk-SHA256`` matches its bytes."""
-    uploads = get_uploads(_runtime(request))
+    uploads = get_uploads(runtime_of(request))
     limit = uploads.config.upload_chunk_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -85,7 +81,7 @@ async def put_chunk(
 @router.get("/v1/uploads/{upload_id}")
 def get_upload(upload_id: str, request: Request, source: SourceInfo = Depends(require_write_key)) -> dict[str, Any]:
     """The upload with its received and missing chunk numbers."""
-    return upload_json(get_uploads(_runtime(request)).get(upload_id))
+    return upload_json(get_uploads(runtime_of(request)).get(upload_id))
 
 
 @router.post("/v1/uploads/{upload_id}/complete", status_code=202)
@@ -96,7 +92,7 @@ async def complete_upload(
     body: CompleteRequest = await _body(request, CompleteRequest)
     if body.user_id == "" or isinstance(body.user_id, bool):
         raise BadRequest("user_id is required: the user who owns this export", field="user_id")
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     uploads = get_uploads(runtime)
     upload = uploads.complete(upload_id)
     options = ImportOptions(include_bodies=body.include_bodies, precise_location=body.precise_location)
@@ -117,14 +113,14 @@ async def complete_upload(
 @router.get("/v1/imports")
 def list_imports(request: Request, limit: int = 100, source: SourceInfo = Depends(require_write_key)) -> dict[str, Any]:
     """Recent imports, newest first, with status and progress."""
-    rows = get_store(_runtime(request)).list_imports(limit=max(1, min(limit, 1000)))
+    rows = get_store(runtime_of(request)).list_imports(limit=max(1, min(limit, 1000)))
     return {"imports": [r.to_json() for r in rows]}
 
 
 @router.get("/v1/imports/{import_id}")
 def get_import(import_id: str, request: Request, source: SourceInfo = Depends(require_write_key)) -> dict[str, Any]:
     """One import with its per-file checkpoints, hashes and counters."""
-    return get_store(_runtime(request)).get(import_id).to_json()
+    return get_store(runtime_of(request)).get(import_id).to_json()
 
 
 __all__ = ["router"]

@@ -26,6 +26,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hexlake.cli_common import local_runtime, settings
+from hexlake.config import Settings
+
 app = typer.Typer(
     no_args_is_help=True,
     help="Import personal data exports (Google Takeout) through the gate, resumably.",
@@ -33,27 +36,17 @@ app = typer.Typer(
 out = Console()
 
 
-def _settings(ctx: typer.Context) -> Any:
-    """Settings honouring the root ``--data-dir`` (read from the context: ``python -m hexlake.cli``
-    runs the root as ``__main__``, whose module state this module cannot see)."""
-    from hexlake.config import load_settings
-
-    data_dir = ctx.find_root().params.get("data_dir")
-    return load_settings(data_dir=data_dir) if data_dir else load_settings()
-
-
 IMPORT_DEDUPE_WINDOW = 50_000
 
 
-def _runtime(ctx: typer.Context) -> Any:
-    """A runtime whose gate remembers fewer recent ids: the importer's own seen-id index dedupes
+def _import_settings() -> Settings:
+    """Settings whose gate remembers fewer recent ids: the importer's own seen-id index dedupes
     across batches and archives, and 50k ids (seeded from the log tail) still cover a batch re-sent
-    after a crash. Keeps an import process's memory flat instead of growing to the 500k-id window."""
-    from hexlake.runtime import Runtime
-
-    s = _settings(ctx)
+    after a crash. Keeps an import process's memory flat instead of growing to the 500k-id window.
+    (Imports run in this process: they write only the log, which takes several writer processes.)"""
+    s = settings()
     window = min(s.gate.dedupe_window, IMPORT_DEDUPE_WINDOW)
-    return Runtime(s.model_copy(update={"gate": s.gate.model_copy(update={"dedupe_window": window})}))
+    return s.model_copy(update={"gate": s.gate.model_copy(update={"dedupe_window": window})})
 
 
 class RichProgress:
@@ -118,7 +111,6 @@ def _render(row: dict[str, Any]) -> None:
 
 @app.command("takeout")
 def takeout(
-    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Takeout .zip/.tgz archive or the extracted folder.")],
     user: Annotated[str, typer.Option("--user", help="Id of the user who owns this export (hashed by the gate).")],
     include_bodies: Annotated[
@@ -144,19 +136,18 @@ def takeout(
     from hexlake.importers.runner import ImportOptions
     from hexlake.importers.service import get_importer
 
-    runtime = _runtime(ctx)
-    bar = RichProgress(enabled=(not as_json and sys.stderr.isatty()) or not as_json)
+    bar = RichProgress(enabled=not as_json)
     try:
-        row = get_importer(runtime).import_path(
-            path,
-            user,
-            ImportOptions(include_bodies=include_bodies, precise_location=precise_location),
-            force=force,
-            progress=bar,
-        )
+        with local_runtime(_import_settings()) as runtime:
+            row = get_importer(runtime).import_path(
+                path,
+                user,
+                ImportOptions(include_bodies=include_bodies, precise_location=precise_location),
+                force=force,
+                progress=bar,
+            )
     finally:
         bar.stop()
-        runtime.close()
     data = row.to_json()
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")
@@ -166,7 +157,6 @@ def takeout(
 
 @app.command("status")
 def status(
-    ctx: typer.Context,
     import_id: Annotated[
         str | None, typer.Argument(help="An import id (imp_…); all recent imports if omitted.")
     ] = None,
@@ -175,7 +165,7 @@ def status(
     """Show imports with status, progress and counters (one import: also its files and checkpoints)."""
     from hexlake.importers.store import ImportStore
 
-    store = ImportStore(_settings(ctx).paths.root / "imports.sqlite")
+    store = ImportStore(settings().paths.root / "imports.sqlite")
     try:
         if import_id is not None:
             data: Any = store.get(import_id).to_json()
@@ -206,7 +196,6 @@ def status(
 
 @app.command("resume")
 def resume(
-    ctx: typer.Context,
     import_id: Annotated[str, typer.Argument(help="The interrupted or failed import (imp_…).")],
     user: Annotated[str, typer.Option("--user", help="The same user id the import was started with.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the import as JSON, no progress bar.")] = False,
@@ -216,18 +205,17 @@ def resume(
     from hexlake.importers.archive import inspect_source
     from hexlake.importers.service import get_importer
 
-    runtime = _runtime(ctx)
     bar = RichProgress(enabled=not as_json)
     try:
-        importer = get_importer(runtime)
-        row = importer.store.get(import_id)
-        if row.status in ("done", "skipped", "refused"):
-            raise Conflict(f"import {import_id} is {row.status}; nothing to resume", field="id")
-        insp = inspect_source(Path(row.source_path), importer.config)
-        row = importer.run(import_id, insp, user, progress=bar)
+        with local_runtime(_import_settings()) as runtime:
+            importer = get_importer(runtime)
+            row = importer.store.get(import_id)
+            if row.status in ("done", "skipped", "refused"):
+                raise Conflict(f"import {import_id} is {row.status}; nothing to resume", field="id")
+            insp = inspect_source(Path(row.source_path), importer.config)
+            row = importer.run(import_id, insp, user, progress=bar)
     finally:
         bar.stop()
-        runtime.close()
     data = row.to_json()
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")

@@ -7,18 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from hexlake.errors import BadRequest, NotFound
-from hexlake.runtime import Runtime
+from hexlake.errors import BadRequest
 from hexlake.serve import operations as ops
 from hexlake.serve.auth import require_admin, require_read_key
+from hexlake.serve.deps import runtime_of
 
 router = APIRouter()
 read = [Depends(require_read_key)]
-
-
-def _rt(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 @router.post("/v1/query", dependencies=read, tags=["read"], summary="Read-only SQL on the warehouse")
@@ -27,7 +22,7 @@ async def post_query(
     sql: Annotated[str, Body(embed=True, min_length=1)],
     limit: Annotated[int, Body(embed=True, ge=1, le=100_000)] = 1000,
 ) -> dict[str, Any]:
-    return await run_in_threadpool(ops.query, _rt(request), sql, limit)
+    return await run_in_threadpool(ops.query, runtime_of(request), sql, limit)
 
 
 @router.get("/v1/quarantine", dependencies=read, tags=["read"], summary="List quarantined events")
@@ -39,35 +34,33 @@ def get_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return ops.quarantine_list(_rt(request), status, event_type, source, limit, offset)
+    return ops.quarantine_list(runtime_of(request), status, event_type, source, limit, offset)
 
 
 @router.get("/v1/quarantine/{id}", dependencies=read, tags=["read"], summary="One quarantined event")
 def get_quarantine_item(request: Request, id: int) -> dict[str, Any]:
-    return ops.quarantine_show(_rt(request), id)
+    return ops.quarantine_show(runtime_of(request), id)
 
 
 @router.get("/v1/log/status", dependencies=read, tags=["read"], summary="Consumer group lag")
 def get_log_status(request: Request) -> dict[str, Any]:
-    return ops.log_status(_rt(request))
+    return ops.log_status(runtime_of(request))
 
 
 @router.get("/v1/schemas", dependencies=read, tags=["read"], summary="Registered event schemas")
 def get_schemas(request: Request) -> list[dict[str, Any]]:
-    return ops.schemas_list(_rt(request))
+    return ops.schemas_list(runtime_of(request))
 
 
 @router.get("/v1/schemas/{event_type}", dependencies=read, tags=["read"], summary="One event schema")
 def get_schema(request: Request, event_type: str, version: int | None = None) -> dict[str, Any]:
-    return ops.schemas_show(_rt(request), event_type, version)
+    return ops.schemas_show(runtime_of(request), event_type, version)
 
 
 @router.post("/v1/admin/ops/{name}", dependencies=[Depends(require_admin)], include_in_schema=False)
 async def admin_op(request: Request, name: str, kwargs: Annotated[dict[str, Any], Body()]) -> Any:
-    fn = ops.OPERATIONS.get(name)
-    if fn is None:
-        raise NotFound(f"no operation {name!r}", field="name")
+    fn = ops.get(name)
     try:
-        return ops.jsonable(await run_in_threadpool(lambda: fn(_rt(request), **kwargs)))
+        return ops.jsonable(await run_in_threadpool(lambda: fn(runtime_of(request), **kwargs)))
     except TypeError as exc:  # wrong arguments for the operation
         raise BadRequest(f"bad arguments for {name}: {exc}") from exc

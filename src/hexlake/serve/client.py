@@ -113,7 +113,7 @@ def session(settings: Settings) -> Iterator[Caller]:
         raise NotInitialised(f"{settings.data_dir} is not initialised; run `hexlake init` first")
     runtime = Runtime(settings)
     try:
-        yield lambda op, /, **kwargs: operations.jsonable(operations.OPERATIONS[op](runtime, **kwargs))
+        yield lambda op, /, **kwargs: operations.jsonable(operations.get(op)(runtime, **kwargs))
     finally:
         runtime.close()
 

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.deps import runtime_of
 from hexlake.spatial import clustering, heatmap, live, popularity
 from hexlake.spatial.resources import places
 
@@ -22,11 +22,6 @@ def _json(data: Any, media_type: str = "application/json") -> Response:
     return Response(orjson.dumps(data), media_type=media_type)
 
 
-def _rt(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @router.get("/v1/places/nearby", dependencies=read)
 def nearby_places(  # returns orjson bytes directly: the hot endpoint skips FastAPI's encoder
     request: Request,
@@ -37,7 +32,7 @@ def nearby_places(  # returns orjson bytes directly: the hot endpoint skips Fast
     category: str | None = Query(None, description="Only places of this category."),
 ) -> Response:
     """Places within ``radius_m``, nearest first (ties by id), with ``distance_m``."""
-    found = places(_rt(request)).nearby(lat, lng, radius_m, limit, category)
+    found = places(runtime_of(request)).nearby(lat, lng, radius_m, limit, category)
     return _json({"places": found, "count": len(found)})
 
 
@@ -51,7 +46,7 @@ def popular_places(
     radius_m: float | None = Query(None),
 ) -> dict[str, Any]:
     """Places ranked by the CANVS popularity score (places under k distinct users left out)."""
-    rows = popularity.popular(_rt(request), limit=limit, category=category, lat=lat, lng=lng, radius_m=radius_m)
+    rows = popularity.popular(runtime_of(request), limit=limit, category=category, lat=lat, lng=lng, radius_m=radius_m)
     return {"places": rows, "count": len(rows)}
 
 
@@ -63,37 +58,37 @@ def list_places(
     limit: int = Query(100),
 ) -> dict[str, Any]:
     """Places ordered by id, a page at a time."""
-    rows = [p.to_json() for p in places(_rt(request)).page(category=category, after=after, limit=limit)]
+    rows = [p.to_json() for p in places(runtime_of(request)).page(category=category, after=after, limit=limit)]
     return {"places": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None}
 
 
 @router.post("/v1/places", dependencies=write, status_code=201)
 def create_place(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Create a place: ``{id, name, category?, lat, lng, attributes?}``."""
-    return places(_rt(request)).create(body).to_json()
+    return places(runtime_of(request)).create(body).to_json()
 
 
 @router.get("/v1/places/{place_id}", dependencies=read)
 def get_place(request: Request, place_id: str) -> dict[str, Any]:
-    return places(_rt(request)).get(place_id).to_json()
+    return places(runtime_of(request)).get(place_id).to_json()
 
 
 @router.patch("/v1/places/{place_id}", dependencies=write)
 def update_place(request: Request, place_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Change some fields; ``attributes`` are merged into the existing ones."""
-    return places(_rt(request)).update(place_id, body).to_json()
+    return places(runtime_of(request)).update(place_id, body).to_json()
 
 
 @router.delete("/v1/places/{place_id}", dependencies=write, status_code=204)
 def delete_place(request: Request, place_id: str) -> Response:
-    places(_rt(request)).delete(place_id)
+    places(runtime_of(request)).delete(place_id)
     return Response(status_code=204)
 
 
 @router.get("/v1/places/{place_id}/popularity", dependencies=read)
 def place_popularity(request: Request, place_id: str) -> dict[str, Any]:
     """The popularity score of one place and its components."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     places(rt).get(place_id)
     return popularity.for_place(rt, place_id)
 
@@ -107,7 +102,7 @@ def nearby_events(
     minutes: int = Query(15, description="Only events of the last N minutes."),
 ) -> dict[str, Any]:
     """Recent activity around a point as coarse H3 cells with counts (k-anonymous, no user keys)."""
-    return live.nearby_events(_rt(request), lat, lng, radius_m, minutes)
+    return live.nearby_events(runtime_of(request), lat, lng, radius_m, minutes)
 
 
 @router.get("/v1/heatmap", dependencies=read)
@@ -120,17 +115,17 @@ def get_heatmap(
     limit: int = Query(10_000, description="Most hexagons returned (busiest first)."),
 ) -> Response:
     """GeoJSON FeatureCollection of H3 hexagons with ``events`` and ``distinct_users``."""
-    fc = heatmap.heatmap(_rt(request), res=res, start=from_, end=to, event_type=event_type, limit=limit)
+    fc = heatmap.heatmap(runtime_of(request), res=res, start=from_, end=to, event_type=event_type, limit=limit)
     return _json(fc, media_type="application/geo+json")
 
 
 @router.get("/v1/hotspots", dependencies=read)
 def get_hotspots(request: Request) -> dict[str, Any]:
     """The latest DBSCAN hotspots of recent pings."""
-    return clustering.hotspots_json(_rt(request))
+    return clustering.hotspots_json(runtime_of(request))
 
 
 @router.get("/v1/regions", dependencies=read)
 def get_regions(request: Request, city: str | None = Query(None)) -> dict[str, Any]:
     """The latest k-means regions per city."""
-    return clustering.regions_json(_rt(request), city)
+    return clustering.regions_json(runtime_of(request), city)

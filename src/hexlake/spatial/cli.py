@@ -1,59 +1,22 @@
-"""``hexlake places``: the places registry from the command line (opens the places file itself).
+"""``hexlake places``: the places registry from the command line.
 
-The server notices changes made here within a second (it watches the file's data version).
+Every command but ``load`` goes through ``cli_common.call`` (the server when one runs). ``load``
+streams a local file with a progress bar into the places file itself; a running server notices the
+change within a second (it watches the file's data version).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from hexlake.config import Settings, load_settings
-from hexlake.runtime import Runtime
-
-if TYPE_CHECKING:
-    from hexlake.spatial.places import PlacesService
+from hexlake.cli_common import JsonOpt, call, emit, err, local_runtime, out, table
 
 app = typer.Typer(help="Places registry: add, change, remove, bulk load, list and search places.",
                   no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _settings() -> Settings:
-    try:
-        from hexlake.cli import settings  # the root command's --data-dir, when mounted there
-
-        return settings()
-    except ImportError:
-        return load_settings()
-
-
-def _service() -> PlacesService:
-    from hexlake.spatial.resources import places  # numpy/polars/h3: only when a command runs
-
-    return places(Runtime(_settings()))
-
-
-def _emit(data: Any, as_json: bool) -> None:
-    sys.stdout.write(json.dumps(data, indent=None if as_json else 2, default=str) + "\n")
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    t = Table()
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    out.print(t)
 
 
 def _attrs(values: list[str] | None) -> dict[str, str]:
@@ -75,15 +38,14 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create one place (fails if the id exists; use `update`)."""
-    place = _service().create({"id": place_id, "name": name, "category": category, "lat": lat, "lng": lng,
-                               "attributes": _attrs(attr)})
-    _emit(place.to_json(), as_json)
+    place = {"id": place_id, "name": name, "category": category, "lat": lat, "lng": lng, "attributes": _attrs(attr)}
+    emit(call("places_add", place=place), as_json)
 
 
 @app.command("get")
 def get(place_id: Annotated[str, typer.Argument(help="Id of the place.")], as_json: JsonOpt = False) -> None:
     """Show one place with its H3 cells and attributes."""
-    _emit(_service().get(place_id).to_json(), as_json)
+    emit(call("places_get", place_id=place_id), as_json)
 
 
 @app.command("update")
@@ -101,13 +63,13 @@ def update(
     data: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if attr:
         data["attributes"] = _attrs(attr)
-    _emit(_service().update(place_id, data).to_json(), as_json)
+    emit(call("places_update", place_id=place_id, changes=data), as_json)
 
 
 @app.command("delete")
 def delete(place_id: Annotated[str, typer.Argument(help="Id of the place.")]) -> None:
     """Remove a place."""
-    _service().delete(place_id)
+    call("places_delete", place_id=place_id)
     err.print(f"deleted {place_id}")
 
 
@@ -119,11 +81,8 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List places ordered by id."""
-    rows = [p.to_json() for p in _service().page(category=category, after=after, limit=limit)]
-    if as_json:
-        _emit(rows, True)
-    else:
-        _table(rows, ["id", "name", "category", "lat", "lng", "h3_r9"])
+    rows = call("places_list", category=category, after=after, limit=limit)
+    emit(rows, as_json, lambda rows: table(rows, ["id", "name", "category", "lat", "lng", "h3_r9"]))
 
 
 @app.command("nearby")
@@ -136,11 +95,8 @@ def nearby(
     as_json: JsonOpt = False,
 ) -> None:
     """Places within a radius (great circle on the sphere), nearest first."""
-    rows = _service().nearby(lat, lng, radius_m, limit, category)
-    if as_json:
-        _emit(rows, True)
-    else:
-        _table(rows, ["id", "name", "category", "distance_m"])
+    rows = call("places_nearby", lat=lat, lng=lng, radius_m=radius_m, limit=limit, category=category)
+    emit(rows, as_json, lambda rows: table(rows, ["id", "name", "category", "distance_m"]))
 
 
 @app.command("load")
@@ -154,15 +110,16 @@ def load(
 
     Exits 1 when any row was refused (the good rows are still loaded).
     """
-    service = _service()
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, disable=as_json) as bar:
-        task = bar.add_task(f"loading {file.name}", total=file.stat().st_size)
-        from hexlake.spatial.loader import load_file
+    from hexlake.spatial.loader import load_file
+    from hexlake.spatial.resources import places
 
-        report = load_file(service, file, batch=batch, progress=lambda done: bar.update(task, completed=done))
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with local_runtime() as runtime, Progress(*columns, console=err, disable=as_json) as bar:
+        task = bar.add_task(f"loading {file.name}", total=file.stat().st_size)
+        report = load_file(places(runtime), file, batch=batch,
+                           progress=lambda done: bar.update(task, completed=done))
     if as_json:
-        _emit(report.to_json(), True)
+        emit(report.to_json(), True)
     else:
         for bad in report.bad[:50]:
             err.print(f"[red]bad row[/] {bad['where']}: {bad['error']}", highlight=False)
@@ -176,6 +133,4 @@ def load(
 @app.command("cluster")
 def cluster(as_json: JsonOpt = False) -> None:
     """Run the hotspot/region clustering once now (the server also runs it on a schedule)."""
-    from hexlake.spatial.clustering import run_clustering
-
-    _emit(run_clustering(Runtime(_settings())), as_json)
+    emit(call("places_cluster"), as_json)

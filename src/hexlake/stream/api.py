@@ -12,6 +12,7 @@ from hexlake.errors import BadRequest, NotFound
 from hexlake.features import get_online_store, user_entity
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.deps import runtime_of
 from hexlake.stream.realtime import metrics_snapshot, trending_places
 from hexlake.stream.runner import get_counter_store, get_geofence_store
 from hexlake.stream.state import consumer_stats, group_state_files, list_late_events
@@ -20,11 +21,6 @@ router = APIRouter(tags=["realtime"])
 read = [Depends(require_read_key)]
 write = [Depends(require_write_key)]
 MAX_BATCH = 1000
-
-
-def _rt(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _hasher(runtime: Runtime) -> Any:
@@ -42,7 +38,7 @@ def realtime_metrics(
     top: int = Query(20, ge=1, le=1000, description="Most places and cells listed."),
 ) -> dict[str, Any]:
     """platform_metrics_realtime: events/minute by type and source, active users, live counts."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     snap = metrics_snapshot(get_counter_store(rt), time.time(), minutes=minutes, live_minutes=live_minutes,
                             top=top)
     snap["consumers"] = consumer_stats(group_state_files(rt.settings))
@@ -60,7 +56,7 @@ def trending(
     """Top places by a decayed count over the sliding window (see docs/realtime.md)."""
     if per not in (None, "h3_r6", "city"):
         raise BadRequest("per must be h3_r6 or city", field="per")
-    rt = _rt(request)
+    rt = runtime_of(request)
     cfg = rt.settings.stream
     return trending_places(get_counter_store(rt), time.time(), window_minutes=cfg.trending_window_minutes,
                            half_life_minutes=cfg.trending_half_life_minutes, h3_r6=h3_r6, city=city, limit=limit,
@@ -74,7 +70,7 @@ def late_events(
     limit: int = Query(100, ge=1, le=10_000, description="Most rows returned, newest first."),
 ) -> dict[str, Any]:
     """The late side output: events behind the watermark by more than the allowed lateness."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     files = group_state_files(rt.settings)
     stats = consumer_stats(files)
     return {"counts": {g: s["late"] for g, s in stats.items()},
@@ -84,7 +80,7 @@ def late_events(
 @router.get("/v1/features/users/{user_id}", dependencies=read)
 async def user_features(request: Request, user_id: str) -> Response:
     """The user's latest 10-minute window features (the id is hashed here, never stored)."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     value = get_online_store(rt).get(user_entity(_hasher(rt).user_key(user_id)))
     if value is None:
         raise NotFound(f"no live features for user {user_id!r} (no recent events, or expired)", field="user_id")
@@ -100,7 +96,7 @@ async def user_features_batch(request: Request, body: Any = Body(..., examples=[
         raise BadRequest("user_ids must be a list of strings or integers", field="user_ids")
     if len(ids) > MAX_BATCH:
         raise BadRequest(f"at most {MAX_BATCH} user_ids per request; split the batch", field="user_ids")
-    rt = _rt(request)
+    rt = runtime_of(request)
     hasher = _hasher(rt)
     keys = [user_entity(hasher.user_key(str(i))) for i in ids]
     found = get_online_store(rt).get_many(keys)
@@ -113,24 +109,24 @@ def create_geofence(request: Request, body: Any = Body(..., examples=[
         {"name": "HQ", "lat": 37.7749, "lng": -122.4194, "radius_m": 150, "metadata": {"team": "ops"}}])
                     ) -> dict[str, Any]:
     """Create a circle (lat, lng, radius_m) or GeoJSON polygon (geometry) geofence."""
-    return get_geofence_store(_rt(request)).create(body).public()
+    return get_geofence_store(runtime_of(request)).create(body).public()
 
 
 @router.get("/v1/geofences", dependencies=read)
 def list_geofences(request: Request) -> dict[str, Any]:
     """Every geofence."""
-    fences = [f.public() for f in get_geofence_store(_rt(request)).list()]
+    fences = [f.public() for f in get_geofence_store(runtime_of(request)).list()]
     return {"geofences": fences, "count": len(fences)}
 
 
 @router.get("/v1/geofences/{fence_id}", dependencies=read)
 def get_geofence(request: Request, fence_id: str) -> dict[str, Any]:
     """One geofence."""
-    return get_geofence_store(_rt(request)).get(fence_id).public()
+    return get_geofence_store(runtime_of(request)).get(fence_id).public()
 
 
 @router.delete("/v1/geofences/{fence_id}", dependencies=write, status_code=204)
 def delete_geofence(request: Request, fence_id: str) -> Response:
     """Delete a geofence; users inside it get no exit event."""
-    get_geofence_store(_rt(request)).delete(fence_id)
+    get_geofence_store(runtime_of(request)).delete(fence_id)
     return Response(status_code=204)

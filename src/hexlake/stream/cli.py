@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from hexlake.cli_common import JsonOpt, emit, table
 from hexlake.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -24,11 +24,10 @@ geofences_app = typer.Typer(
     help="Geofences: circles or GeoJSON polygons whose enter/exit by users become events.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _store() -> GeofenceStore:
-    from hexlake.cli import settings
+    from hexlake.cli_common import settings
     from hexlake.stream.geofence_store import GeofenceStore
     from hexlake.stream.state import stream_db_path
 
@@ -70,16 +69,9 @@ def create(
 def list_(as_json: JsonOpt = False) -> None:
     """List every geofence."""
     fences = [f.public() for f in _store().list()]
-    if as_json:
-        _print(fences)
-        return
-    t = Table(title="geofences")
-    for col in ("id", "name", "kind", "where", "webhook_url"):
-        t.add_column(col)
-    for f in fences:
-        where = f"{f['lat']},{f['lng']} r={f['radius_m']} m" if f["kind"] == "circle" else f["geometry"]["type"]
-        t.add_row(f["id"], f["name"], f["kind"], where, f.get("webhook_url") or "")
-    Console().print(t)
+    rows = [{**f, "where": f"{f['lat']},{f['lng']} r={f['radius_m']} m" if f["kind"] == "circle"
+             else f["geometry"]["type"]} for f in fences]
+    emit(fences, as_json, lambda _: table(rows, ["id", "name", "kind", "where", "webhook_url"], title="geofences"))
 
 
 @geofences_app.command("delete")
@@ -92,7 +84,7 @@ def delete(fence_id: Annotated[str, typer.Argument(help="Id of the geofence to d
 @geofences_app.command("webhook-key")
 def webhook_key_cmd() -> None:
     """Print the key that signs webhook bodies (X-Hexlake-Signature), to verify them on your side."""
-    from hexlake.cli import settings
+    from hexlake.cli_common import settings
     from hexlake.privacy.secret import load_secret
     from hexlake.stream.webhooks import webhook_key
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from hexlake.errors import BadRequest, NotFound
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_read_key
+from hexlake.serve.deps import runtime_of
 from hexlake.transform import db, operations
 from hexlake.transform.marts import MARTS, ORDER_BY, model_table
 from hexlake.transform.rows import jsonable
@@ -25,11 +26,6 @@ router = APIRouter(dependencies=[Depends(require_read_key)], tags=["marts"])
 
 MAX_LIMIT = 10_000
 _PAGING = {"limit", "offset"}
-
-
-def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -75,7 +71,7 @@ def read_mart(name: str, request: Request) -> dict[str, Any]:
     """Rows of one mart, in its grain order, paged with limit/offset, filtered by ?column=value."""
     if name not in MARTS:
         raise NotFound(f"unknown mart {name!r}; marts: {', '.join(MARTS)}", field="name")
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     table = model_table(name)
     columns = _columns(runtime, table)
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
@@ -117,7 +113,7 @@ def active_users(request: Request) -> dict[str, Any]:
     grain = request.query_params.get("grain", "day")
     if grain not in ("day", "week", "month"):
         raise BadRequest(f"grain must be day, week or month, got {grain!r}", field="grain")
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     to = _date_param(request, "to", date.today())
     frm = _date_param(request, "from", to - timedelta(days=30))
     if frm > to:
@@ -148,20 +144,20 @@ def active_users(request: Request) -> dict[str, Any]:
 @router.get("/v1/freshness")
 def freshness(request: Request) -> dict[str, Any]:
     """Per model: newest event time it holds, lag to now, and how far it trails raw_events."""
-    return {"models": operations.freshness(_runtime(request))}
+    return {"models": operations.freshness(runtime_of(request))}
 
 
 @router.post("/v1/admin/transform/run", tags=["admin"])
 def admin_run(request: Request) -> dict[str, Any]:
     """Run the models now (same as one scheduler tick); 500 TransformError names a failed audit."""
-    result: dict[str, Any] = jsonable(operations.run(_runtime(request), trigger="api"))
+    result: dict[str, Any] = jsonable(operations.run(runtime_of(request), trigger="api"))
     return result
 
 
 @router.get("/v1/admin/transform/status", tags=["admin"])
 def admin_status(request: Request) -> dict[str, Any]:
     """Per model: kind, intervals, rows, newest event time, last successful run."""
-    result: dict[str, Any] = jsonable(operations.status(_runtime(request)))
+    result: dict[str, Any] = jsonable(operations.status(runtime_of(request)))
     return result
 
 
@@ -170,6 +166,6 @@ def admin_history(request: Request) -> dict[str, Any]:
     """Run history, newest first (``?limit=&model=&status=``)."""
     limit = _int_param(request, "limit", 100, 1, 10_000)
     rows = operations.history(
-        _runtime(request), limit=limit, model=request.query_params.get("model"),
+        runtime_of(request), limit=limit, model=request.query_params.get("model"),
         status=request.query_params.get("status"))
     return {"runs": jsonable(rows)}

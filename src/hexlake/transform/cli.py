@@ -6,41 +6,21 @@ when there is one (it owns the warehouse file), otherwise on the files directly.
 
 from __future__ import annotations
 
-import json
-import sys
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from hexlake.cli_common import JsonOpt, call, emit, out, table
 
 app = typer.Typer(
     help="SQLMesh models: raw -> staging -> marts. Run, plan, inspect runs and freshness.",
     no_args_is_help=True,
 )
-out = Console()
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _call(name: str, **kwargs: Any) -> Any:
-    from hexlake.cli import settings
-    from hexlake.serve.client import call
-    from hexlake.transform import operations
-
-    operations.register_operations()
-    return call(settings(), name, **kwargs)
 
 
 def _emit(data: Any, as_json: bool, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, default=str) + "\n")
-        return
-    t = Table()
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*["" if r.get(c) is None else str(r.get(c)) for c in columns])
-    out.print(t)
+    emit(data, as_json, lambda _: table(rows, columns))
 
 
 @app.command()
@@ -54,8 +34,8 @@ def run(
     Applies a plan first if the models or variables changed. Fails with the failing model and
     audit when an audit does not pass; models downstream of it keep their previous data.
     """
-    with out.status("running models...", spinner="dots") if not as_json else _nothing():
-        r = _call("transform_run", execution_time=execution_time)
+    with out.status("running models...", spinner="dots") if not as_json else nullcontext():
+        r = call("transform_run", execution_time=execution_time)
     _emit(r, as_json, r["evaluations"], ["model", "interval_start", "interval_end", "duration_ms"])
     for w in r.get("warnings", []) if not as_json else []:
         out.print(f"[yellow]warning:[/] {w}")
@@ -68,15 +48,15 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Apply model or variable changes (lookback, k, thresholds) to the warehouse and backfill."""
-    with out.status("planning and backfilling...", spinner="dots") if not as_json else _nothing():
-        r = _call("transform_plan", execution_time=execution_time)
+    with out.status("planning and backfilling...", spinner="dots") if not as_json else nullcontext():
+        r = call("transform_plan", execution_time=execution_time)
     _emit(r, as_json, r["evaluations"], ["model", "interval_start", "interval_end", "duration_ms"])
 
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Per model: kind, rows, newest event time, last successful run."""
-    r = _call("transform_status")
+    r = call("transform_status")
     if not as_json and r.get("needs_plan"):
         out.print("[yellow]models changed since the last plan: `hexlake transform plan` applies them[/]")
     _emit(r, as_json, r["models"], ["model", "kind", "rows", "newest_event_time", "last_success"])
@@ -90,7 +70,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Run history, newest first: model, interval, start, end, status, rows, error."""
-    r = _call("transform_history", limit=limit, model=model, status=status)
+    r = call("transform_history", limit=limit, model=model, status=status)
     _emit(r, as_json, r, ["started_at", "model", "interval_start", "interval_end", "status", "rows",
                           "error", "trigger"])
 
@@ -98,13 +78,5 @@ def history(
 @app.command()
 def freshness(as_json: JsonOpt = False) -> None:
     """Per model: newest event time it holds, lag to now and behind the raw layer."""
-    r = _call("transform_freshness")
+    r = call("transform_freshness")
     _emit(r, as_json, r, ["model", "rows", "newest_event_time", "lag_seconds", "behind_raw_seconds"])
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -7,6 +7,7 @@ whether it runs in the server or opens the files itself.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,19 +160,13 @@ def _record(runtime: Runtime, report: RunReport, trigger: str, attempt: int) -> 
     run_history(runtime).record(rows)
 
 
-def register_operations() -> None:
-    """Make these callable through the server's ``POST /v1/admin/ops/{name}`` (CLI routing)."""
-    from hexlake.serve.operations import OPERATIONS
-
-    OPERATIONS.update({
-        "transform_run": run,
-        "transform_plan": plan,
-        "transform_status": status,
-        "transform_history": history,
-        "transform_freshness": freshness,
-    })
-
-
-register_operations()
+# What the CLI calls through ``cli_common.call`` (listed in ``plugins.OPERATIONS``).
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "transform_run": run,
+    "transform_plan": plan,
+    "transform_status": status,
+    "transform_history": history,
+    "transform_freshness": freshness,
+}
 
 __all__ = ["engine", "freshness", "history", "plan", "run", "run_history", "status"]
