@@ -259,3 +259,60 @@ def write_dir(root: Path, files: dict[str, bytes]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     return root
+
+
+def installs_json() -> bytes:
+    return json.dumps([{"install": {
+        "doc": {"documentType": "Android Apps", "title": "Maps"},
+        "firstInstallationTime": "2021-03-01T10:00:00.000Z",
+        "deviceAttribute": {"manufacturer": "Google", "deviceDisplayName": "Alice's Pixel", "carrier": "X"},
+        "lastUpdateTime": "2023-01-01T00:00:00.000Z"}}]).encode()
+
+
+def likes_json() -> bytes:
+    return json.dumps([{"kind": "youtube#playlistItem",
+                        "snippet": {"publishedAt": "2022-02-02T02:02:02Z", "title": "Liked video",
+                                    "description": "d", "resourceId": {"videoId": "lk1"}},
+                        "contentDetails": {"videoId": "lk1"}}]).encode()
+
+
+def search_history_json() -> bytes:
+    return json.dumps([{"header": "YouTube", "title": "Searched for lofi",
+                        "titleUrl": "https://www.youtube.com/results?search_query=lofi",
+                        "time": "2023-07-01T10:00:00Z", "products": ["YouTube"]}]).encode()
+
+
+def keep_json() -> bytes:
+    return json.dumps({"color": "DEFAULT", "isTrashed": False, "isPinned": True, "isArchived": False,
+                       "title": "Groceries", "userEditedTimestampUsec": 1_700_000_000_000_000,
+                       "createdTimestampUsec": 1_690_000_000_000_000, "labels": [{"name": "home"}],
+                       "listContent": [{"text": "milk", "textHtml": "milk", "isChecked": True},
+                                       {"text": "eggs", "textHtml": "eggs", "isChecked": False}]}).encode()
+
+
+def comments_csv() -> bytes:
+    return (b"Comment ID,Channel ID,Comment Create Timestamp,Price,Parent Comment ID,Post ID,Video ID,Comment Text\n"
+            b'c1,ch,2024-01-02T03:04:05.123456+00:00,,,,v1,"{""text"":""Nice, ""},{""text"":""video\n!""}"\n'
+            b"\n")
+
+
+def live_chats_csv() -> bytes:
+    return (b"Live Chat ID,Channel ID,Live Chat Create Timestamp,Price,Video ID,Live Chat Text\n"
+            b'l1,ch,2024-02-02T03:04:05+00:00,0,v2,"{""text"":""hi all""}"\n')
+
+
+def more_takeout_files() -> dict[str, bytes]:
+    """Every other file google_takeout_parser recognises (newer and older names)."""
+    yt = "Takeout/YouTube and YouTube Music/"
+    return {
+        "Takeout/Chrome/History.json": browser_history_json(),
+        yt + "history/search-history.json": search_history_json(),
+        yt + "playlists/likes.json": likes_json(),
+        yt + "comments/comments.csv": comments_csv(),
+        yt + "live chats/live chats.csv": live_chats_csv(),
+        "Takeout/Google Play Store/Installs.json": installs_json(),
+        "Takeout/Keep/Groceries.json": keep_json(),
+        "Takeout/Keep/Groceries.html": b"<html></html>",
+        "Takeout/My Activity/Maps/My Activity.json": my_activity_json(),
+        "Takeout/Location History/Location History.json": records_json(2),
+    }

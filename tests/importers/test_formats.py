@@ -204,3 +204,26 @@ def test_classify_known_paths():
     assert classify("Takeout/Location History/Semantic Location History/2019/2019_MAY.json").name == "semantic"
     assert classify("Takeout/Chrome/BrowserHistory.json").name == "browser_history"
     assert classify("Takeout/archive_browser.html") is None
+
+
+def test_classify_every_google_takeout_parser_path():
+    from hexlake.importers.formats import classify as c
+
+    assert c("Takeout/Chrome/History.json").name == "browser_history"  # the name since 2023
+    assert c("Takeout/YouTube and YouTube Music/history/search-history.json").name == "my_activity"
+    assert c("Takeout/YouTube/history/watch-history.json").name == "watch_history"
+    assert c("Takeout/My Activity/Maps/My Activity.json").name == "my_activity"
+    assert c("Takeout/Location History/LocationHistory.json").name == "records"
+    assert c("Takeout/Google Play Store/Installs.json").name == "app_installs"
+    assert c("Takeout/YouTube and YouTube Music/live chats/live chats.csv").name == "youtube_live_chats"
+    assert c("Takeout/Keep/a note.json").name == "keep_note"
+    assert c("Takeout/Keep/a note.html") is None and c("Takeout/Chrome/Bookmarks.html") is None
+
+
+def test_comment_text_formats():
+    from hexlake.importers.formats.extra import comment_text
+
+    assert comment_text('{"text":"a"},{"text":"b"}') == "ab"
+    assert comment_text('{"takeoutSegments":[{"text":"old"}]}') == "old"
+    assert comment_text("plain words") == "plain words"
+    assert comment_text("") is None

@@ -254,3 +254,37 @@ def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tm
         assert {e.event_type for e in log_events(fresh)} == {"location_record"} and len(log_events(fresh)) == 2
     finally:
         fresh.close()
+
+
+def test_every_file_google_takeout_parser_knows_is_imported(runtime: Runtime, tmp_path: Path):
+    path = fx.write_zip(tmp_path / "takeout.zip", fx.more_takeout_files())
+    row = get_importer(runtime).import_path(path, "alice", OPTS)
+    assert (row.status, row.quarantined, row.errors) == ("done", 0, 0)
+    assert {f.path.rsplit("/", 1)[-1] for f in row.files} == {
+        "History.json", "search-history.json", "likes.json", "comments.csv", "live chats.csv",
+        "Installs.json", "Groceries.json", "My Activity.json", "Location History.json"}
+    by_type: dict[str, list] = {}
+    for e in log_events(runtime):
+        by_type.setdefault(e.event_type, []).append(e)
+    assert {t: len(v) for t, v in by_type.items()} == {
+        "browser_visit": 2, "search_activity": 2, "youtube_like": 1, "youtube_comment": 1,
+        "youtube_live_chat": 1, "app_install": 1, "keep_note": 1, "app_activity": 1, "youtube_watch": 1,
+        "location_record": 2}
+    assert by_type["search_activity"][0].properties["query"] in ("lofi", "hexlake data")
+    (comment,) = by_type["youtube_comment"]
+    assert comment.properties["text_length"] == len("Nice, video\n!") and "text" not in comment.properties
+    (note,) = by_type["keep_note"]
+    assert (note.properties["list_items"], note.properties["checked_items"]) == (2, 1)
+    assert "title" not in note.properties and "Groceries" not in json.dumps(note.properties)
+    (install,) = by_type["app_install"]
+    assert install.properties["title"] == "Maps" and "Alice" not in json.dumps(install.properties)
+    assert install.ts.isoformat().startswith("2021-03-01T10:00:00")
+
+
+def test_comment_and_note_text_only_with_bodies(runtime: Runtime, tmp_path: Path):
+    files = {k: v for k, v in fx.more_takeout_files().items() if k.endswith(("comments.csv", "Groceries.json"))}
+    path = fx.write_dir(tmp_path / "e", files)
+    get_importer(runtime).import_path(path, "alice", ImportOptions(include_bodies=True))
+    texts = {e.event_type: e.properties for e in log_events(runtime)}
+    assert texts["youtube_comment"]["text"] == "Nice, video\n!"
+    assert texts["keep_note"]["title"] == "Groceries" and texts["keep_note"]["text"] == "milk\neggs"
