@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from hexlake.errors import WarehouseError
 from hexlake.log.protocol import EventLog, LogMessage
+from hexlake.warehouse import intervals
 from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.frames import RAW_SCHEMA, FastPathRefused, fast_table, slow_table
@@ -98,7 +99,8 @@ class RawLoader(LoaderBase):
     def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
         now = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)
         try:
-            inserted = self.insert_table(fast_table(messages, now))
+            table = fast_table(messages, now)
+            inserted = self.insert_table(table)
             good: Sequence[LogMessage] = messages
             bad: list[tuple[LogMessage, str]] = []
         except (FastPathRefused, duckdb.Error) as exc:
@@ -113,6 +115,8 @@ class RawLoader(LoaderBase):
             except duckdb.Error as exc2:
                 raise WarehouseError(f"loading {len(good)} events into raw_events failed: {exc2}; "
                                      "they stay in the log and are retried") from exc2
+        # Before the ack, duplicates included: a redelivered batch records its days again.
+        intervals.record(self.warehouse, table)
         self.log.ack(self.group, [m.offset for m in good])
         return inserted, len(bad)
 
