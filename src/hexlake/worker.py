@@ -130,7 +130,6 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
 
 @app.callback(invoke_without_command=True)
 def worker(
-    ctx: typer.Context,
     only: Annotated[str, typer.Option(
         "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).")] = ",".join(PARTS),
     until_idle: Annotated[bool, typer.Option(
@@ -146,7 +145,7 @@ def worker(
 ) -> None:
     """Run the raw loader and stream consumers against HEXLAKE_LOG_URL until SIGTERM/SIGINT (graceful:
     the current batch finishes). Start several, on several machines, with a PostgreSQL or Redis log."""
-    from hexlake.config import load_settings
+    from hexlake.cli_common import settings
     from hexlake.errors import ConfigError
 
     which = [p.strip() for p in only.split(",") if p.strip()]
@@ -154,8 +153,7 @@ def worker(
     if unknown:
         raise ConfigError(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
                           field="only")
-    data_dir = ctx.find_root().params.get("data_dir")
-    runtime = Runtime(load_settings(data_dir=data_dir) if data_dir else load_settings())
+    runtime = Runtime(settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
