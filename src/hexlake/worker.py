@@ -94,13 +94,9 @@ class Housekeeping:
                 log.exception("worker housekeeping failed; retrying in %.0fs", self.every_s)
 
 
-def stream_parts(runtime: Runtime, which: Sequence[str]) -> list[str]:
-    """The stream consumers to run; ``features`` writes DuckDB-only SQL, so not on PostgreSQL."""
-    parts = [p for p in which if p != "loader"]
-    if "features" in parts and runtime.settings.resolved_warehouse_url().startswith("postgres"):
-        log.warning("worker: the features consumer needs a DuckDB warehouse; skipped")
-        parts.remove("features")
-    return parts
+def stream_parts(which: Sequence[str]) -> list[str]:
+    """The stream consumers to run (every part but the loader)."""
+    return [p for p in which if p != "loader"]
 
 
 def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
@@ -116,7 +112,7 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
     loop = LoaderLoop(runtime, name) if "loader" in which else None
     if loop is not None:
         threads.append(threading.Thread(target=loop.run, args=(stop, until_idle), name="worker-loader"))
-    parts = stream_parts(runtime, which)
+    parts = stream_parts(which)
     for consumer in build_consumers(runtime, parts) if parts else []:
         threads.append(threading.Thread(target=consumer.run, args=(stop,), kwargs={"until_idle": until_idle},
                                         name=f"worker-{consumer.group}"))

@@ -40,3 +40,18 @@ def test_worker_refuses_unknown_parts(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.startswith("Error: unknown worker part(s) nope")
+
+
+def test_worker_features_consumer_writes_user_windows_into_a_postgres_warehouse(
+        tmp_path: Path, pg_url: str) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path / "data", log_url="sqlite:///" + str(tmp_path / "log.sqlite"),
+                               warehouse_url=pg_url))
+    get_log(runtime).append(as_items([make_event(i) for i in range(180)]))  # three hours: windows close
+    result = run_worker(runtime, ["features"], threading.Event(), until_idle=True, name="w-feat")
+    assert result["parts"] == ["features"]
+    rows = get_warehouse(runtime).query_arrow(
+        "SELECT user_key, count(*) AS windows, sum(events_total) AS events FROM features_user_window "
+        "GROUP BY user_key ORDER BY user_key").to_pylist()
+    assert len(rows) == 3 and all(r["windows"] > 1 for r in rows)
+    assert sum(r["events"] for r in rows) < 180  # the newest windows are still open
+    runtime.close()

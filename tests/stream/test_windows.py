@@ -6,10 +6,12 @@ import itertools
 import math
 import random
 from collections import Counter, defaultdict
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import orjson
+import pytest
 
 from hexlake.features import MemoryOnlineStore
 from hexlake.gate.envelope import Event
@@ -17,6 +19,7 @@ from hexlake.stream.consumer import Consumer, ConsumerOptions
 from hexlake.stream.sinks import OfflineFeatureTable, online_sink
 from hexlake.stream.state import StreamState, list_late_events
 from hexlake.stream.user_windows import UserWindowOperator
+from hexlake.warehouse import Warehouse, open_warehouse
 from tests.stream.fakes import T0, FakeLog, append_events, make_event
 
 WINDOW_S = 600.0
@@ -88,12 +91,13 @@ def generate(seed: int) -> list[Event]:
     return arrivals
 
 
-def run_stream(arrivals: list[Event], tmp_path: Path, batch_size: int) -> tuple[Any, Any, StreamState]:
+def run_stream(arrivals: list[Event], tmp_path: Path, batch_size: int,
+               wh_url: str | None = None) -> tuple[Any, Warehouse, StreamState]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     log = FakeLog()
     append_events(log, arrivals)
     online = MemoryOnlineStore()
-    wh = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    wh = open_warehouse(wh_url or f"duckdb:///{tmp_path / 'wh.duckdb'}")
     table = OfflineFeatureTable(wh)
     state = StreamState(tmp_path / "stream.sqlite")
     consumer = Consumer(log, state, UserWindowOperator(WINDOW_S),
@@ -104,14 +108,14 @@ def run_stream(arrivals: list[Event], tmp_path: Path, batch_size: int) -> tuple[
     return online, wh, state
 
 
-def offline_rows(wh: Any) -> dict[tuple[str, float], dict[str, Any]]:
-    rows = wh.execute(
-        "SELECT user_key, epoch(window_start), events_total, event_counts, distinct_places, session_count,"
-        " session_seconds_total, last_h3_r9, distance_m FROM features_user_window").fetchall()
-    import json
-    return {(r[0], float(r[1])): {"events_total": r[2], "event_counts": json.loads(r[3]), "distinct_places": r[4],
-                                  "session_count": r[5], "session_seconds_total": r[6], "last_h3_r9": r[7],
-                                  "distance_m": r[8]} for r in rows}
+def offline_rows(wh: Warehouse) -> dict[tuple[str, float], dict[str, Any]]:
+    """The offline table by (user, window start epoch); the same SQL on DuckDB and PostgreSQL."""
+    rows = wh.cursor().execute(
+        "SELECT user_key, window_start, events_total, CAST(event_counts AS VARCHAR), distinct_places,"
+        " session_count, session_seconds_total, last_h3_r9, distance_m FROM features_user_window").fetchall()
+    return {(r[0], r[1].replace(tzinfo=UTC).timestamp()): {
+        "events_total": r[2], "event_counts": orjson.loads(r[3]), "distinct_places": r[4], "session_count": r[5],
+        "session_seconds_total": r[6], "last_h3_r9": r[7], "distance_m": r[8]} for r in rows}
 
 
 def test_out_of_order_and_late_events_match_batch_recomputation(tmp_path: Path) -> None:
@@ -155,7 +159,7 @@ def test_redelivered_batch_is_not_counted_twice(tmp_path: Path) -> None:
     log = FakeLog()
     append_events(log, arrivals)
     online = MemoryOnlineStore()
-    wh = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    wh = open_warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
     state = StreamState(tmp_path / "stream.sqlite")
     opts = ConsumerOptions(batch_size=4, allowed_lateness_s=LATENESS_S)
     consumer = Consumer(log, state, UserWindowOperator(WINDOW_S),
@@ -168,3 +172,35 @@ def test_redelivered_batch_is_not_counted_twice(tmp_path: Path) -> None:
     rows = offline_rows(wh)
     assert rows[("u", T0)]["events_total"] == 10
     assert state.meta("stream-features").duplicates == 4
+
+
+@pytest.mark.services
+def test_postgres_warehouse_gets_the_same_offline_windows_as_duckdb(tmp_path: Path, pg_url: str) -> None:
+    arrivals = generate(seed=5)
+    _, duck, _ = run_stream(arrivals, tmp_path / "duck", batch_size=50)
+    _, pg, _ = run_stream(arrivals, tmp_path / "pg", batch_size=50, wh_url=pg_url)
+    try:
+        expected = offline_rows(duck)
+        got = offline_rows(pg)
+        assert expected and got.keys() == expected.keys()
+        for wid, row in expected.items():
+            assert got[wid] == {**row, "session_seconds_total": got[wid]["session_seconds_total"]}
+            assert math.isclose(got[wid]["session_seconds_total"], row["session_seconds_total"], abs_tol=1e-6)
+    finally:
+        pg.close()
+        duck.close()
+
+
+@pytest.mark.services
+def test_postgres_offline_replay_overwrites_instead_of_duplicating(tmp_path: Path, pg_url: str) -> None:
+    wh = open_warehouse(pg_url)
+    table = OfflineFeatureTable(wh)
+    row = {"user_key": "u", "window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T12:10:00Z",
+           "events_total": 3, "event_counts": {"page": 3}, "distinct_places": 0, "session_count": 1,
+           "session_seconds_total": 1.5, "session_seconds_max": 1.5, "last_h3_r9": None, "distance_m": 0.0}
+    table.write([row])
+    table.write([{**row, "events_total": 4}, {**row, "events_total": 5}])  # a replay, and a repeat in one batch
+    try:
+        assert wh.query_arrow("SELECT events_total FROM features_user_window").to_pylist() == [{"events_total": 5}]
+    finally:
+        wh.close()

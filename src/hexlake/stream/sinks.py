@@ -2,48 +2,38 @@
 
 * ``counters``  → ``CounterStore.apply(outbox_id, ops)`` (applied once per outbox id)
 * ``online``    → ``OnlineStore.put_many`` (overwrite: replaying is harmless)
-* ``offline``   → the warehouse table ``features_user_window`` (upsert on user_key + window_start)
+* ``offline``   → the warehouse table ``features_user_window`` (upsert on user_key + window_start,
+  through ``Warehouse.upsert_rows``: DuckDB or PostgreSQL)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from hexlake.features.protocol import OnlineStore, user_entity
 from hexlake.stream.counters import CounterStore
+from hexlake.warehouse.protocol import Warehouse
 
 OFFLINE_TABLE = "features_user_window"
-OFFLINE_DDL = f"""CREATE TABLE IF NOT EXISTS {OFFLINE_TABLE} (
-    user_key VARCHAR NOT NULL,
-    window_start TIMESTAMP NOT NULL,
-    window_end TIMESTAMP NOT NULL,
-    events_total INTEGER NOT NULL,
-    event_counts JSON,
-    distinct_places INTEGER NOT NULL,
-    session_count INTEGER NOT NULL,
-    session_seconds_total DOUBLE NOT NULL,
-    session_seconds_max DOUBLE NOT NULL,
-    last_h3_r9 VARCHAR,
-    distance_m DOUBLE NOT NULL,
-    computed_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (user_key, window_start)
-)"""
-OFFLINE_COLUMNS = ["user_key", "window_start", "window_end", "events_total", "event_counts", "distinct_places",
-                   "session_count", "session_seconds_total", "session_seconds_max", "last_h3_r9", "distance_m",
-                   "computed_at"]
+#: Columns in canonical (DuckDB) types; ``Warehouse.column_type`` spells them for the engine.
+OFFLINE_SCHEMA = [
+    ("user_key", "VARCHAR NOT NULL"), ("window_start", "TIMESTAMP NOT NULL"), ("window_end", "TIMESTAMP NOT NULL"),
+    ("events_total", "INTEGER NOT NULL"), ("event_counts", "JSON"), ("distinct_places", "INTEGER NOT NULL"),
+    ("session_count", "INTEGER NOT NULL"), ("session_seconds_total", "DOUBLE NOT NULL"),
+    ("session_seconds_max", "DOUBLE NOT NULL"), ("last_h3_r9", "VARCHAR"), ("distance_m", "DOUBLE NOT NULL"),
+    ("computed_at", "TIMESTAMP NOT NULL"),
+]
+OFFLINE_COLUMNS = [name for name, _ in OFFLINE_SCHEMA]
+OFFLINE_KEY = ("user_key", "window_start")
 
 
-class SqlExecutor(Protocol):
-    """What the offline sink needs from the warehouse: statements, and a DuckDB cursor for Arrow."""
-
-    def execute(self, sql: str, params: Any = None) -> Any: ...
-
-    def cursor(self) -> Any: ...
+def offline_ddl(wh: Warehouse) -> str:
+    body = ",\n    ".join(f"{name} {wh.column_type(typ)}" for name, typ in OFFLINE_SCHEMA)
+    return f"CREATE TABLE IF NOT EXISTS {OFFLINE_TABLE} (\n    {body},\n    PRIMARY KEY ({', '.join(OFFLINE_KEY)})\n)"
 
 
 def counters_sink(store: CounterStore) -> Callable[[int, Any], None]:
@@ -63,40 +53,28 @@ def online_sink(store: OnlineStore, ttl_s: float) -> Callable[[int, Any], None]:
 class OfflineFeatureTable:
     """Appends final windows to ``features_user_window`` (point-in-time joins use window_end)."""
 
-    def __init__(self, db: SqlExecutor):
+    def __init__(self, db: Warehouse):
         self.db = db
-        self.db.execute(OFFLINE_DDL)
+        self.db.execute(offline_ddl(db))
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Upsert a batch in one statement (row-by-row DuckDB upserts cost ~ms each)."""
+        """Upsert a batch in one statement (row-by-row upserts cost ~ms each); replays overwrite."""
         if not rows:
             return
         now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)  # warehouse times are naive UTC
-        cols: dict[str, list[Any]] = {c: [] for c in OFFLINE_COLUMNS}
-        for r in rows:
-            for c in OFFLINE_COLUMNS:
-                if c in ("window_start", "window_end"):
-                    cols[c].append(_naive(r[c]))
-                elif c == "event_counts":
-                    cols[c].append(orjson.dumps(r[c]).decode())
-                elif c == "computed_at":
-                    cols[c].append(now)
-                else:
-                    cols[c].append(r[c])
-        batch = pa.table(cols)
-        cur = self.db.cursor()
-        cur.register("_hexlake_feature_batch", batch)
-        try:
-            cur.execute(f"INSERT OR REPLACE INTO {OFFLINE_TABLE} ({', '.join(OFFLINE_COLUMNS)})"
-                        f" SELECT {', '.join(OFFLINE_COLUMNS)} FROM _hexlake_feature_batch")
-        finally:
-            cur.unregister("_hexlake_feature_batch")
+        self.db.upsert_rows(OFFLINE_TABLE, OFFLINE_COLUMNS, [_offline_row(r, now) for r in rows], OFFLINE_KEY)
 
     def sink(self) -> Callable[[int, Any], None]:
         def deliver(outbox_id: int, rows: Any) -> None:
             self.write(rows)
 
         return deliver
+
+
+def _offline_row(r: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    values = {**r, "window_start": _naive(r["window_start"]), "window_end": _naive(r["window_end"]),
+              "event_counts": orjson.dumps(r["event_counts"]).decode(), "computed_at": now}
+    return tuple(values[c] for c in OFFLINE_COLUMNS)
 
 
 def _naive(iso_z: str) -> datetime:

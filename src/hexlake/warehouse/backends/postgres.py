@@ -165,8 +165,15 @@ class PostgresWarehouse:
         return PgCursor(self.connection())
 
     def execute(self, sql: str, params: Params = None) -> None:
+        """Run a statement; DDL waits for other processes' DDL (``CREATE … IF NOT EXISTS`` races otherwise)."""
         with _translate("statement"):
-            self.cursor().execute(sql, params)
+            if sql.lstrip()[:6].upper() not in ("CREATE", "ALTER "):
+                self.cursor().execute(sql, params)
+                return
+            conn = self.connection()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('hexlake:warehouse:ddl'))")
+                PgCursor(conn).execute(sql, params)
 
     def query_arrow(self, sql: str, params: Params = None) -> pa.Table:
         with _translate("query"):
