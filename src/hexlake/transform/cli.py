@@ -1,4 +1,4 @@
-"""``hexlake transform run|plan|status|history|freshness|render|test``.
+"""``hexlake transform run|plan|restate|status|history|freshness|render|test``.
 
 Each command calls one operation of ``hexlake.transform.operations`` — through the running server
 when there is one (it owns the warehouse file), otherwise on the files directly.
@@ -80,3 +80,25 @@ def freshness(as_json: JsonOpt = False) -> None:
     """Per model: newest event time it holds, lag to now and behind the raw layer."""
     r = call("transform_freshness")
     _emit(r, as_json, r, ["model", "rows", "newest_event_time", "lag_seconds", "behind_raw_seconds"])
+    waiting = r[0].get("late_events_pending") if r and not as_json else None
+    if waiting:
+        out.print(f"[yellow]{waiting} late events (oldest day {r[0]['oldest_late_day']}) wait to be "
+                  "restated: the next `hexlake transform run` does it[/]")
+
+
+@app.command()
+def restate(
+    from_day: Annotated[str, typer.Option("--from", help="First day to recompute (YYYY-MM-DD).")],
+    to_day: Annotated[str, typer.Option("--to", help="Last day to recompute, inclusive (YYYY-MM-DD).")],
+    models: Annotated[list[str] | None, typer.Option(
+        "--models", help="Only these models and the models built from them (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute a range of days in every incremental model (or --models and what depends on them).
+
+    For backfills written straight into the warehouse; late events that go through the loader are
+    restated by every `hexlake transform run` on their own.
+    """
+    with out.status("restating...", spinner="dots") if not as_json else nullcontext():
+        r = call("transform_restate", from_day=from_day, to_day=to_day, models=models or None)
+    _emit(r, as_json, r["evaluations"], ["model", "interval_start", "interval_end", "duration_ms"])

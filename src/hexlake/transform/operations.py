@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hexlake.errors import BadRequest, TransformError
 from hexlake.ops.runs import DuckRunHistory
 from hexlake.runtime import Runtime
-from hexlake.transform import db
+from hexlake.transform import db, restate
 from hexlake.transform.engine import RunReport, TransformEngine
 from hexlake.transform.marts import MARTS, STAGING, model_table, time_column
 
@@ -51,14 +51,52 @@ def run(runtime: Runtime, *, execution_time: datetime | str | None = None, trigg
         attempt: int = 1) -> dict[str, Any]:
     """Process new and late events into every model; record the run history; report."""
     eng = engine(runtime)
-    try:
-        report = eng.run(execution_time=_when(execution_time))
+    cfg = runtime.settings.transform
+    try:  # first restates the days older than the lookback that loads touched (transform.restate)
+        report, restated = restate.run(eng, db.warehouse(runtime), lookback_days=cfg.lookback_days,
+                                       start=cfg.start, execution_time=_when(execution_time))
     except TransformError as exc:
         failed = _report_from(exc)
         _record(runtime, failed, trigger, attempt)
         raise
     _record(runtime, report, trigger, attempt)
-    return report.to_dict()
+    return {**report.to_dict(), "restated": restated.to_dict()}
+
+
+def restate_range(runtime: Runtime, *, from_day: str, to_day: str, models: list[str] | None = None,
+                  execution_time: datetime | str | None = None) -> dict[str, Any]:
+    """Recompute the days ``from_day``..``to_day`` (inclusive) of ``models`` (default: all) and of
+    every model built from them; for backfills written straight into the warehouse."""
+    first, last = _day(from_day, "from_day"), _day(to_day, "to_day")
+    if last < first:
+        raise BadRequest(f"to_day {last} is before from_day {first}", field="to_day")
+    eng = engine(runtime)
+    known = set(restate.incremental_models(eng))
+    unknown = sorted(set(models or []) - known)
+    if unknown:
+        raise BadRequest(f"no incremental model named {', '.join(unknown)}; choose from "
+                         f"{', '.join(sorted(known)) or '(none built yet: run `hexlake transform run`)'}",
+                         field="models")
+    report, restated = restate.restate_range(
+        eng, db.warehouse(runtime), first=first, end=last + timedelta(days=1), models=models or None,
+        start=runtime.settings.transform.start, execution_time=_when(execution_time))
+    _record(runtime, report, "restate", 1)
+    return {**report.to_dict(), "restated": restated.to_dict()}
+
+
+def _day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise BadRequest(f"{name} must be a date like 2026-01-31, got {value!r}", field=name) from None
+
+
+def pending(runtime: Runtime, *, now: datetime | None = None) -> dict[str, Any]:
+    """Late data the next run will restate: days older than the lookback that loads touched."""
+    cfg = runtime.settings.transform
+    days = restate.pending_late(db.warehouse(runtime).cursor(), now or datetime.utcnow(), cfg.lookback_days)
+    return {"days": [d.day.isoformat() for d in days], "events": sum(d.events for d in days),
+            "oldest_day": days[0].day.isoformat() if days else None}
 
 
 def plan(runtime: Runtime, *, execution_time: datetime | str | None = None) -> dict[str, Any]:
@@ -94,6 +132,7 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
     wh = db.warehouse(runtime)
     now = now or datetime.utcnow()
     raw_newest = _scalar(wh, "SELECT MAX(ts) FROM main.raw_events")
+    late = pending(runtime, now=now)
     out = []
     for name in [*[f"staging.{m}" for m in STAGING], *[f"marts.{m}" for m in MARTS]]:
         col = time_column(name)
@@ -113,6 +152,9 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
             "behind_raw_seconds": (
                 round((raw_newest - newest).total_seconds(), 3) if newest and raw_newest else None
             ),
+            # late events loaded but not yet restated (older than the lookback; the next run does)
+            "late_events_pending": late["events"],
+            "oldest_late_day": late["oldest_day"],
         })
     return out
 
@@ -167,6 +209,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "transform_status": status,
     "transform_history": history,
     "transform_freshness": freshness,
+    "transform_restate": restate_range,
 }
 
-__all__ = ["engine", "freshness", "history", "plan", "run", "run_history", "status"]
+__all__ = ["engine", "freshness", "history", "pending", "plan", "restate_range", "run", "run_history", "status"]
