@@ -14,6 +14,7 @@ from hexlake.errors import NotInitialised
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
 from hexlake.serve.errors import FastJSONResponse, install_error_handlers
+from hexlake.serve.limits import install_body_limit
 from hexlake.serve.metrics import install_metrics
 
 log = logging.getLogger("hexlake.serve")
@@ -38,6 +39,7 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     """
     if not settings.paths.secret.exists():
         raise NotInitialised(f"{settings.data_dir} is not initialised; run `hexlake init` first")
+    _secure_data_dir(settings)
     run_background = settings.serve.background if background is None else background
 
     @asynccontextmanager
@@ -66,7 +68,18 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     install_metrics(app)
     for ref in plugins.ROUTERS:
         app.include_router(plugins.load(ref))
+    install_body_limit(app, settings)
     return app
+
+
+def _secure_data_dir(settings: Settings) -> None:
+    """Refuse a secret others can read (ConfigError), then make the rest of the data dir private."""
+    from hexlake.ops.modes import secure_umask, tighten_except_secret
+    from hexlake.privacy.secret import load_secret
+
+    secure_umask()
+    load_secret(settings.paths.secret)
+    tighten_except_secret(settings.paths.root, settings.paths.secret)
 
 
 __all__ = ["create_app", "start_services"]

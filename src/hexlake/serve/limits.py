@@ -1,0 +1,127 @@
+"""A body-size cap on every route, counted as the body streams in.
+
+``Content-Length`` is only a claim: a client can lie or send ``Transfer-Encoding: chunked``. The
+middleware refuses a declared size over the cap at once (413, body unread) and otherwise counts the
+bytes as the app reads them; past the cap the read raises ``PayloadTooLarge`` and whatever the app
+was about to answer is replaced by the 413, so no route ever buffers more than its cap.
+
+Caps: ``/v1/uploads/{id}/chunks/{n}`` → ``importers.upload_chunk_max_bytes``; the collectors (native,
+Segment, PostHog) → ``collect.max_request_bytes``; ``/v1/admin/*`` → ``serve.max_admin_body_bytes``;
+everything else → ``serve.max_body_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from hexlake.config import Settings
+from hexlake.errors import PayloadTooLarge
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """Raised from ``receive`` once a body passes its route's cap."""
+
+
+def cap_for(settings: Settings, ingest_paths: frozenset[str]) -> Callable[[str], int]:
+    """The body cap of a request path."""
+    serve = settings.serve
+    ingest = max(settings.collect.max_request_bytes, settings.collect.segment_max_batch_bytes)
+    chunk = settings.importers.upload_chunk_max_bytes + 64 * 1024  # headroom: the route reports exact sizes
+
+    def cap(path: str) -> int:
+        if path.startswith("/v1/uploads/") and "/chunks/" in path:
+            return chunk
+        if path in ingest_paths:
+            return ingest
+        if path.startswith("/v1/admin/"):
+            return serve.max_admin_body_bytes
+        return serve.max_body_bytes
+
+    return cap
+
+
+def _too_large_response(cap: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = orjson.dumps(BodyTooLarge(f"request body exceeds this route's {cap} byte limit", field="body").to_body())
+    start = {"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware (no buffering of its own): see the module docstring."""
+
+    def __init__(self, app: Any, cap: Callable[[str], int]):
+        self.app = app
+        self.cap = cap
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.cap(scope.get("path", ""))
+        declared = _content_length(scope)
+        if declared is not None and declared > cap:
+            for message in _too_large_response(cap):
+                await send(message)
+            return
+        state = {"received": 0, "exceeded": False, "started": False}
+
+        async def limited_receive() -> Any:
+            if state["exceeded"]:
+                raise BodyTooLarge(f"request body exceeds this route's {cap} byte limit", field="body")
+            message = await receive()
+            if message.get("type") == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > cap:
+                    state["exceeded"] = True
+                    raise BodyTooLarge(f"request body exceeds this route's {cap} byte limit", field="body")
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if state["exceeded"]:  # whatever the app answers after the overflow becomes the 413
+                if not state["started"]:
+                    state["started"] = True
+                    for m in _too_large_response(cap):
+                        await send(m)
+                return
+            if message.get("type") == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            if not state["started"]:
+                for m in _too_large_response(cap):
+                    await send(m)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def ingest_paths(app: Any) -> frozenset[str]:
+    """Paths served by the collectors (``hexlake.collect.*`` endpoints): they have their own, larger cap."""
+    return frozenset(
+        route.path for route in getattr(app, "routes", ())
+        if getattr(getattr(route, "endpoint", None), "__module__", "").startswith("hexlake.collect.")
+    )
+
+
+def install_body_limit(app: Any, settings: Settings) -> None:
+    """Cap every route's body (call after the routers are included)."""
+    app.add_middleware(BodyLimitMiddleware, cap=cap_for(settings, ingest_paths(app)))
+
+
+__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "cap_for", "install_body_limit"]
