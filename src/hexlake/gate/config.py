@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field
 
 from hexlake._configbase import Section
@@ -13,3 +15,9 @@ class GateConfig(Section):
         86_400.0, description="Skew corrections larger than this are ignored (client clock considered broken)."
     )
     coarse_h3_res: int = Field(9, description="H3 resolution location is snapped to without precise consent.")
+    pii_policy: Literal["hash", "mask", "drop", "keep"] = Field(
+        "hash", description="What the scrub does with PII found in fields no x-pii annotates (docs/privacy.md)."
+    )
+    source_pii_policy: dict[str, Literal["hash", "mask", "drop", "keep"]] = Field(
+        {}, description="Per-source override of pii_policy, e.g. {\"partner\": \"drop\"}."
+    )

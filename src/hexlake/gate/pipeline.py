@@ -29,16 +29,7 @@ from hexlake.gate.envelope import (
     SourceInfo,
 )
 from hexlake.gate.registry import CompiledSchema, SchemaRegistry
-from hexlake.gate.scrub import (
-    PROPERTY_KEYS as _PROPERTY_KEYS,
-)
-from hexlake.gate.scrub import (
-    apply_plan,
-    derive_email_domain,
-    pop_path,
-    scrub_context,
-    scrub_top_level,
-)
+from hexlake.gate.scrub import Exempt, Scrubber, apply_plan, derive_email_domain, exempt_paths, pop_path
 from hexlake.privacy.geoip import ip_country
 from hexlake.privacy.hashing import Hasher
 
@@ -120,7 +111,8 @@ class Gate:
         self._coarse_res = config.coarse_h3_res
         # A coarsened point is only known to within its cell: report at least the cell's edge length.
         self._coarse_accuracy = h3.average_hexagon_edge_length(config.coarse_h3_res, "m")
-        self._declared: dict[int, frozenset[str]] = {}
+        self._exempt: dict[int, Exempt | None] = {}
+        self.scrubber = Scrubber(hasher)
 
     # -- the batch ----------------------------------------------------------------------------------
 
@@ -327,8 +319,9 @@ class Gate:
         compiled = d.compiled
         if compiled is not None and compiled.plan.has_pii:
             props = apply_plan(props, compiled.plan, hasher)
-        if not _PROPERTY_KEYS.isdisjoint(props):
-            props = scrub_top_level(props, hasher, self._declared_names(compiled))
+        policy = self._policy(compiled, source)
+        props = self.scrubber.properties(props, policy=policy, exempt=self._exempt_paths(compiled),
+                                         person=d.event_type == "identify")
         lat = lng = acc = None
         if d.location is not None:
             lat, lng, acc = self._coarsen(d.location, d.consent)
@@ -343,7 +336,7 @@ class Gate:
             anonymous_key=None if d.anonymous_id is None else hasher.user_key(d.anonymous_id),
             session_id=d.session_id,
             properties=props,
-            context=self._context(d.context, source, hasher),
+            context=self._context(d.context, source, policy),
             lat=lat,
             lng=lng,
             accuracy_m=acc,
@@ -351,11 +344,11 @@ class Gate:
             retention=compiled.plan.retention if compiled is not None else None,
         )
 
-    def _context(self, raw: dict[str, Any] | None, source: SourceInfo, hasher: Hasher) -> dict[str, Any]:
+    def _context(self, raw: dict[str, Any] | None, source: SourceInfo, policy: str) -> dict[str, Any]:
         """Scrubbed context; with ``source.geoip`` the IP becomes ``geo_ip.country`` before it is dropped."""
         if not raw:
             return {}
-        context = scrub_context(raw, hasher)
+        context = self.scrubber.context(raw, policy=policy)
         if source.geoip:
             country = ip_country(raw.get("ip"))
             if country is not None:
@@ -370,15 +363,19 @@ class Gate:
         clat, clng = h3i.cell_to_latlng(h3i.latlng_to_cell(lat, lng, self._coarse_res))
         return clat, clng, max(acc or 0.0, self._coarse_accuracy)
 
-    def _declared_names(self, compiled: CompiledSchema | None) -> frozenset[str]:
+    def _policy(self, compiled: CompiledSchema | None, source: SourceInfo) -> str:
+        """The schema's x-pii-policy, else the source's, else the default (docs/privacy.md)."""
+        if compiled is not None and compiled.plan.pii_policy is not None:
+            return compiled.plan.pii_policy
+        return self.config.source_pii_policy.get(source.name, self.config.pii_policy)
+
+    def _exempt_paths(self, compiled: CompiledSchema | None) -> Exempt | None:
         if compiled is None:
-            return frozenset()
+            return None
         key = id(compiled)
-        names = self._declared.get(key)
-        if names is None:
-            names = frozenset((compiled.record.schema.get("properties") or {}).keys())
-            self._declared[key] = names
-        return names
+        if key not in self._exempt:
+            self._exempt[key] = exempt_paths(compiled.plan)
+        return self._exempt[key]
 
     # -- outcomes -------------------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 Annotations (see docs/schemas.md):
 
-* on fields: ``x-pii: hash|drop|mask`` and ``x-location: true`` (an object with lat/lng/accuracy);
-* on the schema: ``x-event-type``, ``x-version``, ``x-retention``.
+* on fields: ``x-pii: hash|drop|mask|keep`` (``keep``: trusted, the scrub leaves it alone) and
+  ``x-location: true`` (an object with lat/lng/accuracy);
+* on the schema: ``x-event-type``, ``x-version``, ``x-retention``, ``x-pii-policy`` (what the
+  scrub does with PII found in unannotated fields: ``hash|mask|drop|keep``).
 
 Paths are tuples of property names from the root of the validated object (``properties``);
 ``"*"`` stands for every element of an array (``items``).
@@ -18,7 +20,7 @@ import msgspec
 
 from hexlake.errors import SchemaError
 
-PII_ACTIONS = ("hash", "drop", "mask")
+PII_ACTIONS = ("hash", "drop", "mask", "keep")
 # Retention classes from the design (class -> default duration). A custom "<n>d|w|m|y" is allowed too.
 RETENTION_CLASSES: dict[str, str] = {
     "transaction": "7y",
@@ -38,6 +40,8 @@ class Plan(msgspec.Struct, frozen=True):
     hash: tuple[Path, ...] = ()
     drop: tuple[Path, ...] = ()
     mask: tuple[Path, ...] = ()
+    keep: tuple[Path, ...] = ()
+    pii_policy: str | None = None  # ``x-pii-policy``: the scrub's action in this schema's events
     location: Path | None = None
     retention: str | None = None
     requires_location: bool = False  # ``x-requires-location: true`` on the schema (location pings)
@@ -46,7 +50,7 @@ class Plan(msgspec.Struct, frozen=True):
 
 def compile_plan(schema: dict[str, Any]) -> Plan:
     """Walk ``schema`` once and collect its annotations; ``SchemaError`` names a bad one."""
-    found: dict[str, list[Path]] = {"hash": [], "drop": [], "mask": [], "location": []}
+    found: dict[str, list[Path]] = {"hash": [], "drop": [], "mask": [], "keep": [], "location": []}
     _walk(schema, (), found)
     if any("*" in p for p in found["location"]):
         raise SchemaError("x-location cannot be inside an array", field="x-location")
@@ -59,11 +63,19 @@ def compile_plan(schema: dict[str, Any]) -> Plan:
         hash=tuple(found["hash"]),
         drop=tuple(found["drop"]),
         mask=tuple(found["mask"]),
+        keep=tuple(found["keep"]),
+        pii_policy=check_pii_policy(schema.get("x-pii-policy")),
         location=found["location"][0] if found["location"] else None,
         retention=check_retention(schema.get("x-retention")),
         requires_location=schema.get("x-requires-location") is True,
         has_pii=bool(found["hash"] or found["drop"] or found["mask"]),
     )
+
+
+def check_pii_policy(value: Any) -> str | None:
+    if value is None or value in PII_ACTIONS:
+        return value
+    raise SchemaError(f"x-pii-policy is {value!r}; use one of {', '.join(PII_ACTIONS)}", field="x-pii-policy")
 
 
 def check_retention(value: Any) -> str | None:
@@ -85,7 +97,7 @@ def _walk(node: Any, path: Path, found: dict[str, list[Path]]) -> None:
     if pii is not None:
         if pii not in PII_ACTIONS:
             raise SchemaError(
-                f"x-pii at /{'/'.join(path)} is {pii!r}; use one of hash, drop, mask", field="x-pii"
+                f"x-pii at /{'/'.join(path)} is {pii!r}; use one of hash, drop, mask, keep", field="x-pii"
             )
         found[pii].append(path)
         return  # the whole value is replaced or removed: nothing inside it matters

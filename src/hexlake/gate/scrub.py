@@ -1,87 +1,222 @@
-"""Privacy at the door: apply a schema's x-pii plan, and the default rules for known PII keys.
+"""Privacy at the door: the schema's x-pii plan, then a recursive scrub of every key and value.
 
-Nothing here mutates its input (the raw item may still be quarantined or replayed): dicts along a
-changed path are copied, untouched branches are shared.
+Nothing here mutates its input (the raw item may still be quarantined or replayed): containers along
+a changed path are copied, untouched branches are shared.
 
-Default rules (docs/privacy.md):
+``Scrubber`` walks ``properties`` and ``context`` through every object and list (docs/privacy.md
+lists what it finds, ``hexlake.privacy.detect`` holds the lists):
 
-* ``context``: ``ip`` and other network addresses, names, addresses, birthdays, passwords are
-  dropped; email, phone and advertising ids are hashed; precise coordinates in
-  ``context.location`` are removed. Applied at any depth.
-* ``properties`` of schemaless events, and top-level property keys a schema does not declare: the
-  same rules, top level only, with a narrower drop list (``name`` is often a product or page name).
+* keys in any spelling (``Email``, ``e-mail``, ``email_address``, ``$email``): secrets and network
+  addresses are dropped; contact details get the policy's action; user ids (``user_id``, ``userId``,
+  ``uid``…) are HMAC'd with the envelope's ``user_key`` function, so they still join; names,
+  addresses and birthdays are dropped where they describe a person (top of ``context``, identify
+  traits, and objects such as ``user``, ``traits``, ``$set``, ``contacts[]``);
+* values: emails (also ``%40``-encoded), formatted phone numbers, IPv4/IPv6 addresses inside any
+  string, and identifying query parameters in URLs (``?email=…&uid=…``).
+
+The action for what is found is a policy (``hash | mask | drop | keep``): the schema's
+``x-pii-policy``, else the source's (``gate.source_pii_policy``), else ``gate.pii_policy``. A field
+annotated ``x-pii`` is handled by that annotation only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from hexlake.gate.plan import Path, Plan
+from hexlake.privacy import detect as d
 from hexlake.privacy.hashing import Hasher, email_domain, mask
 
-# Dropped at any depth of context (``ip`` can hide in ``context.network`` or ``context.traits``).
-DROP_ANYWHERE = frozenset({
-    "ip", "ip_address", "ipAddress", "ipv4", "ipv6", "x-forwarded-for", "forwarded_for",
-    "password", "ssn", "latitude", "longitude", "lat", "lng",
-})
-# Dropped at the top of context and in ``context.traits`` only: deeper, ``name`` is e.g. os.name.
-PERSON_KEYS = frozenset({
-    "name", "first_name", "last_name", "firstName", "lastName", "full_name", "fullName",
-    "address", "street", "birthday", "date_of_birth", "dob",
-})
-CONTEXT_DROP = DROP_ANYWHERE | PERSON_KEYS
-PROPERTY_DROP = frozenset({
-    "ip", "ip_address", "ipAddress", "first_name", "last_name", "firstName", "lastName",
-    "full_name", "fullName", "address", "street", "birthday", "date_of_birth", "dob", "password", "ssn",
-})
-HASH_KEYS = frozenset({"email", "phone", "phone_number", "phoneNumber", "advertisingId", "advertising_id",
-                       "idfa", "gaid"})
-EMAIL_KEYS = frozenset({"email"})
-_PERSON_LEVEL_KEYS = CONTEXT_DROP | HASH_KEYS
-_DEEP_KEYS = DROP_ANYWHERE | HASH_KEYS
-PROPERTY_KEYS = PROPERTY_DROP | HASH_KEYS
+POLICIES = ("hash", "mask", "drop", "keep")
+MAX_DEPTH = 16  # deeper than any real event: dropped rather than left unchecked
+_SUSPECT = d.suspect
+_KEY_MEMO = d.KEY_MEMO  # key -> class, filled by ``key_class``
+_PERSON_SCOPE = frozenset({d.PERSON_CONTAINER, d.IDENTIFIER})
+# Scalars under a key of these classes inherit it (``phone: {home: "4155550132"}``).
+_INHERITED = frozenset({d.SECRET, d.NETWORK, d.CONTACT, d.IDENTIFIER})
+_QUIET_PERSON = frozenset({d.NONE, d.PERSON_CONTAINER})
+_QUIET = _QUIET_PERSON | {d.PERSON}
+_QUIET_PERSON_PROPS = _QUIET_PERSON | {d.COORDINATE}
+_QUIET_PROPS = _QUIET | {d.COORDINATE}
+Exempt = dict[str, Any]  # a trie of x-pii paths; a leaf is ``True``
 
 
-def scrub_context(
-    context: dict[str, Any], hasher: Hasher, depth: int = 0, person_level: bool = True
-) -> dict[str, Any]:
-    """``context`` without dropped keys and with hashed identifiers (copied only if changed)."""
-    keys = _PERSON_LEVEL_KEYS if person_level else _DEEP_KEYS
-    out: dict[str, Any] | None = None
-    for key, value in context.items():
-        new = value
-        if key in keys:
-            new = _DROP if key in CONTEXT_DROP else hasher.hash_pii(value, email=key in EMAIL_KEYS)
-        elif type(value) is dict and (
-            key == "traits" or not (_DEEP_KEYS.isdisjoint(value) and dict not in map(type, value.values()))
-        ):  # a nested dict with no PII key and no dict inside is left as is (checked at C speed)
-            # Deeper than any real client context: dropped rather than left unchecked.
-            new = scrub_context(value, hasher, depth + 1, key == "traits") if depth < 8 else _DROP
-        if new is not value:
-            if out is None:
-                out = dict(context)
-            if new is _DROP:
+class Scrubber:
+    """The recursive PII scrub for one hasher; the policy is chosen per call."""
+
+    def __init__(self, hasher: Hasher):
+        self.hasher = hasher
+        self._replacers: dict[str, Callable[[str, str], str]] = {
+            "hash": self._hash_text, "mask": lambda kind, v: mask(unquote_plus(v)), "drop": lambda kind, v: "",
+        }
+        self._walks = {(p, c): _Walk(self, p, context=c) for p in POLICIES for c in (False, True)}
+
+    def properties(
+        self, props: dict[str, Any], *, policy: str = "hash", exempt: Exempt | None = None, person: bool = False
+    ) -> dict[str, Any]:
+        """Scrubbed ``props`` (``person``: the top level describes a person, as identify traits do)."""
+        if policy == "keep":
+            return props
+        out = self._walks[policy, False].dict(props, 0, person, exempt, d.NONE)
+        return {} if out is _DROP else out
+
+    def context(self, ctx: dict[str, Any], *, policy: str = "hash") -> dict[str, Any]:
+        """Scrubbed ``context``: as properties, plus coordinates removed and person data at its top."""
+        out = self._walks["drop" if policy == "keep" else policy, True].dict(ctx, 0, True, None, d.NONE)
+        return {} if out is _DROP else out
+
+    def value(self, cls: int, value: Any, policy: str) -> Any:
+        """What a scalar under a key of class ``cls`` becomes (``_DROP`` to remove it)."""
+        if cls == d.SECRET or cls == d.NETWORK:
+            return _DROP
+        if type(value) is bool or value is None or type(value) is float:
+            return value
+        if policy == "drop":
+            return _DROP
+        if cls == d.IDENTIFIER or policy == "hash":
+            return self.hasher.hash_pii(value, email=_is_email(value))
+        return mask(value)
+
+    def text(self, text: str, policy: str) -> str:
+        return d.redact_text(text, self._replacers[policy])
+
+    def _hash_text(self, kind: str, value: str) -> str:
+        plain = unquote_plus(value)
+        return self.hasher.hash_pii(plain, email=kind == "email" or _is_email(plain))
+
+
+class _Walk:
+    """One scrub: the policy and whether this is ``context`` (coordinates dropped there)."""
+
+    __slots__ = ("context", "policy", "quiet", "quiet_person", "s")
+
+    def __init__(self, scrubber: Scrubber, policy: str, *, context: bool):
+        self.s = scrubber
+        self.policy = policy
+        self.context = context
+        # Key classes that change nothing about a scalar here (names matter only about a person).
+        self.quiet = _QUIET if context else _QUIET_PROPS
+        self.quiet_person = _QUIET_PERSON if context else _QUIET_PERSON_PROPS
+
+    def dict(self, node: dict[str, Any], depth: int, person: bool, exempt: Exempt | None, inherit: int) -> Any:
+        if depth > MAX_DEPTH:
+            return _DROP
+        out: dict[str, Any] | None = None
+        memo, suspect = _KEY_MEMO, _SUSPECT
+        quiet = self.quiet_person if person else self.quiet
+        for key, value in node.items():
+            # Hot path, inlined: an ordinary key holding a number, an unsuspicious string or an object.
+            cls = memo.get(key)
+            if inherit == 0 and cls in quiet:
+                kind = type(value)
+                if kind is str:
+                    if len(value) < 6 or not suspect(value):
+                        continue
+                elif kind is dict and exempt is None:
+                    new = self.dict(value, depth + 1, cls == d.PERSON_CONTAINER, None, 0)
+                    if new is not value:
+                        out = dict(node) if out is None else out
+                        if new is _DROP:
+                            del out[key]
+                        else:
+                            out[key] = new
+                    continue
+                elif kind is not list:
+                    continue
+            sub_exempt = None
+            if exempt is not None and key in exempt:
+                sub_exempt = exempt[key]
+                if sub_exempt is True:
+                    continue
+            new = self.item(key, value, depth, person, sub_exempt, inherit)
+            if type(key) is str and "@" in key:  # an address used as a key
+                out = dict(node) if out is None else out
                 del out[key]
+                if new is not _DROP:
+                    out[self.s.text(key, "drop" if self.policy == "keep" else self.policy) or "_"] = new
+                continue
+            if new is not value:
+                out = dict(node) if out is None else out
+                if new is _DROP:
+                    del out[key]
+                else:
+                    out[key] = new
+        return node if out is None else out
+
+    def item(self, key: str, value: Any, depth: int, person: bool, exempt: Exempt | None, inherit: int) -> Any:
+        cls = d.key_class(key) if type(key) is str else d.NONE
+        if cls == d.NONE:
+            cls = inherit
+        kind = type(value)
+        if kind is dict or kind is list:
+            if cls == d.SECRET or cls == d.NETWORK or (self.context and cls == d.COORDINATE):
+                return _DROP
+            if cls == d.PERSON and person:
+                return _DROP
+            down = cls if cls in _INHERITED else d.NONE
+            if kind is dict:
+                return self.dict(value, depth + 1, cls in _PERSON_SCOPE, exempt, down)
+            return self.list(value, depth + 1, cls in _PERSON_SCOPE, exempt, down)
+        return self.scalar(cls, value, person)
+
+    def list(self, node: list[Any], depth: int, person: bool, exempt: Exempt | None, inherit: int) -> Any:
+        if depth > MAX_DEPTH:
+            return _DROP
+        sub = exempt.get("*") if exempt is not None else None
+        if sub is True:
+            return node
+        changed = False
+        out = []
+        for value in node:
+            kind = type(value)
+            if kind is dict:
+                new = self.dict(value, depth + 1, person, sub, inherit)
+            elif kind is list:
+                new = self.list(value, depth + 1, person, sub, inherit)
             else:
-                out[key] = new
-    return context if out is None else out
+                new = self.scalar(inherit, value, person)
+            changed = changed or new is not value
+            if new is not _DROP:
+                out.append(new)
+        return out if changed else node
+
+    def scalar(self, cls: int, value: Any, person: bool) -> Any:
+        if cls != d.NONE:
+            if cls in _INHERITED:
+                return self.s.value(cls, value, self.policy)
+            if cls == d.COORDINATE and self.context:
+                return _DROP
+            if cls == d.PERSON and person:
+                return _DROP if self.policy != "mask" else mask(value)
+        if type(value) is str and len(value) >= 6 and _SUSPECT(value):
+            new = self.s.text(value, self.policy)
+            if new != value:
+                return new if new or self.policy != "drop" else _DROP
+        return value
 
 
-def scrub_top_level(props: dict[str, Any], hasher: Hasher, declared: frozenset[str]) -> dict[str, Any]:
-    """Default rules on the top-level keys of ``props`` not declared by the schema (copied if changed)."""
-    if PROPERTY_KEYS.isdisjoint(props):  # the usual case, at C speed
-        return props
-    hits = [k for k in props if k in PROPERTY_KEYS and k not in declared]
-    if not hits:
-        return props
-    props = dict(props)
-    for key in hits:
-        if key in PROPERTY_DROP:
-            del props[key]
+def exempt_paths(plan: Plan) -> Exempt | None:
+    """The x-pii paths of a plan as a trie: the scrub leaves them to their annotation."""
+    paths = (*plan.hash, *plan.drop, *plan.mask, *plan.keep)
+    if not paths:
+        return None
+    trie: Exempt = {}
+    for path in paths:
+        node = trie
+        for part in path[:-1]:
+            nxt = node.get(part)
+            if nxt is True:
+                break
+            node = node.setdefault(part, {})
         else:
-            props[key] = hasher.hash_pii(props[key], email=key in EMAIL_KEYS)
-    return props
+            node[path[-1]] = True
+    return trie
+
+
+def _is_email(value: Any) -> bool:
+    return isinstance(value, str) and "@" in value
 
 
 def derive_email_domain(props: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +232,7 @@ def derive_email_domain(props: dict[str, Any]) -> dict[str, Any]:
 def apply_plan(props: dict[str, Any], plan: Plan, hasher: Hasher) -> dict[str, Any]:
     """Hash, mask and drop the annotated fields of a valid ``props`` (a new dict if anything changed)."""
     for path in plan.hash:
-        props = _edit(props, path, lambda v, k: hasher.hash_pii(v, email=k in EMAIL_KEYS))
+        props = _edit(props, path, lambda v, k: hasher.hash_pii(v, email=_is_email(v)))
     for path in plan.mask:
         props = _edit(props, path, lambda v, k: mask(v))
     for path in plan.drop:
@@ -147,4 +282,4 @@ def _edit(node: Any, path: Path, fn: Edit) -> Any:
     return copy
 
 
-__all__ = ["apply_plan", "derive_email_domain", "pop_path", "scrub_context", "scrub_top_level"]
+__all__ = ["MAX_DEPTH", "POLICIES", "Scrubber", "apply_plan", "derive_email_domain", "exempt_paths", "pop_path"]

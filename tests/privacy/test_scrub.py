@@ -1,0 +1,154 @@
+"""The recursive scrub: every leak listed in issue 15, plus policies and the x-pii override."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from hexlake.gate import DedupeWindow, Gate, SchemaRegistry, SourceInfo, encode_event
+from hexlake.gate.config import GateConfig
+from hexlake.gate.scrub import Scrubber
+from hexlake.privacy import Hasher
+from hexlake.privacy.detect import find_pii, key_class, normalise_key
+
+SECRET = b"k" * 32
+NOW = datetime(2024, 6, 1, 12, 5, tzinfo=UTC)
+PLAIN = ["jane.doe@example.com", "+1 415 555 0132", "203.0.113.77", "2001:db8::7", "u-4242",
+         "bob@corp.example", "Jane Roe"]
+
+
+def key_of(value: object) -> str:
+    return hmac.new(SECRET, str(value).encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def registry(tmp_path):
+    reg = SchemaRegistry(tmp_path / "catalog.sqlite")
+    yield reg
+    reg.close()
+
+
+def gate(registry: SchemaRegistry, **config: object) -> Gate:
+    return Gate(registry, Hasher(SECRET), GateConfig(**config), DedupeWindow(100), clock=lambda: NOW)
+
+
+def stored(registry: SchemaRegistry, item: dict, source: str = "web", **config: object) -> bytes:
+    result = gate(registry, **config).process([item], source=SourceInfo(name=source))
+    assert not result.errors, result.errors
+    return encode_event(result.accepted[0])
+
+
+LEAKY = {
+    "event_type": "track", "user_id": "u-4242",
+    "properties": {
+        "event": "Signed up", "user_id": "u-4242", "userId": "u-4242", "Email": "jane.doe@example.com",
+        "EMAIL": "jane.doe@example.com", "email_address": "jane.doe@example.com", "mobile": "+1 415 555 0132",
+        "user": {"email": "jane.doe@example.com", "phone": "+1 415 555 0132", "ip": "203.0.113.77"},
+        "contacts": [{"email": "bob@corp.example", "name": "Jane Roe"}],
+        "note": "call me at +1 415 555 0132 or mail jane.doe@example.com from 203.0.113.77",
+        "url": "https://x.example/p?email=jane.doe%40example.com&uid=u-4242&ref=ad",
+        "$set": {"$name": "Jane Roe"},
+    },
+    "context": {"user_id": "u-4242", "devices": [{"ip": "2001:db8::7"}], "network": {"remote_addr": "203.0.113.77"},
+                "headers": {"X-Forwarded-For": "203.0.113.77"}, "traits": {"company": {"email": "bob@corp.example"},
+                                                                             "user_id": "u-4242"}},
+}
+
+
+def test_no_plain_value_survives_anywhere_in_the_event(registry):
+    data = stored(registry, LEAKY)
+    for value in PLAIN:
+        assert value.encode() not in data, value
+    assert b"jane.doe%40example.com" not in data
+
+
+def test_id_like_keys_get_the_envelope_user_key(registry):
+    event = msgspec.json.decode(stored(registry, LEAKY))
+    assert event["user_key"] == key_of("u-4242")
+    assert event["properties"]["user_id"] == event["properties"]["userId"] == key_of("u-4242")
+    assert event["context"]["user_id"] == event["context"]["traits"]["user_id"] == key_of("u-4242")
+    assert f"uid={key_of('u-4242')}" in event["properties"]["url"]
+    assert "ref=ad" in event["properties"]["url"]
+
+
+def test_emails_hash_the_same_whatever_their_case_or_encoding(registry):
+    props = msgspec.json.decode(stored(registry, LEAKY))["properties"]
+    expected = key_of("jane.doe@example.com")
+    assert props["Email"] == props["EMAIL"] == props["email_address"] == props["user"]["email"] == expected
+    assert expected in props["note"] and expected in props["url"]
+
+
+def test_network_addresses_and_person_names_are_removed(registry):
+    event = msgspec.json.decode(stored(registry, LEAKY))
+    assert "ip" not in event["properties"]["user"]
+    assert event["context"]["network"] == {} and event["context"]["headers"] == {}
+    assert event["properties"]["contacts"][0].keys() == {"email"}
+    assert event["properties"]["$set"] == {}
+
+
+def test_ordinary_values_are_left_alone(registry):
+    item = {"event_type": "track", "properties": {"event": "x", "name": "Home page", "version": "2.1.3",
+                                                  "at": "2024-06-01T10:00:00Z", "order": 12345678901,
+                                                  "time": "10:00:00", "place": {"name": "Cafe"}}}
+    assert msgspec.json.decode(stored(registry, item))["properties"] == item["properties"]
+
+
+@pytest.mark.parametrize(("policy", "check"), [
+    ("mask", lambda v: v == "j***@example.com"),
+    ("drop", lambda v: v is None),
+    ("keep", lambda v: v == "jane.doe@example.com"),
+])
+def test_source_policy_decides_what_happens_to_found_pii(registry, policy, check):
+    item = {"event_type": "track", "properties": {"event": "x", "contact_email": "jane.doe@example.com"}}
+    props = msgspec.json.decode(stored(registry, item, source="partner",
+                                       source_pii_policy={"partner": policy}))["properties"]
+    assert check(props.get("contact_email"))
+
+
+def test_schema_policy_and_x_pii_override_the_default(registry):
+    registry.add({"x-event-type": "signup_form", "x-version": 1, "x-pii-policy": "drop", "type": "object",
+                       "properties": {"email": {"type": "string", "x-pii": "mask"},
+                                      "support_email": {"type": "string", "x-pii": "keep"}}})
+    item = {"event_type": "signup_form", "properties": {"email": "jane.doe@example.com",
+                                                        "support_email": "help@hexlake.example",
+                                                        "phone": "+1 415 555 0132"}}
+    props = msgspec.json.decode(stored(registry, item))["properties"]
+    assert props == {"email": "j***@example.com", "support_email": "help@hexlake.example",
+                     "email_domain": "example.com"}
+
+
+def test_hostile_nesting_is_bounded(registry):
+    deep: dict = {"email": "jane.doe@example.com"}
+    for _ in range(40):
+        deep = {"a": [deep]}
+    data = stored(registry, {"event_type": "track", "properties": {"event": "x", "deep": deep}})
+    assert b"jane.doe" not in data
+
+
+@pytest.mark.parametrize("key", ["email", "E-Mail", "email_address", "EMAIL", "$email", "phone_number", "mobile",
+                                 "ip_address", "remote_addr", "X-Forwarded-For", "userId", "uid", "user_id"])
+def test_key_spellings_are_recognised(key):
+    assert key_class(key) != 0, normalise_key(key)
+
+
+@pytest.mark.parametrize("text", ["mail a@b.io now", "+44 20 7946 0958", "(415) 555-0132", "ip 10.1.2.3",
+                                  "fe80::1ff:fe23:4567:890a", "?email=a%40b.io"])
+def test_value_detectors_find_pii_in_text(text):
+    assert find_pii(text)
+
+
+@pytest.mark.parametrize("text", ["2024-06-01T10:00:00Z", "version 2.1.3", "order 12345678901", "10:00:00",
+                                  "https://example.com/a?q=pizza"])
+def test_value_detectors_ignore_ordinary_text(text):
+    assert not find_pii(text)
+
+
+def test_scrub_does_not_mutate_its_input():
+    props = {"user": {"email": "a@b.io"}, "list": [{"ip": "1.2.3.4"}]}
+    snapshot = msgspec.json.encode(props)
+    Scrubber(Hasher(SECRET)).properties(props)
+    assert msgspec.json.encode(props) == snapshot
