@@ -1,16 +1,15 @@
 """Read access to the warehouse (``raw_events`` and the marts) for the spatial queries.
 
-Goes through ``hexlake.warehouse.get_warehouse(runtime)`` (the server's one DuckDB owner). While that
-is not available (or in tools run without a server) it opens the warehouse DuckDB file itself.
-Values are inlined as checked literals so that only ``query_arrow(sql)`` is needed of the backend.
+Goes through ``hexlake.warehouse.get_warehouse(runtime)`` (the process's one warehouse owner, DuckDB
+or PostgreSQL); the spatial stage never opens the warehouse file itself. Values are inlined as
+checked literals so that only ``query_arrow(sql)`` is needed of the backend.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -28,35 +27,11 @@ class ArrowReader(Protocol):
         ...
 
 
-class _DuckDBFile:
-    """Fallback reader on the warehouse DuckDB file (embedded default, no server running)."""
-
-    def __init__(self, path: str):
-        import duckdb
-
-        self._conn = duckdb.connect(path)
-
-    def query_arrow(self, sql: str) -> pa.Table:
-        return self._conn.execute(sql).to_arrow_table()
-
-    def execute(self, sql: str, params: Any = None) -> Any:
-        return self._conn.execute(sql, params) if params is not None else self._conn.execute(sql)
-
-    def close(self) -> None:
-        self._conn.close()
-
-
 def reader(runtime: Runtime) -> ArrowReader:
     """The warehouse reader of this process."""
-    try:
-        get_warehouse = getattr(importlib.import_module("hexlake.warehouse"), "get_warehouse", None)
-        if get_warehouse is not None:
-            return cast(ArrowReader, get_warehouse(runtime))
-    except (ImportError, NotImplementedError):
-        pass
-    path = runtime.paths.warehouse_db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return runtime.resource("spatial.warehouse_file", lambda rt: _DuckDBFile(str(path)))
+    from hexlake.warehouse import get_warehouse
+
+    return get_warehouse(runtime)
 
 
 def query(wh: ArrowReader, sql: str) -> pa.Table:
