@@ -66,10 +66,11 @@ def insert_events(rt: Runtime, events: list[dict[str, Any]]) -> None:
     rows = []
     for e in events:
         ts = e["ts"].astimezone(UTC).replace(tzinfo=None)
+        received = e.get("received_at", e["ts"]).astimezone(UTC).replace(tzinfo=None)
         row: dict[str, Any] = {
             "event_id": e.get("event_id") or str(uuid.uuid4()), "event_type": e.get("event_type", "location_ping"),
             "schema_version": 1, "source": "test", "user_key": e.get("user_key"),
-            "anonymous_key": e.get("anonymous_key"), "session_id": None, "ts": ts, "received_at": ts,
+            "anonymous_key": e.get("anonymous_key"), "session_id": None, "ts": ts, "received_at": received,
             "properties": orjson.dumps(e.get("properties", {})).decode(), "context": "{}",
             "lat": e.get("lat"), "lng": e.get("lng"), "accuracy_m": None, "consent": "{}", "retention": None,
             "log_offset": 0, "load_date": ts.date(), "loaded_at": ts,

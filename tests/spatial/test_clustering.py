@@ -74,3 +74,19 @@ def test_repeated_coarsened_points_still_give_hotspots_and_regions(runtime: Runt
     regions = client.get("/v1/regions").json()["regions"]
     assert 1 <= len(regions) <= 2 and all(r["members"] > 0 for r in regions)
     assert client.get("/v1/hotspots").json()["count"] >= 1
+
+
+def test_imported_location_history_is_clustered_when_it_arrives(runtime: Runtime, client: TestClient) -> None:
+    # Takeout history happened years ago but arrived now: it feeds hotspots and regions.
+    from datetime import datetime
+
+    rng = np.random.default_rng(3)
+    old = datetime(2017, 7, 14, 2, 40, tzinfo=NOW.tzinfo)
+    events = [{**e, "ts": old, "received_at": NOW - timedelta(minutes=2), "event_type": "location_record"}
+              for e in blob(rng, SQUARE, 60, 10, 30)]
+    events += [{**e, "ts": old, "received_at": old} for e in blob(rng, PARK, 60, 10, 30)]  # old, arrived long ago
+    insert_events(runtime, events)
+    counts = run_clustering(runtime, now=NOW)
+    assert counts["pings"] == 60 and counts["hotspots"] == 1
+    (spot,) = client.get("/v1/hotspots").json()["hotspots"]
+    assert haversine_pair(spot["lat"], spot["lng"], *SQUARE) < 30

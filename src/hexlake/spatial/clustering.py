@@ -26,7 +26,7 @@ log = logging.getLogger("hexlake.spatial")
 
 
 def load_pings(runtime: Runtime, now: datetime) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """(lat, lng, who) of recent located events, newest first, capped at ``cluster_max_points``."""
+    """(lat, lng, who) of located events that happened or arrived recently, newest first, capped."""
     cfg = runtime.settings.spatial
     reader = wh.reader(runtime)
     if wh.find_table(reader, "raw_events") is None:
@@ -34,7 +34,9 @@ def load_pings(runtime: Runtime, now: datetime) -> tuple[np.ndarray, np.ndarray,
     since = now - timedelta(minutes=cfg.cluster_window_minutes)
     table = wh.query(reader, (
         "SELECT lat, lng, coalesce(user_key, anonymous_key) AS who FROM raw_events "
-        f"WHERE ts >= {wh.ts_literal(since)} AND ts <= {wh.ts_literal(now)} "
+        # Event time in the window, or (imported location history, years old) arrived in it.
+        f"WHERE ((ts >= {wh.ts_literal(since)} AND ts <= {wh.ts_literal(now)}) "
+        f"OR (received_at >= {wh.ts_literal(since)} AND received_at <= {wh.ts_literal(now)})) "
         f"AND lat IS NOT NULL AND lng IS NOT NULL ORDER BY ts DESC LIMIT {int(cfg.cluster_max_points)}"
     ))
     return (table.column("lat").to_numpy(zero_copy_only=False).astype(float),

@@ -1,4 +1,5 @@
-/* Location pings with a position (already coarsened by the gate without precise consent). */
+/* Location pings with a position (already coarsened by the gate without precise consent): live
+   `location_ping`s and imported location history (Takeout `location_record`, source `takeout`). */
 MODEL (
   name staging.stg_location_pings,
   kind INCREMENTAL_BY_TIME_RANGE (time_column ts, lookback @lookback_days),
@@ -29,6 +30,6 @@ SELECT
   h3_r12
 FROM staging.stg_events
 WHERE ts BETWEEN @start_dt AND @end_dt
-  AND event_type = 'location_ping'
+  AND event_type IN ('location_ping', 'location_record')
   AND lat IS NOT NULL
   AND lng IS NOT NULL
