@@ -27,7 +27,7 @@ from hexlake.serve.config import ServeConfig
 from hexlake.spatial.config import SpatialConfig
 from hexlake.stream.config import StreamConfig
 from hexlake.transform.config import TransformConfig
-from hexlake.warehouse.config import WarehouseConfig
+from hexlake.warehouse.config import QueryConfig, WarehouseConfig
 
 
 class Settings(BaseSettings):
@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     gate: GateConfig = Field(default_factory=GateConfig, description="Validation, dedupe, privacy.")
     log: LogConfig = Field(default_factory=LogConfig, description="EventLog delivery behaviour.")
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="Raw loader.")
+    query: QueryConfig = Field(default_factory=QueryConfig, description="User-SQL sandbox limits and audit.")
     transform: TransformConfig = Field(default_factory=TransformConfig, description="SQLMesh + scheduler.")
     stream: StreamConfig = Field(default_factory=StreamConfig, description="Real-time consumers.")
     spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="Places and space.")
