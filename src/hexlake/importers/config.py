@@ -22,4 +22,7 @@ class ImportConfig(Section):
         64 * 1024, description="With --include-bodies, at most this many bytes of a mail body are kept."
     )
     upload_chunk_max_bytes: int = Field(64 * 1024**2, description="Largest accepted upload chunk.")
+    upload_chunk_min_bytes: int = Field(
+        1024**2, ge=1, description="Smallest chunk size an upload may declare (unless the file is smaller).")
+    upload_max_chunks: int = Field(10_000, ge=1, description="Most chunks one upload may be cut into.")
     upload_max_bytes: int = Field(50 * 1024**3, description="Largest accepted upload (declared size).")

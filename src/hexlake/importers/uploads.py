@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,9 @@ class Upload(msgspec.Struct, kw_only=True):
     size: int
     chunk_size: int
     chunks_total: int
-    received: list[int]
-    missing: list[int]
+    # Chunk numbers as inclusive ``[first, last]`` ranges: bounded by the chunk cap, never one int each.
+    received: list[tuple[int, int]]
+    missing: list[tuple[int, int]]
     sha256: str | None
     status: str
     import_id: str | None
@@ -80,11 +81,7 @@ class UploadStore:
             raise PayloadTooLarge(
                 f"size {size} is above importers.upload_max_bytes ({self.config.upload_max_bytes})", field="size"
             )
-        chunk = chunk_size or min(DEFAULT_CHUNK, self.config.upload_chunk_max_bytes)
-        if not 0 < chunk <= self.config.upload_chunk_max_bytes:
-            raise BadRequest(
-                f"chunk_size must be between 1 and {self.config.upload_chunk_max_bytes}", field="chunk_size"
-            )
+        chunk = self._chunk_size(size, chunk_size)
         if sha256 is not None and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower())):
             raise BadRequest("sha256 must be 64 hex digits", field="sha256")
         upload_id = "upl_" + uuid.uuid4().hex[:16]
@@ -99,6 +96,21 @@ class UploadStore:
                 (upload_id, filename, size, chunk, sha256.lower() if sha256 else None, source, now()),
             )
         return self.get(upload_id)
+
+    def _chunk_size(self, size: int, asked: int | None) -> int:
+        """The chunk size to use: at least the floor (or the whole file), at most the cap, few enough chunks."""
+        cfg = self.config
+        chunk = asked or min(DEFAULT_CHUNK, cfg.upload_chunk_max_bytes)
+        floor = min(cfg.upload_chunk_min_bytes, size)
+        if not floor <= chunk <= cfg.upload_chunk_max_bytes:
+            raise BadRequest(
+                f"chunk_size must be between {floor} and {cfg.upload_chunk_max_bytes} bytes", field="chunk_size")
+        if -(-size // chunk) > cfg.upload_max_chunks:
+            raise BadRequest(
+                f"chunk_size {chunk} cuts {size} bytes into more than importers.upload_max_chunks "
+                f"({cfg.upload_max_chunks}) chunks; use at least {-(-size // cfg.upload_max_chunks)}",
+                field="chunk_size")
+        return chunk
 
     def path_of(self, upload_id: str, suffix: str) -> Path:
         return self.folder / upload_id / f"archive{suffix}"
@@ -125,13 +137,24 @@ class UploadStore:
             size=row[2],
             chunk_size=row[3],
             chunks_total=total,
-            received=got,
-            missing=[n for n in range(total) if n not in have],
+            received=_ranges(got),
+            missing=_ranges(n for n in range(total) if n not in have),
             sha256=row[4],
             status=row[5],
             import_id=row[6],
             created_at=row[7],
         )
+
+    def source_of(self, upload_id: str) -> str | None:
+        """The source whose write key started the upload (None if there is no such upload)."""
+        with self._lock:
+            row = self._db.execute("SELECT source FROM uploads WHERE id=?", (upload_id,)).fetchone()
+        return row[0] if row else None
+
+    def ids_of_source(self, source: str) -> set[str]:
+        """Ids of every upload a source started (its imports are the ones made from these)."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM uploads WHERE source=?", (source,))}
 
     def expected_length(self, upload: Upload, n: int) -> int:
         if not 0 <= n < upload.chunks_total:
@@ -175,10 +198,11 @@ class UploadStore:
         if upload.status != "receiving":
             raise Conflict(f"upload {upload_id} is already {upload.status}", field="id")
         if upload.missing:
+            shown = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in upload.missing[:20])
             raise Conflict(
-                f"upload {upload_id} still misses chunks {upload.missing[:20]}",
+                f"upload {upload_id} still misses chunks {shown}",
                 field="chunks",
-                details=upload.missing[:1000],
+                details=[list(r) for r in upload.missing[:1000]],
             )
         if upload.sha256 is not None:
             digest = _sha256(self.file_of(upload))
@@ -199,6 +223,17 @@ class UploadStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted chunk numbers as inclusive ``(first, last)`` runs: 0,1,2,5 → (0, 2), (5, 5)."""
+    runs: list[tuple[int, int]] = []
+    for n in numbers:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 def _sha256(path: Path) -> str:
