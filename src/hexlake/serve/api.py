@@ -9,14 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 
 from hexlake.errors import BadRequest
 from hexlake.serve import operations as ops
-from hexlake.serve.auth import require_admin, require_read_key
+from hexlake.serve.auth import require_admin, require_read
 from hexlake.serve.deps import runtime_of
 
 router = APIRouter()
-read = [Depends(require_read_key)]
+admin = [Depends(require_admin)]
 
 
-@router.post("/v1/query", dependencies=read, tags=["read"], summary="Read-only SQL on the warehouse")
+@router.post("/v1/query", dependencies=[Depends(require_read("query"))], tags=["read"],
+             summary="Read-only SQL on the warehouse")
 async def post_query(
     request: Request,
     sql: Annotated[str, Body(embed=True, min_length=1)],
@@ -25,7 +26,7 @@ async def post_query(
     return await run_in_threadpool(ops.query, runtime_of(request), sql, limit)
 
 
-@router.get("/v1/quarantine", dependencies=read, tags=["read"], summary="List quarantined events")
+@router.get("/v1/quarantine", dependencies=admin, tags=["admin"], summary="List quarantined events")
 def get_quarantine(
     request: Request,
     status: Annotated[str | None, Query(pattern="^(open|replayed|discarded)$")] = "open",
@@ -37,27 +38,27 @@ def get_quarantine(
     return ops.quarantine_list(runtime_of(request), status, event_type, source, limit, offset)
 
 
-@router.get("/v1/quarantine/{id}", dependencies=read, tags=["read"], summary="One quarantined event")
+@router.get("/v1/quarantine/{id}", dependencies=admin, tags=["admin"], summary="One quarantined event")
 def get_quarantine_item(request: Request, id: int) -> dict[str, Any]:
     return ops.quarantine_show(runtime_of(request), id)
 
 
-@router.get("/v1/log/status", dependencies=read, tags=["read"], summary="Consumer group lag")
+@router.get("/v1/log/status", dependencies=[Depends(require_read("log"))], tags=["read"], summary="Consumer group lag")
 def get_log_status(request: Request) -> dict[str, Any]:
     return ops.log_status(runtime_of(request))
 
 
-@router.get("/v1/schemas", dependencies=read, tags=["read"], summary="Registered event schemas")
+@router.get("/v1/schemas", dependencies=admin, tags=["admin"], summary="Registered event schemas")
 def get_schemas(request: Request) -> list[dict[str, Any]]:
     return ops.schemas_list(runtime_of(request))
 
 
-@router.get("/v1/schemas/{event_type}", dependencies=read, tags=["read"], summary="One event schema")
+@router.get("/v1/schemas/{event_type}", dependencies=admin, tags=["admin"], summary="One event schema")
 def get_schema(request: Request, event_type: str, version: int | None = None) -> dict[str, Any]:
     return ops.schemas_show(runtime_of(request), event_type, version)
 
 
-@router.post("/v1/admin/ops/{name}", dependencies=[Depends(require_admin)], include_in_schema=False)
+@router.post("/v1/admin/ops/{name}", dependencies=admin, include_in_schema=False)
 async def admin_op(request: Request, name: str, kwargs: Annotated[dict[str, Any], Body()]) -> Any:
     fn = ops.get(name)
     try:
