@@ -142,6 +142,13 @@ class BackgroundService:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def run_until(self, stop: threading.Event, poll_s: float = 0.1) -> None:
+        """Run until ``stop`` is set or the service ends on its own, then stop (bounded)."""
+        self.start()
+        while self.running and not stop.wait(poll_s):
+            pass
+        self.stop()
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -13,7 +13,12 @@ from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
 
 
 class FakeLog:
-    """A minimal in-process EventLog: one lease per message, ack/nack, no timeouts."""
+    """A minimal in-process EventLog: one lease per message, ack/nack, no timeouts.
+
+    ``nack`` records the offset in ``nacked`` (retry) or ``dead`` (``retry=False``, dead-lettered)."""
+
+    SUPPORTS_TRIM = False
+    SUPPORTS_DROP_PARTITIONS = False
 
     def __init__(self) -> None:
         self.items: list[AppendItem] = []
@@ -25,7 +30,7 @@ class FakeLog:
         return list(range(start + 1, len(self.items) + 1))
 
     def create_group(self, group: str, *, from_start: bool = True) -> None:
-        self.groups.setdefault(group, {"acked": set(), "leased": set(), "nacked": set()})
+        self.groups.setdefault(group, {"acked": set(), "leased": set(), "nacked": set(), "dead": set()})
 
     def read(self, group: str, consumer: str, max: int, *, visibility_timeout_s: float | None = None
              ) -> list[LogMessage]:
@@ -44,9 +49,13 @@ class FakeLog:
         self.groups[group]["acked"].update(offsets)
         self.groups[group]["leased"].difference_update(offsets)
 
-    def nack(self, group: str, offsets: Sequence[int], error: str) -> None:
-        self.groups[group]["nacked"].update(offsets)
-        self.groups[group]["leased"].difference_update(offsets)
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
+        g = self.groups[group]
+        leased = g["leased"].intersection(offsets)
+        g["nacked" if retry else "dead"].update(leased)
+        g["leased"].difference_update(leased)
+        if not retry:  # a dead letter is never delivered again
+            g["acked"].update(leased)
 
     def expire_leases(self, group: str) -> None:
         """What the visibility timeout does: leased, un-acked messages become deliverable again."""

@@ -45,7 +45,7 @@ def test_failing_sink_stops_reading_and_recovers_without_loss(tmp_path: Path) ->
     assert consumer.state.outbox_size("stream-counters") == 0
 
 
-def test_undecodable_message_is_nacked_alone(tmp_path: Path) -> None:
+def test_undecodable_message_is_dead_lettered_alone_at_once(tmp_path: Path) -> None:
     log = FakeLog()
     append_events(log, [make_event("ok1", T0)])
     log.append([AppendItem("k", "bad", b"not json")])
@@ -54,8 +54,9 @@ def test_undecodable_message_is_nacked_alone(tmp_path: Path) -> None:
     consumer = Consumer(log, StreamState(tmp_path / "s.sqlite"), CounterOperator(3600),
                         {"counters": counters_sink(store)}, ConsumerOptions(batch_size=10))
     assert consumer.step() == 3
-    assert log.groups["stream-counters"]["nacked"] == {2}
-    assert log.groups["stream-counters"]["acked"] == {1, 3}
+    assert log.groups["stream-counters"]["dead"] == {2}
+    assert log.groups["stream-counters"]["nacked"] == set()
+    assert log.groups["stream-counters"]["acked"] == {1, 2, 3}  # 2 as a dead letter
     assert store.scan("epm|", now=0) == {f"epm|{int(T0)}|page|app": 2}
 
 

@@ -27,7 +27,9 @@ import msgspec
 import orjson
 
 from hexlake.gate.envelope import Event, decode_event
+from hexlake.log.failures import settle_failed_batch
 from hexlake.log.protocol import EventLog, LogMessage
+from hexlake.services import BackgroundService
 from hexlake.stream import metrics
 from hexlake.stream.state import GroupMeta, LateEvent, StreamState
 from hexlake.stream.timeutil import Watermark, epoch
@@ -113,22 +115,33 @@ class Consumer:
             return 0
         started = time.perf_counter()
         decoded, bad = _split_undecodable(msgs)
-        if bad:  # a payload no decoder understands can only be dead-lettered, not retried forever
-            self.log.nack(self.group, [m.offset for m, _ in bad], f"undecodable payload: {bad[0][1]}")
+        for m, why in bad:  # no decoder understands it: terminal, retrying cannot help
+            self.log.nack(self.group, [m.offset], f"undecodable payload: {why}", retry=False)
         if not decoded:
             return len(bad)
         try:
             self._process(decoded)
         except Exception as exc:
             metrics.FAILURES.labels(self.group).inc()
-            log.exception("stream batch failed", extra={"group": self.group})
             self._restore()  # drop half-applied in-memory state
-            self.log.nack(self.group, [m.offset for m, _ in decoded], f"{type(exc).__name__}: {exc}")
-            return 0
+            events = {m.offset: ev for m, ev in decoded}
+            # transient: nack all and re-raise (the service backs off); terminal: dead-letter the culprits
+            settle_failed_batch(self.log, self.group, [m for m, _ in decoded], exc,
+                                lambda m: self._process_one(m, events[m.offset]))
+        else:
+            self.log.ack(self.group, [m.offset for m, _ in decoded])
         self.deliver_outbox()
-        self.log.ack(self.group, [m.offset for m, _ in decoded])
         metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
         return len(msgs)
+
+    def _process_one(self, message: LogMessage, event: Event) -> None:
+        """Process and ack one message alone (isolating a poison message); no partial state on error."""
+        try:
+            self._process([(message, event)])
+        except Exception:
+            self._restore()
+            raise
+        self.log.ack(self.group, [message.offset])
 
     def _process(self, msgs: list[tuple[LogMessage, Event]]) -> None:
         done = self.state.processed_offsets(self.group, [m.offset for m, _ in msgs])
@@ -204,21 +217,13 @@ class Consumer:
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
-        """Loop until ``stop`` is set (finishing the current batch), or until idle if asked."""
-        self.await_orphaned_leases(stop)
-        while not stop.is_set():
-            try:
-                n = self.step()
-            except Exception:  # e.g. the log is unreachable: keep the thread alive, retry later
-                metrics.FAILURES.labels(self.group).inc()
-                log.exception("stream step failed; retrying", extra={"group": self.group})
-                self._restore()
-                stop.wait(1.0)
-                continue
-            if n == 0:
-                if until_idle and self.state.outbox_size(self.group) == 0 and self.update_lag() == 0:
-                    return
-                stop.wait(self.opts.idle_sleep_s)
+        """Run as a ``ConsumerService`` until ``stop`` is set (finishing the current batch), or
+        until idle if asked."""
+        ConsumerService(self, exit_when_drained=until_idle).run_until(stop)
+
+    def drained(self) -> bool:
+        """Nothing left: the outbox is delivered and the group has no lag."""
+        return self.state.outbox_size(self.group) == 0 and self.update_lag() == 0
 
     def await_orphaned_leases(self, stop: threading.Event) -> None:
         """After a crash, wait for the dead process's leases to expire before reading on.
@@ -241,6 +246,30 @@ class Consumer:
                 lag = status.lag
                 metrics.LAG.labels(self.group).set(lag)
         return lag
+
+
+class ConsumerService(BackgroundService):
+    """A ``Consumer`` as a background service: a batch after another, ``idle_sleep_s`` when idle,
+    backoff on failures (the log unreachable, a transient error in the batch)."""
+
+    def __init__(self, consumer: Consumer, *, exit_when_drained: bool = False, backoff_max_s: float = 30.0):
+        super().__init__(f"stream-{consumer.group}", interval_s=consumer.opts.idle_sleep_s,
+                         backoff_base_s=max(consumer.opts.idle_sleep_s, 0.5), backoff_max_s=backoff_max_s,
+                         exit_when_drained=exit_when_drained)
+        self.consumer = consumer
+
+    def setup(self) -> None:
+        self.consumer.await_orphaned_leases(self.stopping)
+
+    def step(self) -> bool:
+        try:
+            return self.consumer.step() > 0
+        except Exception:
+            self.consumer._restore()  # a failed read or commit may have left in-memory state ahead
+            raise
+
+    def drained(self) -> bool:
+        return self.consumer.drained()
 
 
 def _split_undecodable(
