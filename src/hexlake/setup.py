@@ -11,8 +11,8 @@ from hexlake.runtime import Runtime
 
 def initialise(settings: Settings) -> dict[str, Any]:
     """Create everything a data dir needs; refuses to touch an initialised one."""
-    from hexlake.collect.ingest import runtime_registry
     from hexlake.collect.sources import get_keystore
+    from hexlake.gate.resources import runtime_registry
     from hexlake.log import get_log
     from hexlake.privacy.secret import create_secret
     from hexlake.warehouse import get_warehouse

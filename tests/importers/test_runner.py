@@ -162,7 +162,7 @@ def test_non_utf8_file_imports_and_reports_the_replacement(runtime: Runtime, tmp
 
 
 def test_bad_records_are_quarantined_with_the_reason(runtime: Runtime, tmp_path: Path):
-    from hexlake.collect.ingest import runtime_quarantine
+    from hexlake.gate.resources import runtime_quarantine
 
     doc = {
         "locations": [
@@ -232,7 +232,7 @@ def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime
 
 
 def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tmp_path: Path):
-    from hexlake.collect.ingest import runtime_quarantine
+    from hexlake.gate.resources import runtime_quarantine
     from hexlake.serve import operations
 
     doc = {"locations": [fx.location_entry(0), {"timestampMs": "1500000000000"},

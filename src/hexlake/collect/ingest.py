@@ -16,9 +16,10 @@ import msgspec
 
 from hexlake.errors import HexlakeError, ServiceUnavailable
 from hexlake.gate.envelope import FailureMessage, ItemError, SourceInfo, encode_event
+from hexlake.gate.resources import runtime_quarantine
 from hexlake.log.protocol import AppendItem
+from hexlake.metrics import EVENTS
 from hexlake.runtime import Runtime
-from hexlake.serve.metrics import EVENTS
 
 
 class IngestResult(msgspec.Struct, kw_only=True):
@@ -117,21 +118,10 @@ def runtime_gate(runtime: Runtime) -> Any:
     return runtime.resource("gate", _build_gate)
 
 
-def runtime_quarantine(runtime: Runtime) -> Any:
-    from hexlake.gate.quarantine import QuarantineStore
-
-    return runtime.resource("quarantine", lambda rt: QuarantineStore(rt.paths.catalog_db))
-
-
-def runtime_registry(runtime: Runtime) -> Any:
-    from hexlake.gate.registry import SchemaRegistry
-
-    return runtime.resource("registry", lambda rt: SchemaRegistry(rt.paths.catalog_db))
-
-
 def _build_gate(runtime: Runtime) -> Any:
     from hexlake.gate.dedupe import DedupeWindow
     from hexlake.gate.pipeline import Gate
+    from hexlake.gate.resources import runtime_registry
     from hexlake.log import get_log
     from hexlake.privacy.hashing import Hasher
     from hexlake.privacy.secret import load_secret

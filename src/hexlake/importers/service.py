@@ -41,7 +41,8 @@ def register_schemas(registry: Any) -> None:
 
 def gate_delivery(runtime: Runtime) -> Deliver:
     """Deliver batches through ``ingest``; registers the importer schemas first."""
-    from hexlake.collect.ingest import ingest, runtime_registry
+    from hexlake.collect.ingest import ingest
+    from hexlake.gate.resources import runtime_registry
 
     register_schemas(runtime_registry(runtime))
 
@@ -60,7 +61,7 @@ def gate_delivery(runtime: Runtime) -> Deliver:
 
 def replay_source(runtime: Runtime) -> SourceInfo:
     """The source quarantined Takeout records are replayed as (``hexlake quarantine replay``)."""
-    from hexlake.collect.ingest import runtime_registry
+    from hexlake.gate.resources import runtime_registry
 
     register_schemas(runtime_registry(runtime))
     return SOURCE

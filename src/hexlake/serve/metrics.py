@@ -1,4 +1,4 @@
-"""Prometheus metrics of the server process (``GET /metrics``).
+"""The server's request metrics and ``GET /metrics`` (the metrics themselves: ``hexlake.metrics``).
 
 The request middleware is plain ASGI (not ``BaseHTTPMiddleware``), which costs a few microseconds
 per request instead of a task and a stream copy.
@@ -10,15 +10,10 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter("hexlake_http_requests_total", "HTTP requests", ["route", "status"])
-LATENCY = Histogram(
-    "hexlake_http_request_seconds", "HTTP request latency", ["route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
-)
-EVENTS = Counter("hexlake_events_total", "Events by outcome at the collector", ["source", "outcome"])
+from hexlake.metrics import LATENCY, REQUESTS
 
 
 class MetricsMiddleware:

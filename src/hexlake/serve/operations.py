@@ -15,10 +15,11 @@ from typing import Any
 
 import msgspec
 
-from hexlake.collect.ingest import ingest, runtime_quarantine, runtime_registry
+from hexlake.collect.ingest import ingest
 from hexlake.collect.sources import get_keystore
 from hexlake.errors import BadRequest, NotFound
 from hexlake.gate.envelope import SourceInfo
+from hexlake.gate.resources import runtime_quarantine, runtime_registry
 from hexlake.runtime import Runtime
 
 Operation = Callable[..., Any]
