@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hexlake.services import ServiceStatus
 
 ROUTERS: list[str] = [
     "hexlake.collect.api:router",
@@ -50,7 +53,8 @@ SERVICES: list[str] = [
 
 
 class BackgroundService(Protocol):
-    """A long-running job inside the server (its own thread)."""
+    """A long-running job inside the server (its own thread). Built-in services subclass
+    ``hexlake.services.BackgroundService``, which gives backoff, health and metrics."""
 
     name: str
 
@@ -58,8 +62,12 @@ class BackgroundService(Protocol):
         """Start working in the background; return at once."""
         ...
 
-    def stop(self) -> None:
-        """Stop and wait for the current unit of work to finish."""
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Stop, waiting at most ``timeout_s`` for the current unit of work; True if it ended."""
+        ...
+
+    def statuses(self) -> list[ServiceStatus]:
+        """Health of this service (and of the services it runs), for ``/readyz``."""
         ...
 
 

@@ -7,8 +7,10 @@ One micro-batch: lease up to ``loader_batch`` messages; decode them column-wise 
 crash in between means redelivery, which the id check makes harmless.
 
 If the fast path refuses the batch, each payload is decoded with ``decode_event``: undecodable
-ones are nacked with the error (they retry, then dead-letter) and the rest are loaded, so one
-poison message never blocks the stream.
+ones are dead-lettered at once with the error (decoding again cannot help) and the rest are
+loaded, so one poison message never blocks the stream. A batch that fails as a whole is settled
+by ``hexlake.log.failures``: retried later if the error is transient, split message by message
+if it is terminal.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from hexlake.errors import WarehouseError
+from hexlake.log.failures import settle_failed_batch
 from hexlake.log.protocol import EventLog, LogMessage
 from hexlake.warehouse import intervals
 from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
@@ -72,7 +75,7 @@ class LoaderBase:
             messages = self.log.read(self.group, self.consumer, self.config.loader_batch)
             if not messages:
                 break
-            inserted, poisoned = self.load_batch(messages)
+            inserted, poisoned = self.load_leased(messages)
             progress.batches += 1
             progress.messages += len(messages)
             progress.inserted += inserted
@@ -82,8 +85,29 @@ class LoaderBase:
         return progress.inserted
 
     def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
-        """Insert one leased batch and ack it; return (rows inserted, poison messages nacked)."""
+        """Insert one leased batch and ack it; return (rows inserted, poison messages dead-lettered)."""
         raise NotImplementedError
+
+    def load_leased(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
+        """``load_batch`` with the failure rule of every consumer: a transient error nacks the batch
+        and re-raises; a terminal one dead-letters only the messages that cause it."""
+        try:
+            return self.load_batch(messages)
+        except Exception as exc:
+            done = [0]
+
+            def one(message: LogMessage) -> None:
+                done[0] += self.load_batch([message])[0]
+
+            buried = settle_failed_batch(self.log, self.group, messages, exc, one)
+            return done[0], buried
+
+    def bury_poison(self, bad: Sequence[tuple[LogMessage, str]]) -> None:
+        """Dead-letter undecodable messages at once: decoding them again cannot succeed."""
+        for message, error in bad:
+            self.log.nack(self.group, [message.offset], f"undecodable event payload: {error}", retry=False)
+        if bad:
+            log.warning("raw loader: %d undecodable messages dead-lettered (first: %s)", len(bad), bad[0][1])
 
 
 class RawLoader(LoaderBase):
@@ -106,10 +130,7 @@ class RawLoader(LoaderBase):
         except (FastPathRefused, duckdb.Error) as exc:
             log.debug("raw loader: batch takes the per-message path: %s", exc)
             table, good, bad = slow_table(messages, now)
-            for message, error in bad:
-                self.log.nack(self.group, [message.offset], f"undecodable event payload: {error}")
-            if bad:
-                log.warning("raw loader: %d undecodable messages nacked (first: %s)", len(bad), bad[0][1])
+            self.bury_poison(bad)
             try:
                 inserted = self.insert_table(table) if good else 0
             except duckdb.Error as exc2:
