@@ -118,6 +118,36 @@ class DataPaths:
     def uploads(self) -> Path:
         return self.root / "uploads"
 
+    @property
+    def imports_db(self) -> Path:
+        """Import jobs and resumable uploads (SQLite)."""
+        return self.root / "imports.sqlite"
+
+    @property
+    def stream_db(self) -> Path:
+        """Realtime counters, the geofence registry, webhook deliveries (SQLite)."""
+        return self.root / "stream.sqlite"
+
+    @property
+    def stream_groups(self) -> Path:
+        """One state file per stream consumer group: ``<group>.sqlite``."""
+        return self.root / "stream"
+
+    @property
+    def places_db(self) -> Path:
+        """The places registry (SQLite)."""
+        return self.root / "places.sqlite"
+
+    @property
+    def sqlmesh_cache(self) -> Path:
+        """SQLMesh's model cache directory."""
+        return self.root / "sqlmesh_cache"
+
+    @property
+    def server_log(self) -> Path:
+        """Output of a server started in the background (``hexlake demo``)."""
+        return self.root / "server.log"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment and ``hexlake.toml``; keyword overrides win."""
