@@ -36,7 +36,7 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
         keys = initialise(settings)
         console.print(f"[green]Initialised[/] {keys['data_dir']}  write key: {keys['write_key']}  "
                       f"read key: {keys['read_key']}")
-    log = open(settings.paths.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(settings.paths.server_log, "ab")  # noqa: SIM115 - handed to the child
     cmd = [sys.executable, "-m", "hexlake.cli", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
     subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
     for _ in range(240):
@@ -44,7 +44,7 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
         if info is not None:
             return info
         time.sleep(0.25)
-    raise ServiceUnavailable(f"the server did not start; see {settings.paths.root / 'server.log'}")
+    raise ServiceUnavailable(f"the server did not start; see {settings.paths.server_log}")
 
 
 def _new_key(info: ServerInfo, op: str, field: str) -> str:

@@ -165,7 +165,7 @@ def status(
     """Show imports with status, progress and counters (one import: also its files and checkpoints)."""
     from hexlake.importers.store import ImportStore
 
-    store = ImportStore(settings().paths.root / "imports.sqlite")
+    store = ImportStore(settings().paths.imports_db)
     try:
         if import_id is not None:
             data: Any = store.get(import_id).to_json()

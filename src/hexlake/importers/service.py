@@ -68,7 +68,7 @@ def replay_source(runtime: Runtime) -> SourceInfo:
 
 
 def get_store(runtime: Runtime) -> ImportStore:
-    return runtime.resource("importers.store", lambda rt: ImportStore(rt.paths.root / "imports.sqlite"))
+    return runtime.resource("importers.store", lambda rt: ImportStore(rt.paths.imports_db))
 
 
 def get_importer(runtime: Runtime) -> TakeoutImporter:
@@ -95,7 +95,7 @@ def get_uploads(runtime: Runtime) -> Any:
 
     return runtime.resource(
         "importers.uploads",
-        lambda rt: UploadStore(rt.paths.root / "imports.sqlite", rt.paths.uploads, rt.settings.importers),
+        lambda rt: UploadStore(rt.paths.imports_db, rt.paths.uploads, rt.settings.importers),
     )
 
 

@@ -10,7 +10,7 @@ from hexlake.spatial.store import SqlitePlaceStore
 
 
 def places_path(runtime: Runtime) -> Path:
-    return runtime.settings.data_dir / "places.sqlite"
+    return runtime.paths.places_db
 
 
 def places(runtime: Runtime) -> PlacesService:

@@ -64,16 +64,16 @@ class GroupMeta(msgspec.Struct):
 
 def stream_db_path(settings: Settings) -> Path:
     """Shared stream file: realtime counters, the geofence registry, webhook deliveries."""
-    return settings.paths.root / "stream.sqlite"
+    return settings.paths.stream_db
 
 
 def group_state_path(settings: Settings, group: str) -> Path:
     """One state file per consumer group, so a group's commits never wait for another's lock."""
-    return settings.paths.root / "stream" / f"{group}.sqlite"
+    return settings.paths.stream_groups / f"{group}.sqlite"
 
 
 def group_state_files(settings: Settings) -> list[Path]:
-    return sorted((settings.paths.root / "stream").glob("*.sqlite"))
+    return sorted(settings.paths.stream_groups.glob("*.sqlite"))
 
 
 def connect(path: Path) -> sqlite3.Connection:

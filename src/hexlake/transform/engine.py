@@ -191,7 +191,7 @@ def sqlmesh_config(settings: Settings) -> Config:
             "at_risk_days": t.at_risk_days,
             "churned_days": t.churned_days,
         },
-        cache_dir=str(settings.data_dir / "sqlmesh_cache"),
+        cache_dir=str(settings.paths.sqlmesh_cache),
     )
 
 
