@@ -157,11 +157,8 @@ def query(
 
 
 @app.command()
-def load(
-    once: Annotated[bool, typer.Option("--once", help="Load what is in the log now, then exit.")] = True,
-    as_json: JsonOpt = False,
-) -> None:
-    """Move events from the log into the warehouse's raw_events (idempotent)."""
+def load(as_json: JsonOpt = False) -> None:
+    """Move what is in the log now into the warehouse's raw_events (idempotent), then exit."""
     result = call("load_once")
     emit(result, as_json, lambda r: out.print(f"loaded {r['rows']} rows into raw_events"))
 

@@ -24,7 +24,7 @@ def _session(data, prefix: str) -> dict:
     f.write_text(_events(prefix))
     sent = hexlake(data, "send", str(f), "--json", check=False)
     assert sent.returncode == 2, sent.stderr  # quarantined events make `send` exit non-zero
-    hexlake(data, "load", "--once")
+    hexlake(data, "load")
     rows = json.loads(hexlake(data, "query", f"SELECT count(*) AS n FROM raw_events WHERE event_id LIKE "
                               f"'{prefix}-%'", "--format", "json").stdout)
     quarantine = json.loads(hexlake(data, "quarantine", "list", "--json").stdout)

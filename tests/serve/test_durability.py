@@ -72,7 +72,7 @@ def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_pa
         for n in sorted(set(sent) - set(acked)):
             assert client.post("/v1/events", json=_batch(n, 50)).status_code == 200
     time.sleep(1.5)
-    hexlake(data, "load", "--once", **FAST_LEASES)
+    hexlake(data, "load", **FAST_LEASES)
     out = hexlake(data, "query", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM raw_events "
                   "WHERE event_id LIKE 'dur-%'", "--format", "json").stdout
     import json
