@@ -56,6 +56,10 @@ def get_warehouse(runtime: Runtime) -> Warehouse:
     def factory(rt: Runtime) -> Warehouse:
         warehouse = open_warehouse(rt.settings.resolved_warehouse_url())
         warehouse.ensure_raw_tables()
+        if getattr(warehouse, "dialect", "duckdb") == "duckdb":  # user SQL shares this database
+            from hexlake.warehouse.sandbox import harden
+
+            harden(warehouse.cursor(), rt.settings.query.memory_limit)
         return warehouse
 
     return runtime.resource("warehouse", factory)

@@ -1,0 +1,203 @@
+"""``QuerySandbox``: runs one user statement within the limits and audits it (see ``sandbox`` for the why).
+
+DuckDB: a fresh connection of the (hardened) warehouse database per query, interrupted by the
+watchdog at the time limit. PostgreSQL: a fresh connection per query in a ``READ ONLY`` transaction
+with ``statement_timeout``, cancelled the same way. Both parse with the same allowlist.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from hexlake.errors import BadRequest, HexlakeError, TooManyRequests
+from hexlake.ops.audit import AuditEntry, AuditLog, get_audit_log, now_iso
+from hexlake.runtime import Runtime
+from hexlake.warehouse.config import QueryConfig
+from hexlake.warehouse.readonly import ParsedQuery, QueryRefused, allowed_function_keys, parse_query
+from hexlake.warehouse.sandbox import (
+    Caller,
+    Catalogue,
+    QueryCancelled,
+    QueryResult,
+    QueryTimeout,
+    Running,
+    Slots,
+    Watchdog,
+    authorise,
+    check_forbidden_kind,
+    harden,
+    rows_of,
+    visible_tables,
+)
+
+_CATALOGUE_SQL = ("SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                  "WHERE table_catalog = current_database()")
+_OUTCOMES: list[tuple[type[BaseException], str]] = [
+    (QueryRefused, "refused"), (QueryTimeout, "timeout"), (QueryCancelled, "cancelled"),
+    (TooManyRequests, "throttled"),
+]
+OnStart = Callable[[Running], None]
+
+
+class QuerySandbox:
+    """The one way user SQL reaches the warehouse."""
+
+    def __init__(self, warehouse: Any, config: QueryConfig, audit: AuditLog):
+        self.warehouse = warehouse
+        self.config = config
+        self.audit = audit
+        self.dialect: str = getattr(warehouse, "dialect", "duckdb")
+        self.slots = Slots(config.max_concurrent, config.max_concurrent_per_key)
+        self.watchdog = Watchdog()
+        self.catalogue = Catalogue(self._load_catalogue)
+        self._handles: dict[int, Running] = {}
+        self._lock = threading.Lock()
+        if self.dialect == "duckdb":
+            harden(warehouse.cursor(), config.memory_limit)
+        allowed_function_keys()  # build the allowlist now, not on the first request
+
+    def run(self, sql: str, caller: Caller, limit: int | None = None, on_start: OnStart | None = None) -> QueryResult:
+        """Check, run and audit one statement; at most ``min(limit, max_rows)`` rows."""
+        started, executed_at = time.perf_counter(), now_iso()
+        tables: list[str] = []
+        outcome, error, rows = "error", None, 0
+        try:
+            check_forbidden_kind(caller)
+            parsed = parse_query(sql, self.dialect)
+            tables = authorise(parsed, caller, self.catalogue.tables(), self._default_schema())
+            result = self._run_checked(parsed, caller, limit, on_start)
+            result.tables = tables
+            outcome, rows = "ok", len(result.rows)
+            return result
+        except HexlakeError as exc:
+            outcome = next((name for kind, name in _OUTCOMES if isinstance(exc, kind)), "error")
+            error = exc.message
+            raise
+        finally:
+            self.audit.record(AuditEntry(
+                key_id=caller.key_id, key_kind=caller.kind, via=caller.via, query_text=sql,
+                tables_accessed=tables, rows_returned=rows, executed_at=executed_at,
+                execution_time_ms=round((time.perf_counter() - started) * 1000, 3), outcome=outcome, error=error))
+
+    def cancel_all(self, reason: str = "the server is stopping") -> None:
+        with self._lock:
+            handles = list(self._handles.values())
+        for handle in handles:
+            handle.cancel(reason)
+
+    def close(self) -> None:
+        self.cancel_all()
+
+    def _run_checked(self, parsed: ParsedQuery, caller: Caller, limit: int | None,
+                     on_start: OnStart | None) -> QueryResult:
+        if parsed.kind == "show_tables":
+            return visible_tables(caller, self.catalogue.tables())
+        cap = min(limit or self.config.max_rows, self.config.max_rows)
+        with self.slots.hold(caller.key_id):
+            if self.dialect == "postgres":
+                return self._run_postgres(parsed, cap, on_start)
+            return self._run_duckdb(parsed, cap, on_start)
+
+    def _run_duckdb(self, parsed: ParsedQuery, cap: int, on_start: OnStart | None) -> QueryResult:
+        import duckdb
+
+        cur = self.warehouse.cursor().cursor()  # its own connection: an interrupt hits this query only
+        handle = Running(interrupt=cur.interrupt)
+        try:
+            with self._tracked(handle, on_start):
+                reader = cur.execute(parsed.sql).fetch_record_batch(min(cap + 1, 10_000))
+                return _collect(reader, cap)
+        except duckdb.Error as exc:
+            raise self._failure(handle, exc) from exc
+        finally:
+            cur.close()
+
+    def _run_postgres(self, parsed: ParsedQuery, cap: int, on_start: OnStart | None) -> QueryResult:
+        import psycopg
+
+        conn = psycopg.connect(self.warehouse.url, autocommit=False)
+        handle = Running(interrupt=conn.cancel)
+        try:
+            with self._tracked(handle, on_start):
+                conn.execute("SET TRANSACTION READ ONLY")
+                conn.execute(f"SET LOCAL statement_timeout = {int(self.config.time_limit_s * 1000)}")
+                cur = conn.execute(parsed.sql)
+                columns = [d.name for d in cur.description or []]
+                fetched = cur.fetchmany(cap + 1)
+            return QueryResult(columns=columns, rows=[list(r) for r in fetched[:cap]], truncated=len(fetched) > cap)
+        except psycopg.errors.QueryCanceled as exc:
+            handle.reason = handle.reason or "timeout"
+            raise self._failure(handle, exc) from exc
+        except psycopg.Error as exc:
+            raise self._failure(handle, exc) from exc
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def _tracked(self, handle: Running, on_start: OnStart | None) -> _Tracked:
+        return _Tracked(self, handle, on_start)
+
+    def _failure(self, handle: Running, exc: Exception) -> HexlakeError:
+        if handle.reason == "timeout":
+            return QueryTimeout(f"the query ran longer than {self.config.time_limit_s:g} s and was stopped "
+                                "(query.time_limit_s); narrow it or aggregate first", field="sql")
+        if handle.reason:
+            return QueryCancelled(f"the query was cancelled: {handle.reason}", field="sql")
+        return BadRequest(f"query failed: {str(exc).splitlines()[0]}", field="sql")
+
+    def _default_schema(self) -> str:
+        return "public" if self.dialect == "postgres" else "main"
+
+    def _load_catalogue(self) -> list[tuple[str, str, str]]:
+        if self.dialect == "postgres":
+            sql = _CATALOGUE_SQL.replace("current_database()", "current_database()::text")
+            return [tuple(r) for r in self.warehouse.cursor().execute(sql).fetchall()]
+        rows = self.warehouse.cursor().execute(_CATALOGUE_SQL).fetchall()
+        return [(str(s), str(t), str(c)) for s, t, c in rows]
+
+
+class _Tracked:
+    """While a query runs: its handle is cancellable (shutdown, disconnect) and the watchdog is armed."""
+
+    def __init__(self, sandbox: QuerySandbox, handle: Running, on_start: OnStart | None):
+        self.sandbox, self.handle, self.on_start = sandbox, handle, on_start
+
+    def __enter__(self) -> Running:
+        with self.sandbox._lock:
+            self.sandbox._handles[id(self.handle)] = self.handle
+        self.timer = self.sandbox.watchdog.arm(self.sandbox.config.time_limit_s, lambda: self.handle.cancel("timeout"))
+        if self.on_start is not None:
+            self.on_start(self.handle)
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        Watchdog.disarm(self.timer)
+        with self.sandbox._lock:
+            self.sandbox._handles.pop(id(self.handle), None)
+
+
+def _collect(reader: pa.RecordBatchReader, cap: int) -> QueryResult:
+    batches, count = [], 0
+    for batch in reader:
+        batches.append(batch)
+        count += batch.num_rows
+        if count > cap:
+            break
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return QueryResult(columns=table.column_names, rows=rows_of(table.slice(0, cap)), truncated=count > cap)
+
+
+def get_sandbox(runtime: Runtime) -> QuerySandbox:
+    """The process's sandbox over its warehouse (hardens a DuckDB warehouse on first use)."""
+    from hexlake.warehouse import get_warehouse
+
+    return runtime.resource("query.sandbox", lambda rt: QuerySandbox(
+        get_warehouse(rt), rt.settings.query, get_audit_log(rt)))
+
+
+__all__ = ["QuerySandbox", "get_sandbox"]
