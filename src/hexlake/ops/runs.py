@@ -10,9 +10,10 @@ started_at, finished_at, status (``success`` | ``warning``: a non-blocking audit
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hexlake.warehouse.protocol import Warehouse
+if TYPE_CHECKING:  # typing only: the warehouse stage imports ops (audit), not the other way round
+    from hexlake.warehouse.protocol import Warehouse
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
