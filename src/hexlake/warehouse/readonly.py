@@ -229,7 +229,7 @@ def allowed_function_keys() -> frozenset[str]:
         for sql in (f"SELECT {name}", *(f"SELECT {name}({', '.join('abc'[:n])})" for n in range(4))):
             try:
                 parsed = sqlglot.parse_one(sql, read="duckdb")
-            except sqlglot.errors.SqlglotError:
+            except (sqlglot.errors.SqlglotError, IndexError):  # IndexError: sqlmesh's IF parser (`SELECT if`)
                 continue
             keys.update(function_key(f) for f in parsed.find_all(exp.Func) if not isinstance(f, exp.Anonymous))
     return frozenset(keys)
