@@ -148,9 +148,39 @@ class PartitionDropper(Protocol):
         ...
 
 
+@runtime_checkable
+class KeyEraser(Protocol):
+    """Capability (``SUPPORTS_ERASE_KEY``): remove one person's messages (GDPR erasure, issue 15).
+
+    A message is the person's when its partition ``key`` is their ``user_key`` or its payload
+    mentions it (a 64-hex HMAC: a substring match is exact). Dead letters are included.
+    """
+
+    def count_key(self, key: str) -> int:
+        """Messages and dead letters that are the person's (the erasure report's "before")."""
+        ...
+
+    def erase_key(self, key: str) -> int:
+        """Delete them durably; return how many were deleted."""
+        ...
+
+
+def tombstone() -> bytes:
+    """The payload left where an erased message cannot be removed (it must keep its offset): a
+    valid envelope of type ``hexlake.erased`` with no person in it, dated 1970 (before any model starts)."""
+    return (b'{"event_id":"erased","event_type":"hexlake.erased","schema_version":0,'
+            b'"source":"hexlake-privacy","ts":"1970-01-01T00:00:00Z","received_at":"1970-01-01T00:00:00Z"}')
+
+
 def as_trimmable(log: EventLog) -> Trimmable | None:
     """``log`` as a ``Trimmable`` if its backend declares ``SUPPORTS_TRIM``, else None."""
     return cast(Trimmable, log) if log.SUPPORTS_TRIM else None
+
+
+def as_key_eraser(log: EventLog) -> KeyEraser | None:
+    """``log`` as a ``KeyEraser`` if its backend declares ``SUPPORTS_ERASE_KEY`` (optional flag:
+    test fakes and third-party backends without it simply lack the capability)."""
+    return cast(KeyEraser, log) if getattr(type(log), "SUPPORTS_ERASE_KEY", False) else None
 
 
 def as_partition_dropper(log: EventLog) -> PartitionDropper | None:
@@ -163,10 +193,13 @@ __all__ = [
     "DeadLetter",
     "EventLog",
     "GroupStatus",
+    "KeyEraser",
     "LogMessage",
     "LogReader",
     "PartitionDropper",
     "Trimmable",
+    "as_key_eraser",
     "as_partition_dropper",
     "as_trimmable",
+    "tombstone",
 ]

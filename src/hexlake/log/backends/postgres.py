@@ -144,6 +144,7 @@ class PostgresEventLog:
     SUPPORTS_GROUP_COMMIT = True
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = True
+    SUPPORTS_ERASE_KEY: ClassVar[bool] = True
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -455,6 +456,26 @@ class PostgresEventLog:
             self._days.discard(old)
             dropped.append(old)
         return dropped
+
+    # -- erasure (KeyEraser) -------------------------------------------------------------------
+
+    _PERSON = "(key = %s OR position(%s::bytea in payload) > 0)"
+
+    def count_key(self, key: str) -> int:
+        with _translate("count_key"), self._pool.connection() as conn:
+            row = conn.execute(self._t(f"SELECT COUNT(*) FROM {{p}}_messages WHERE {self._PERSON}"),
+                               (key, key.encode())).fetchone()
+        return int(row[0]) if row else 0
+
+    def erase_key(self, key: str) -> int:
+        """Delete the person's messages and their delivery rows (dead letters are deliveries)."""
+        with _translate("erase_key"), self._pool.connection() as conn, conn.transaction():
+            offs = [r[0] for r in conn.execute(
+                self._t(f"DELETE FROM {{p}}_messages WHERE {self._PERSON} RETURNING off"),
+                (key, key.encode())).fetchall()]
+            if offs:
+                conn.execute(self._t("DELETE FROM {p}_deliveries WHERE off = ANY(%s)"), (offs,))
+        return len(offs)
 
     def close(self) -> None:
         if self._closed:

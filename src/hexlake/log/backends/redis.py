@@ -64,6 +64,7 @@ class RedisEventLog:
     SUPPORTS_GROUP_COMMIT = False
     SUPPORTS_TRIM: ClassVar[bool] = True
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
+    SUPPORTS_ERASE_KEY: ClassVar[bool] = True
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -202,6 +203,48 @@ class RedisEventLog:
         """
         with _translate("trim"):
             return int(self._run("trim", "", keep))
+
+    # -- erasure (KeyEraser) -------------------------------------------------------------------
+
+    def _theirs(self, key: str) -> Iterator[tuple[str, bytes | None, str | None]]:
+        """(where, stream id or dead-letter field, group) of each of the person's entries."""
+        needle = key.encode()
+        last = "-"
+        while True:
+            rows: list[tuple[bytes, dict[bytes, bytes]]] = self._client.xrange(  # type: ignore[assignment]
+                self._stream, min=last, count=5000)
+            rows = [r for r in rows if last == "-" or r[0] != last.encode()]
+            if not rows:
+                break
+            for sid, fields in rows:
+                if fields.get(b"k") == needle or needle in fields.get(b"p", b""):
+                    yield "stream", sid, None
+            last = rows[-1][0].decode()
+        for group, _ in self._groups():
+            payloads: dict[bytes, bytes] = self._client.hgetall(self._key(group, "deadp"))  # type: ignore[assignment]
+            dead: dict[bytes, bytes] = self._client.hgetall(self._key(group, "dead"))  # type: ignore[assignment]
+            for field in payloads.keys() | dead.keys():
+                row = msgspec.msgpack.decode(dead[field]) if field in dead else None
+                if needle in payloads.get(field, b"") or (row is not None and _text(row[1]) == key):
+                    yield "dead", field, group
+
+    def count_key(self, key: str) -> int:
+        with _translate("count_key"):
+            return sum(1 for _ in self._theirs(key))
+
+    def erase_key(self, key: str) -> int:
+        """``XDEL`` the person's stream entries and remove their dead-letter copies."""
+        with _translate("erase_key"):
+            found = list(self._theirs(key))
+            pipe = self._client.pipeline(transaction=True)
+            for where, ident, group in found:
+                if where == "stream":
+                    pipe.xdel(self._stream, ident)  # type: ignore[arg-type]
+                else:
+                    pipe.hdel(self._key(str(group), "deadp"), ident)  # type: ignore[arg-type]
+                    pipe.hdel(self._key(str(group), "dead"), ident)  # type: ignore[arg-type]
+            pipe.execute()
+        return len(found)
 
     def close(self) -> None:
         self._client.close()

@@ -26,7 +26,7 @@ from typing import ClassVar
 from hexlake.errors import LogError
 from hexlake.log.config import LogConfig
 from hexlake.log.groupcommit import GroupCommitter
-from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
+from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage, tombstone
 from hexlake.log.spans import SCAN_FACTOR, Span, backoff_s, runs_of, split, to_runs
 
 SCHEMA = """
@@ -55,6 +55,7 @@ class SqliteEventLog:
     SUPPORTS_GROUP_COMMIT = True
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
+    SUPPORTS_ERASE_KEY: ClassVar[bool] = True
 
     def __init__(self, path: str | Path, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -328,6 +329,33 @@ class SqliteEventLog:
                 lowest = conn.execute("SELECT MIN(lo) FROM spans WHERE gid = ?", (gid,)).fetchone()[0]
                 limit = min(limit, (lowest if lowest is not None else cursor + 1))
             return conn.execute("DELETE FROM messages WHERE off < ?", (limit,)).rowcount
+
+    # -- erasure (KeyEraser) -------------------------------------------------------------------
+
+    def count_key(self, key: str) -> int:
+        needle = key.encode()
+        with _translate("count_key"):
+            conn = self._reader()
+            return sum(conn.execute(f"SELECT COUNT(*) FROM {t} WHERE key = ? OR instr(payload, ?) > 0",
+                                    (key, needle)).fetchone()[0] for t in ("messages", "dead_letters"))
+
+    def erase_key(self, key: str) -> int:
+        """Delete the person's messages with ``secure_delete`` on (freed pages are zeroed), so the
+        bytes leave the file too. The newest message keeps its offset (offsets are rowids and must
+        keep growing): if it is theirs, it becomes a tombstone instead."""
+        needle = key.encode()
+        with self._tx("erase_key") as conn:
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
+                head = _head(conn)
+                where = "(key = ? OR instr(payload, ?) > 0)"
+                n = conn.execute(f"UPDATE messages SET key = 'erased', payload = ? WHERE off = ? AND {where}",
+                                 (tombstone(), head, key, needle)).rowcount
+                n += conn.execute(f"DELETE FROM messages WHERE off < ? AND {where}", (head, key, needle)).rowcount
+                n += conn.execute(f"DELETE FROM dead_letters WHERE {where}", (key, needle)).rowcount
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
+        return n
 
     def close(self) -> None:
         if self._closed:
