@@ -103,12 +103,12 @@ def _prod_snapshots(engine: TransformEngine) -> dict[str, Any]:
     if env is None:
         return {}
     snapshots = ctx.state_reader.get_snapshots(env.snapshots)
-    return {_short_name(s.name): s for s in snapshots.values() if s.is_model and s.model.kind.is_incremental}
+    return {_short_name(s.name): s for s in snapshots.values() if s.is_model and not s.model.kind.is_external}
 
 
 def incremental_models(engine: TransformEngine) -> dict[str, Any]:
     """Short name -> prod snapshot of every incremental model (empty before the first build)."""
-    return _prod_snapshots(engine)
+    return {m: s for m, s in _prod_snapshots(engine).items() if s.model.kind.is_incremental}
 
 
 def downstream(engine: TransformEngine, models: Iterable[str]) -> set[str]:
@@ -145,6 +145,9 @@ def remove_intervals(engine: TransformEngine, spans: dict[str, list[Span]]) -> d
                 pairs.append((snap, (start, end)))
                 removed.setdefault(model, []).append(_span_of(start, end))
     if pairs:
+        # FULL models rebuild from everything, but only when an interval is missing: a run at the
+        # same execution time as the last one would skip them, so drop their latest interval too.
+        pairs += [(s, s.intervals[-1]) for s in snapshots.values() if s.model.kind.is_full and s.intervals]
         engine.context.state_sync.remove_intervals(pairs, remove_shared_versions=True)
     return removed
 
