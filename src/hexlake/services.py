@@ -179,7 +179,7 @@ class BackgroundService:
             else:
                 log.exception("service %s: %s failed", self.name, getattr(fn, "__name__", "call"))
             return None
-        if count:
+        if count and not (result is False and self._stop.is_set()):  # stopped before any work
             self.record_success()
         return True if result is None else bool(result)
 
