@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hexlake.errors import ConfigError
 from hexlake.features.backends.memory import MemoryOnlineStore
 from hexlake.features.backends.sqlite import SqliteOnlineStore
 from hexlake.features.protocol import FeatureRow, OnlineStore, user_entity
 from hexlake.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hexlake.features.backends.redis import RedisCounterStore
 
 
 def open_online_store(url: str, clock: Callable[[], float] = time.time) -> OnlineStore:
@@ -32,6 +36,13 @@ def open_online_store(url: str, clock: Callable[[], float] = time.time) -> Onlin
     )
 
 
+def open_redis_counters(url: str, namespace: str) -> RedisCounterStore:
+    """Realtime counters kept in the online store's Redis (the stream stage's ``CounterStore``)."""
+    from hexlake.features.backends.redis import RedisCounterStore
+
+    return RedisCounterStore(url, namespace=namespace)
+
+
 def get_online_store(runtime: Runtime) -> OnlineStore:
     """The runtime's online store, opened on first use and closed with the runtime."""
     return runtime.resource(
@@ -46,5 +57,6 @@ __all__ = [
     "SqliteOnlineStore",
     "get_online_store",
     "open_online_store",
+    "open_redis_counters",
     "user_entity",
 ]

@@ -40,9 +40,9 @@ def state_path(runtime: Runtime) -> Path:
 def get_counter_store(runtime: Runtime) -> CounterStore:
     url = runtime.settings.resolved_online_url()
     if url.startswith(("redis://", "rediss://")):  # realtime counters live next to the online features
-        from hexlake.features.backends.redis import RedisCounterStore
+        from hexlake.features import open_redis_counters
 
-        return runtime.resource("stream.counters", lambda rt: RedisCounterStore(
+        return runtime.resource("stream.counters", lambda rt: open_redis_counters(
             url, namespace=f"{state_path(rt).resolve()}:"))
     return runtime.resource("stream.counters", lambda rt: SqliteCounterStore(state_path(rt)))
 
