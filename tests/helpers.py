@@ -92,3 +92,15 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def act_as(app: Any, principal: Any = None) -> None:
+    """In-process test apps: every request authenticates as ``principal`` (default: an admin) with no key."""
+    from hexlake.serve.principal import ADMIN_TOKEN_PRINCIPAL
+
+    who = principal or ADMIN_TOKEN_PRINCIPAL
+
+    @app.middleware("http")
+    async def _act_as(request: Any, call_next: Any) -> Any:
+        request.state.principal = who
+        return await call_next(request)

@@ -18,6 +18,7 @@ from hexlake.serve.auth import require_read_key, require_write_key
 from hexlake.serve.errors import install_error_handlers
 from hexlake.stream.api import router
 from hexlake.stream.runner import get_counter_store
+from tests.helpers import act_as
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def client(settings: Settings) -> Iterator[tuple[TestClient, Runtime]]:
     app.include_router(router)
     app.state.runtime = Runtime(settings)
     app.dependency_overrides[require_read_key] = lambda: None
+    act_as(app)  # reads are scoped per API now: authenticate every request as an admin
     app.dependency_overrides[require_write_key] = lambda: None
     with TestClient(app) as c:
         yield c, app.state.runtime

@@ -8,13 +8,15 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.auth import require_read, require_write_key
 from hexlake.serve.deps import runtime_of
 from hexlake.spatial import clustering, heatmap, live, popularity
 from hexlake.spatial.resources import places
 
 router = APIRouter(tags=["places"])
-read = [Depends(require_read_key)]
+read_places = [Depends(require_read("places"))]
+read_nearby = [Depends(require_read("nearby"))]
+read_heatmap = [Depends(require_read("heatmap"))]
 write = [Depends(require_write_key)]
 
 
@@ -22,7 +24,7 @@ def _json(data: Any, media_type: str = "application/json") -> Response:
     return Response(orjson.dumps(data), media_type=media_type)
 
 
-@router.get("/v1/places/nearby", dependencies=read)
+@router.get("/v1/places/nearby", dependencies=read_places)
 def nearby_places(  # returns orjson bytes directly: the hot endpoint skips FastAPI's encoder
     request: Request,
     lat: float = Query(..., description="Latitude of the query point, degrees."),
@@ -36,7 +38,7 @@ def nearby_places(  # returns orjson bytes directly: the hot endpoint skips Fast
     return _json({"places": found, "count": len(found)})
 
 
-@router.get("/v1/places/popular", dependencies=read)
+@router.get("/v1/places/popular", dependencies=read_places)
 def popular_places(
     request: Request,
     limit: int = Query(20, description="Most places returned."),
@@ -50,7 +52,7 @@ def popular_places(
     return {"places": rows, "count": len(rows)}
 
 
-@router.get("/v1/places", dependencies=read)
+@router.get("/v1/places", dependencies=read_places)
 def list_places(
     request: Request,
     category: str | None = Query(None),
@@ -68,7 +70,7 @@ def create_place(request: Request, body: dict[str, Any] = Body(...)) -> dict[str
     return places(runtime_of(request)).create(body).to_json()
 
 
-@router.get("/v1/places/{place_id}", dependencies=read)
+@router.get("/v1/places/{place_id}", dependencies=read_places)
 def get_place(request: Request, place_id: str) -> dict[str, Any]:
     return places(runtime_of(request)).get(place_id).to_json()
 
@@ -85,7 +87,7 @@ def delete_place(request: Request, place_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/places/{place_id}/popularity", dependencies=read)
+@router.get("/v1/places/{place_id}/popularity", dependencies=read_places)
 def place_popularity(request: Request, place_id: str) -> dict[str, Any]:
     """The popularity score of one place and its components."""
     rt = runtime_of(request)
@@ -93,7 +95,7 @@ def place_popularity(request: Request, place_id: str) -> dict[str, Any]:
     return popularity.for_place(rt, place_id)
 
 
-@router.get("/v1/events/nearby", dependencies=read)
+@router.get("/v1/events/nearby", dependencies=read_nearby)
 def nearby_events(
     request: Request,
     lat: float = Query(...),
@@ -105,7 +107,7 @@ def nearby_events(
     return live.nearby_events(runtime_of(request), lat, lng, radius_m, minutes)
 
 
-@router.get("/v1/heatmap", dependencies=read)
+@router.get("/v1/heatmap", dependencies=read_heatmap)
 def get_heatmap(
     request: Request,
     res: int = Query(9, description="H3 resolution of the hexagons (0-12)."),
@@ -119,13 +121,13 @@ def get_heatmap(
     return _json(fc, media_type="application/geo+json")
 
 
-@router.get("/v1/hotspots", dependencies=read)
+@router.get("/v1/hotspots", dependencies=read_heatmap)
 def get_hotspots(request: Request) -> dict[str, Any]:
     """The latest DBSCAN hotspots of recent pings."""
     return clustering.hotspots_json(runtime_of(request))
 
 
-@router.get("/v1/regions", dependencies=read)
+@router.get("/v1/regions", dependencies=read_heatmap)
 def get_regions(request: Request, city: str | None = Query(None)) -> dict[str, Any]:
     """The latest k-means regions per city."""
     return clustering.regions_json(runtime_of(request), city)

@@ -11,14 +11,17 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from hexlake.errors import BadRequest, NotFound
 from hexlake.features import get_online_store, user_entity
 from hexlake.runtime import Runtime
-from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.auth import require_read, require_write_key
 from hexlake.serve.deps import runtime_of
 from hexlake.stream.realtime import metrics_snapshot, trending_places
 from hexlake.stream.runner import get_counter_store, get_geofence_store
 from hexlake.stream.state import consumer_stats, group_state_files, list_late_events
 
 router = APIRouter(tags=["realtime"])
-read = [Depends(require_read_key)]
+realtime = [Depends(require_read("realtime"))]
+features = [Depends(require_read("features"))]
+geofences = [Depends(require_read("geofences"))]
+own_features = [Depends(require_read("features", subject_param="user_id"))]
 write = [Depends(require_write_key)]
 MAX_BATCH = 1000
 
@@ -30,7 +33,7 @@ def _hasher(runtime: Runtime) -> Any:
     return runtime.resource("stream.hasher", lambda rt: Hasher(load_secret(rt.paths.secret)))
 
 
-@router.get("/v1/realtime/metrics", dependencies=read)
+@router.get("/v1/realtime/metrics", dependencies=realtime)
 def realtime_metrics(
     request: Request,
     minutes: int = Query(60, ge=1, le=1440, description="Events-per-minute history to return."),
@@ -45,7 +48,7 @@ def realtime_metrics(
     return snap
 
 
-@router.get("/v1/realtime/places/trending", dependencies=read)
+@router.get("/v1/realtime/places/trending", dependencies=realtime)
 def trending(
     request: Request,
     h3_r6: str | None = Query(None, description="Only places in this H3 resolution-6 cell."),
@@ -63,7 +66,7 @@ def trending(
                            per=per)
 
 
-@router.get("/v1/realtime/late", dependencies=read)
+@router.get("/v1/realtime/late", dependencies=realtime)
 def late_events(
     request: Request,
     group: str | None = Query(None, description="Only this consumer group (stream-features, ...)."),
@@ -77,7 +80,8 @@ def late_events(
             "events": list_late_events(files, group, limit)}
 
 
-@router.get("/v1/features/users/{user_id}", dependencies=read)
+# A person's subject token reads their own features (and only theirs).
+@router.get("/v1/features/users/{user_id}", dependencies=own_features)
 async def user_features(request: Request, user_id: str) -> Response:
     """The user's latest 10-minute window features (the id is hashed here, never stored)."""
     rt = runtime_of(request)
@@ -87,7 +91,7 @@ async def user_features(request: Request, user_id: str) -> Response:
     return Response(orjson.dumps({"user_id": user_id, "features": value}), media_type="application/json")
 
 
-@router.post("/v1/features/users:batch", dependencies=read)
+@router.post("/v1/features/users:batch", dependencies=features)
 async def user_features_batch(request: Request, body: Any = Body(..., examples=[{"user_ids": ["42", "43"]}])
                               ) -> Response:
     """Features of many users at once: ``{"user_ids": [...]}`` → ``{"features": {id: {...} | null}}``."""
@@ -112,14 +116,14 @@ def create_geofence(request: Request, body: Any = Body(..., examples=[
     return get_geofence_store(runtime_of(request)).create(body).public()
 
 
-@router.get("/v1/geofences", dependencies=read)
+@router.get("/v1/geofences", dependencies=geofences)
 def list_geofences(request: Request) -> dict[str, Any]:
     """Every geofence."""
     fences = [f.public() for f in get_geofence_store(runtime_of(request)).list()]
     return {"geofences": fences, "count": len(fences)}
 
 
-@router.get("/v1/geofences/{fence_id}", dependencies=read)
+@router.get("/v1/geofences/{fence_id}", dependencies=geofences)
 def get_geofence(request: Request, fence_id: str) -> dict[str, Any]:
     """One geofence."""
     return get_geofence_store(runtime_of(request)).get(fence_id).public()

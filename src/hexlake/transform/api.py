@@ -1,4 +1,5 @@
-"""Read API over the marts, plus admin routes for the transform runs. All need a read key.
+"""Read API over the marts (read keys scoped to ``marts``/``metrics``/``freshness``), plus admin routes
+for the transform runs (admin keys only).
 
 * ``GET /v1/metrics/active-users?grain=day|week|month&from=YYYY-MM-DD&to=YYYY-MM-DD``
 * ``GET /v1/marts/{name}?limit=&offset=&<column>=<value>...`` (filters validated per mart)
@@ -14,15 +15,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from hexlake.errors import BadRequest, NotFound
+from hexlake.errors import BadRequest, Forbidden, NotFound
 from hexlake.runtime import Runtime
-from hexlake.serve.auth import require_read_key
+from hexlake.serve.auth import require_admin, require_read
 from hexlake.serve.deps import runtime_of
+from hexlake.serve.principal import Principal
 from hexlake.transform import db, operations
 from hexlake.transform.marts import MARTS, ORDER_BY, model_table
 from hexlake.transform.rows import jsonable
 
-router = APIRouter(dependencies=[Depends(require_read_key)], tags=["marts"])
+router = APIRouter(tags=["marts"])
+admin = [Depends(require_admin)]
 
 MAX_LIMIT = 10_000
 _PAGING = {"limit", "offset"}
@@ -67,13 +70,20 @@ def _query(runtime: Runtime, sql: str, params: list[Any]) -> tuple[list[str], li
 
 
 @router.get("/v1/marts/{name}")
-def read_mart(name: str, request: Request) -> dict[str, Any]:
-    """Rows of one mart, in its grain order, paged with limit/offset, filtered by ?column=value."""
+def read_mart(
+    name: str, request: Request, principal: Principal = Depends(require_read("marts"))
+) -> dict[str, Any]:
+    """Rows of one mart, in its grain order, paged with limit/offset, filtered by ?column=value.
+    A key limited to some marts gets 403 for the others; one limited to some columns sees only those."""
     if name not in MARTS:
         raise NotFound(f"unknown mart {name!r}; marts: {', '.join(MARTS)}", field="name")
+    if not principal.can_mart(name):
+        raise Forbidden(f"this read key may not read mart {name!r}", field="name")
     runtime = runtime_of(request)
     table = model_table(name)
-    columns = _columns(runtime, table)
+    columns = principal.visible_columns(name, _columns(runtime, table))
+    if not columns:
+        raise Forbidden(f"this read key may read no column of mart {name!r}", field="name")
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 10**12)
     where, params = [], []
@@ -90,8 +100,9 @@ def read_mart(name: str, request: Request) -> dict[str, Any]:
     try:
         total = db.warehouse(runtime).cursor().execute(
             f"SELECT COUNT(*) FROM {table}{clause}", params).fetchone()
+        select = ", ".join(f'"{c}"' for c in columns)
         cols, rows = _query(
-            runtime, f"SELECT * FROM {table}{clause} ORDER BY {ORDER_BY[name]} LIMIT ? OFFSET ?",
+            runtime, f"SELECT {select} FROM {table}{clause} ORDER BY {ORDER_BY[name]} LIMIT ? OFFSET ?",
             [*params, limit, offset])
     except Exception as exc:  # e.g. a filter value that does not cast to the column's type
         raise BadRequest(f"bad filter value for mart {name}: {exc}") from exc
@@ -107,7 +118,7 @@ def read_mart(name: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/metrics/active-users")
+@router.get("/v1/metrics/active-users", dependencies=[Depends(require_read("metrics"))])
 def active_users(request: Request) -> dict[str, Any]:
     """DAU (grain=day, with rolling WAU/MAU and stickiness) or distinct users per ISO week/month."""
     grain = request.query_params.get("grain", "day")
@@ -141,27 +152,27 @@ def active_users(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/freshness")
+@router.get("/v1/freshness", dependencies=[Depends(require_read("freshness"))])
 def freshness(request: Request) -> dict[str, Any]:
     """Per model: newest event time it holds, lag to now, and how far it trails raw_events."""
     return {"models": operations.freshness(runtime_of(request))}
 
 
-@router.post("/v1/admin/transform/run", tags=["admin"])
+@router.post("/v1/admin/transform/run", tags=["admin"], dependencies=admin)
 def admin_run(request: Request) -> dict[str, Any]:
     """Run the models now (same as one scheduler tick); 500 TransformError names a failed audit."""
     result: dict[str, Any] = jsonable(operations.run(runtime_of(request), trigger="api"))
     return result
 
 
-@router.get("/v1/admin/transform/status", tags=["admin"])
+@router.get("/v1/admin/transform/status", tags=["admin"], dependencies=admin)
 def admin_status(request: Request) -> dict[str, Any]:
     """Per model: kind, intervals, rows, newest event time, last successful run."""
     result: dict[str, Any] = jsonable(operations.status(runtime_of(request)))
     return result
 
 
-@router.get("/v1/admin/transform/history", tags=["admin"])
+@router.get("/v1/admin/transform/history", tags=["admin"], dependencies=admin)
 def admin_history(request: Request) -> dict[str, Any]:
     """Run history, newest first (``?limit=&model=&status=``)."""
     limit = _int_param(request, "limit", 100, 1, 10_000)
