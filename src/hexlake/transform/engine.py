@@ -24,6 +24,7 @@ from typing import Any
 
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
 
+import sqlmesh.core.constants as _sqlmesh_constants
 from sqlmesh import Context
 from sqlmesh.core.config import (
     CategorizerConfig,
@@ -39,6 +40,12 @@ from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 from hexlake.config import Settings
 from hexlake.errors import TransformError
 from hexlake.warehouse.schema import RAW_EVENTS_DDL
+
+# Never fork: SQLMesh loads models in a fork pool (``MAX_FORK_WORKERS``), and forking a threaded
+# server can copy a lock some other thread holds — the load then waits forever in ``as_completed``.
+# 1 makes SQLMesh use its synchronous executor; set on the module because it reads the attribute
+# at each load (the env var is read only once, at SQLMesh's import, which may already have happened).
+_sqlmesh_constants.MAX_FORK_WORKERS = 1
 
 PROJECT_DIR = Path(__file__).parent / "project"
 ENVIRONMENT = "prod"
