@@ -137,11 +137,11 @@ def send(
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="A read-only SQL query (SELECT/WITH/DESCRIBE/SHOW).")],
+    sql: Annotated[str, typer.Argument(help="A read-only SQL query (SELECT/WITH/DESCRIBE/SHOW TABLES/SUMMARIZE).")],
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     limit: Annotated[int, typer.Option(help="Most rows returned.", min=1)] = 1000,
 ) -> None:
-    """Query the warehouse (read-only)."""
+    """Query the warehouse (read-only, sandboxed and audited; see docs/security.md)."""
     result = call("query", sql=sql, limit=limit)
     cols, rows = result["columns"], result["rows"]
     if fmt is Format.json:
@@ -154,6 +154,9 @@ def query(
         sys.stdout.write(buf.getvalue())
     else:
         table([dict(zip(cols, r, strict=True)) for r in rows], cols)
+    if result.get("truncated"):
+        err.print(f"[yellow]Warning:[/] only the first {len(rows)} rows are shown (the result has more); "
+                  "raise --limit (up to query.max_rows) or narrow the query", highlight=False)
 
 
 @app.command()

@@ -21,6 +21,7 @@ ROUTERS: list[str] = [
     "hexlake.collect.segment:router",
     "hexlake.collect.posthog:router",
     "hexlake.serve.api:router",
+    "hexlake.serve.query:router",
     "hexlake.transform.api:router",
     "hexlake.spatial.api:router",
     "hexlake.stream.api:router",
@@ -35,6 +36,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
     ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
     ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
+    ("audit", "hexlake.ops.audit_cli:app", "The query audit log: list, purge."),
 ]
 
 OPERATIONS: list[str] = [
@@ -42,6 +44,7 @@ OPERATIONS: list[str] = [
     "hexlake.spatial.operations:OPERATIONS",
     "hexlake.sync.operations:OPERATIONS",
     "hexlake.extract.operations:OPERATIONS",
+    "hexlake.serve.query:OPERATIONS",
 ]
 
 SERVICES: list[str] = [

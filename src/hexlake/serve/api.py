@@ -16,16 +16,6 @@ router = APIRouter()
 admin = [Depends(require_admin)]
 
 
-@router.post("/v1/query", dependencies=[Depends(require_read("query"))], tags=["read"],
-             summary="Read-only SQL on the warehouse")
-async def post_query(
-    request: Request,
-    sql: Annotated[str, Body(embed=True, min_length=1)],
-    limit: Annotated[int, Body(embed=True, ge=1, le=100_000)] = 1000,
-) -> dict[str, Any]:
-    return await run_in_threadpool(ops.query, runtime_of(request), sql, limit)
-
-
 @router.get("/v1/quarantine", dependencies=admin, tags=["admin"], summary="List quarantined events")
 def get_quarantine(
     request: Request,

@@ -64,12 +64,10 @@ def jsonable(value: Any) -> Any:
 
 @operation
 def query(runtime: Runtime, sql: str, limit: int | None = 1000) -> dict[str, Any]:
-    """Run a read-only SQL query on the warehouse."""
-    from hexlake.warehouse import get_warehouse
+    """Run a read-only SQL query on the warehouse, through the sandbox and audited (``hexlake.serve.query``)."""
+    from hexlake.serve.query import query as sandboxed
 
-    table = get_warehouse(runtime).read_query(sql, limit=limit)
-    rows = [jsonable(list(r.values())) for r in table.to_pylist()]
-    return {"columns": table.column_names, "rows": rows}
+    return sandboxed(runtime, sql, limit)
 
 
 @operation
