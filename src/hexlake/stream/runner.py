@@ -6,7 +6,6 @@ Used by the server's background service and by ``python -m hexlake.stream.worker
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,8 @@ from hexlake.errors import ConfigError
 from hexlake.features import get_online_store
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
-from hexlake.stream.consumer import Consumer, ConsumerOptions
+from hexlake.services import BackgroundService
+from hexlake.stream.consumer import Consumer, ConsumerOptions, ConsumerService
 from hexlake.stream.counters import GROUP as counters_group
 from hexlake.stream.counters import CounterOperator, CounterStore, SqliteCounterStore
 from hexlake.stream.geofence_op import GeofenceOperator
@@ -101,8 +101,9 @@ def _ingest(runtime: Runtime, events: list[dict[str, Any]]) -> None:
     ingest(runtime, events, source=STREAM_SOURCE)
 
 
-class StreamService:
-    """The consumers in the server: one thread each, plus a housekeeping thread."""
+class StreamService(BackgroundService):
+    """The consumers in the server, one ``ConsumerService`` child each, plus this service's own
+    step: webhook deliveries, lag gauges and expiry purges (reads never need them to be correct)."""
 
     name = "stream"
 
@@ -113,46 +114,36 @@ class StreamService:
         if unknown:
             raise ConfigError(f"unknown stream consumers {sorted(unknown)}; choose from {list(ALL)}",
                               field="stream.consumers")
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self.consumers: list[Consumer] = []
+        self._hooks: WebhookQueue | None = None
+        self._last_purge = 0.0
 
     def start(self) -> None:
-        self.consumers = build_consumers(self.runtime, self.which)
+        if not self.consumers:
+            self.consumers = build_consumers(self.runtime, self.which)
+            self.children = [ConsumerService(c) for c in self.consumers]
+            self._hooks = webhook_queue(self.runtime) if "geofences" in self.which else None
+        super().start()
+
+    def step(self) -> bool:
+        if self._hooks is not None:
+            self._hooks.deliver_due()
         for c in self.consumers:
-            self._spawn(f"stream-{c.group}", c.run, self._stop)
-        self._spawn("stream-housekeeping", self._housekeeping)
+            c.update_lag()
+        if time.time() - self._last_purge > 60:
+            self._last_purge = time.time()
+            get_counter_store(self.runtime).purge_expired(time.time())
+            purge = getattr(get_online_store(self.runtime), "purge_expired", None)
+            if callable(purge):
+                purge()
+            for c in self.consumers:
+                c.state.prune_processed(c.group, 86_400)
+        return False
 
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=name, daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def _housekeeping(self) -> None:
-        """Webhook deliveries, lag gauges, expiry purges (reads never need them to be correct)."""
-        hooks = webhook_queue(self.runtime) if "geofences" in self.which else None
-        last_purge = 0.0
-        while not self._stop.wait(0.5):
-            try:
-                if hooks is not None:
-                    hooks.deliver_due()
-                for c in self.consumers:
-                    c.update_lag()
-                if time.time() - last_purge > 60:
-                    last_purge = time.time()
-                    get_counter_store(self.runtime).purge_expired(time.time())
-                    purge = getattr(get_online_store(self.runtime), "purge_expired", None)
-                    if callable(purge):
-                        purge()
-                    for c in self.consumers:
-                        c.state.prune_processed(c.group, 86_400)
-            except Exception:
-                log.exception("stream housekeeping failed; retrying")
-
-    def stop(self) -> None:
-        """Finish the current micro-batches, then return (graceful shutdown)."""
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
-        for c in self.consumers:
-            c.state.close()
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Finish the current micro-batches (bounded), then close the consumers' state."""
+        done = super().stop(timeout_s)
+        if done:  # a consumer still inside its batch keeps its state open
+            for c in self.consumers:
+                c.state.close()
+        return done
