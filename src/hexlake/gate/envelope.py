@@ -136,3 +136,5 @@ class SourceInfo(msgspec.Struct, frozen=True, kw_only=True):
     # hexlake's own producers (stream consumers) re-emit events about already-hashed users: they may
     # pass ``user_key`` through. Never set for a source behind a write key.
     internal: bool = False
+    # Imports and backfills: events of any age are accepted (gate.timebounds); live sources have a max_past.
+    historical: bool = False
