@@ -17,6 +17,8 @@ from hexlake.gate.envelope import SourceInfo
 from hexlake.importers.api import router
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_write_key
+from hexlake.serve.principal import Principal
+from tests.helpers import act_as
 from tests.importers import fixtures as fx
 from tests.importers.conftest import log_events
 
@@ -37,6 +39,7 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     app.state.runtime = runtime
     app.include_router(router)
     app.dependency_overrides[require_write_key] = lambda: SourceInfo(name="default")
+    act_as(app, Principal(key_id="k_test", kind="write", name="default", source="default"))
 
     @app.exception_handler(HexlakeError)
     def _handle(request: object, exc: HexlakeError) -> JSONResponse:
