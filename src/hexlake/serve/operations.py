@@ -7,9 +7,6 @@ behave the same. ``OPERATIONS`` is the registry of what the admin endpoint may c
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +18,7 @@ from hexlake.errors import BadRequest, NotFound
 from hexlake.gate.envelope import SourceInfo
 from hexlake.gate.resources import runtime_quarantine, runtime_registry
 from hexlake.runtime import Runtime
+from hexlake.values import jsonable
 
 Operation = Callable[..., Any]
 OPERATIONS: dict[str, Operation] = {}
@@ -44,22 +42,6 @@ def get(name: str) -> Operation:
     if fn is None:
         raise NotFound(f"no operation {name!r}", field="name")
     return fn
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID | dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 @operation

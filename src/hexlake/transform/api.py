@@ -22,7 +22,7 @@ from hexlake.serve.deps import runtime_of
 from hexlake.serve.principal import Principal
 from hexlake.transform import db, operations
 from hexlake.transform.marts import MARTS, ORDER_BY, model_table
-from hexlake.transform.rows import jsonable
+from hexlake.values import jsonable
 
 router = APIRouter(tags=["marts"])
 admin = [Depends(require_admin)]
