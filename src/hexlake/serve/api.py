@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from hexlake.errors import BadRequest
@@ -14,6 +14,7 @@ from hexlake.serve.deps import runtime_of
 
 router = APIRouter()
 admin = [Depends(require_admin)]
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: bigger ids and offsets are a 400, not an OverflowError
 
 
 @router.get("/v1/quarantine", dependencies=admin, tags=["admin"], summary="List quarantined events")
@@ -23,13 +24,13 @@ def get_quarantine(
     event_type: str | None = None,
     source: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> dict[str, Any]:
     return ops.quarantine_list(runtime_of(request), status, event_type, source, limit, offset)
 
 
 @router.get("/v1/quarantine/{id}", dependencies=admin, tags=["admin"], summary="One quarantined event")
-def get_quarantine_item(request: Request, id: int) -> dict[str, Any]:
+def get_quarantine_item(request: Request, id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> dict[str, Any]:
     return ops.quarantine_show(runtime_of(request), id)
 
 

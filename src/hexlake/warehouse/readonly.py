@@ -28,7 +28,7 @@ from hexlake.errors import BadRequest
 
 READ_ONLY_MESSAGE = "only read-only queries are allowed"
 MAX_SQL_CHARS = 100_000
-MAX_NESTING = 64
+MAX_NESTING = 32
 
 _ALLOWED_NAMES = """
 count count_star sum avg mean min max median mode quantile quantile_cont quantile_disc
