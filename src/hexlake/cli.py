@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from hexlake import __version__, plugins
 from hexlake.cli_common import JsonOpt, call, emit, err, out, settings, show_flags_as_flags, table, use_data_dir
 from hexlake.errors import HexlakeError
+from hexlake.serve import keys_cli
 
 app = typer.Typer(
     name="hexlake",
@@ -39,6 +40,8 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(log_app, name="log")
+app.add_typer(keys_cli.app, name="keys")
+app.command("doctor")(keys_cli.doctor)
 
 _state: dict[str, Any] = {"debug": False}
 
