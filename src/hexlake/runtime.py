@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 class Runtime:
     def __init__(self, settings: Settings):
+        from hexlake.ops.modes import secure_umask
+
+        secure_umask()  # whatever this process creates in the data dir is its owner's only
         self.settings = settings
         self.paths = settings.paths
         self._resources: dict[str, Any] = {}

@@ -20,7 +20,11 @@ def initialise(settings: Settings) -> dict[str, Any]:
     paths = settings.paths
     if paths.secret.exists():
         raise Conflict(f"{settings.data_dir} is already initialised (its secret exists); nothing changed")
+    from hexlake.ops.modes import DIR_MODE, secure_umask
+
+    secure_umask()
     paths.root.mkdir(parents=True, exist_ok=True)
+    paths.root.chmod(DIR_MODE)
     create_secret(paths.secret)
     runtime = Runtime(settings)
     try:
