@@ -172,8 +172,6 @@ def _checked(stmt: exp.Expr, dialect: str) -> ParsedQuery:
     if not isinstance(stmt, _TOP_LEVEL):
         _refuse(f"{_statement_name(stmt)} is not allowed (only SELECT, WITH, DESCRIBE, SHOW TABLES, "
                 "SUMMARIZE, EXPLAIN)")
-    if isinstance(stmt, exp.Summarize) and isinstance(stmt.this, exp.Literal):
-        _refuse(f"SUMMARIZE of a string ({stmt.this.name!r}): string literals cannot be used as tables")
     kind = type(stmt).__name__.lower() if isinstance(stmt, exp.Describe | exp.Summarize) else "select"
     parsed = ParsedQuery(kind=kind, sql="")
     _walk(stmt, parsed)
@@ -184,6 +182,10 @@ def _checked(stmt: exp.Expr, dialect: str) -> ParsedQuery:
 def _walk(stmt: exp.Expr, parsed: ParsedQuery) -> None:
     ctes = {cte.alias_or_name.lower() for cte in stmt.find_all(exp.CTE)}
     for node in stmt.walk():
+        if node is not stmt and isinstance(node, exp.Show):
+            _refuse("SHOW inside another statement is not allowed")
+        if isinstance(node, exp.Summarize) and isinstance(node.this, exp.Literal):
+            _refuse(f"SUMMARIZE of a string ({node.this.name!r}): string literals cannot be used as tables")
         if isinstance(node, _WRITES):
             _refuse(f"{_statement_name(node)} is not allowed")
         elif isinstance(node, exp.Func):
