@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hexlake.extract.land import is_pg
 from hexlake.sync.errors import SyncConfigError
 from hexlake.sync.targets import Target
+from hexlake.warehouse.protocol import Warehouse
 
 STATUS_TABLE = "warehouse_sync_status"
 RAW_PARTITION = {"raw_events": "load_date"}
@@ -23,8 +23,8 @@ WHOLE = "all"  # the one batch of a table without a date column
 NULL_KEY = "__HIVE_DEFAULT_PARTITION__"  # rows whose date is NULL (e.g. users who never logged in); Hive's name
 
 
-def status_ddl(wh: Any) -> str:
-    double = "DOUBLE PRECISION" if is_pg(wh) else "DOUBLE"
+def status_ddl(wh: Warehouse) -> str:
+    double = wh.column_type("DOUBLE")
     return (
         f"CREATE TABLE IF NOT EXISTS {STATUS_TABLE} (batch_id VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, "
         "table_name VARCHAR NOT NULL, batch_key VARCHAR NOT NULL, row_count BIGINT NOT NULL, "
@@ -73,7 +73,7 @@ def partition_column(wh: Any, table: str) -> str | None:
 
 def _fingerprint_sql(wh: Any, table: str, column: str | None) -> str:
     key = f"coalesce(CAST(CAST({column} AS DATE) AS VARCHAR), '{NULL_KEY}')" if column else f"'{WHOLE}'"
-    row_hash = ("('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint" if is_pg(wh) else "hash(t)")
+    row_hash = ("('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint" if wh.dialect == "postgres" else "hash(t)")
     return (f"SELECT {key} AS k, count(*) AS n, CAST(bit_xor({row_hash}) AS VARCHAR) AS f "
             f"FROM {table} t GROUP BY 1 ORDER BY 1")
 
