@@ -87,6 +87,17 @@ def _is_transient_driver_error(exc: BaseException) -> bool:
     return not names.isdisjoint(_TRANSIENT_DRIVER_ERRORS)
 
 
+def error_body(type_: str, message: str, field: str | None = None,
+               details: list[Any] | None = None) -> dict[str, Any]:
+    """The one JSON error shape: ``{"error": {"type", "message", "field"?, "details"?}}``."""
+    body: dict[str, Any] = {"type": type_, "message": message}
+    if field is not None:
+        body["field"] = field
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
 class HexlakeError(Exception):
     """Root of every hexlake error. ``message`` is written for the user."""
 
@@ -99,12 +110,7 @@ class HexlakeError(Exception):
         self.details = details or []
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        if self.details:
-            body["details"] = self.details
-        return {"error": body}
+        return error_body(type(self).__name__, self.message, self.field, self.details)
 
 
 class ConfigError(HexlakeError, Terminal):

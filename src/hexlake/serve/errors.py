@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hexlake.errors import HexlakeError
+from hexlake.errors import HexlakeError, error_body
 
 log = logging.getLogger("hexlake.serve")
 
@@ -21,15 +21,6 @@ class FastJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def error_body(type_: str, message: str, field: str | None = None, details: list | None = None) -> dict:
-    body: dict = {"type": type_, "message": message}
-    if field is not None:
-        body["field"] = field
-    if details:
-        body["details"] = details
-    return {"error": body}
 
 
 def install_error_handlers(app: FastAPI) -> None:
