@@ -1,4 +1,5 @@
 import gzip
+import zlib
 
 import orjson
 import pytest
@@ -61,3 +62,10 @@ def test_unsupported_content_type_and_encoding_are_415():
 def test_request_over_byte_limit_is_413():
     with pytest.raises(PayloadTooLarge):
         decode_body(b" " * 2001, "application/json", None, LIMITS)
+
+
+def test_native_body_refuses_a_form_body_and_inflates_deflate() -> None:
+    with pytest.raises(UnsupportedMediaType):
+        decode_body(b"data=eyJ9", "application/x-www-form-urlencoded", None, LIMITS)
+    raw = zlib.compress(b'{"event_type": "a"}')
+    assert decode_body(raw, "application/json", "deflate", LIMITS).items == [{"event_type": "a"}]

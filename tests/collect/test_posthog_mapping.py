@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hexlake.collect.mapping.body import decode_body
+from hexlake.collect.body import decode_json as decode_body
 from hexlake.collect.mapping.posthog import map_event
 from hexlake.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from hexlake.collect.body import decode_json
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import first_error, map_items
-from hexlake.collect.mapping.body import decode_body
 from hexlake.collect.mapping.posthog import map_event
 from hexlake.collect.segment import json_response
 from hexlake.collect.sources import resolve_write_key
@@ -78,7 +78,7 @@ async def capture(request: Request) -> Response:
     received_at = datetime.now(UTC)
     runtime: Runtime = request.app.state.runtime
     try:
-        body = decode_body(
+        body = decode_json(
             await request.body(), max_bytes=runtime.settings.collect.max_request_bytes,
             content_encoding=request.headers.get("content-encoding"),
             content_type=request.headers.get("content-type"),

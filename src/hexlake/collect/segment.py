@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from hexlake.collect.body import decode_json
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import MappedBatch, first_error, map_items
-from hexlake.collect.mapping.body import decode_body
 from hexlake.collect.mapping.segment import CALL_TYPES, map_message
 from hexlake.collect.sources import resolve_write_key
 from hexlake.errors import BadRequest, HexlakeError, PayloadTooLarge, Unauthorized
@@ -91,7 +91,7 @@ async def _handle(request: Request, call: str | None, historical: bool = False) 
     config = runtime.settings.collect
     limit = config.segment_max_batch_bytes if call is None else config.segment_max_event_bytes
     try:
-        body = decode_body(await request.body(), max_bytes=limit,
+        body = decode_json(await request.body(), max_bytes=limit,
                            content_encoding=request.headers.get("content-encoding"))
         if not isinstance(body, dict):
             raise BadRequest("body must be a JSON object", field="body")
