@@ -23,7 +23,7 @@ from hexlake.collect.config import CollectConfig
 from hexlake.gate.config import GateConfig
 from hexlake.importers.config import ImportConfig
 from hexlake.log.config import LogConfig
-from hexlake.serve.config import ServeConfig
+from hexlake.serve.config import LoggingConfig, ServeConfig
 from hexlake.spatial.config import SpatialConfig
 from hexlake.stream.config import StreamConfig
 from hexlake.transform.config import TransformConfig
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="Places and space.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="HTTP server.")
     importers: ImportConfig = Field(default_factory=ImportConfig, description="Archive imports.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="The JSON log of serve and worker.")
 
     @classmethod
     def settings_customise_sources(

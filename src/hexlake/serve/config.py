@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from hexlake._configbase import Section
@@ -23,3 +25,22 @@ class ServeConfig(Section):
         64 * 1024 * 1024, ge=1024, description="Largest body of `/v1/admin/*` calls (the CLI's `send`, "
         "`places load`) on a running server.")
     rotation_grace: str = Field("24h", description="How long a rotated key keeps working by default (`keys rotate`).")
+    shutdown_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="After SIGTERM/SIGINT the server finishes in-flight requests and stops its "
+        "services within this many seconds; work still running then is abandoned (the log, loader and SQLMesh "
+        "state are transactional, so it is redone) and the process exits with status 1.")
+
+
+class LoggingConfig(Section):
+    """The JSON log of `hexlake serve` and `hexlake worker` (one object per line)."""
+
+    file: Path | None = Field(
+        None, description="Write the log to this file (relative: inside the data dir), rotated by size, instead "
+        "of stderr. `hexlake demo` sets it to `server.log` in the data dir.")
+    max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Rotate the log file when it would grow past this size.")
+    backups: int = Field(5, ge=0, le=100, description="Rotated log files kept (`server.log.1` … `.N`).")
+    level: str = Field("INFO", description="Level of hexlake's own loggers: DEBUG, INFO, WARNING, ERROR.")
+    sqlmesh_level: str = Field(
+        "WARNING", description="Level of SQLMesh's and SQLGlot's loggers (INFO logs every SQL statement a "
+        "transform runs).")
