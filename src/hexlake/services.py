@@ -19,26 +19,49 @@ with it and appear in ``statuses()``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import msgspec
-from prometheus_client import Counter, Gauge
 
 from hexlake.errors import is_transient
 
 log = logging.getLogger("hexlake.services")
 
-RUNS = Counter("hexlake_service_runs_total", "Units of work a background service finished", ["service"])
-ERRORS = Counter("hexlake_service_errors_total", "Failed units of work", ["service", "kind"])
-HEALTHY = Gauge("hexlake_service_healthy", "1 if the service's last unit of work succeeded", ["service"])
-CONSECUTIVE = Gauge("hexlake_service_consecutive_errors", "Failures since the last success", ["service"])
-LAST_SUCCESS = Gauge("hexlake_service_last_success_timestamp_seconds", "Epoch of the last success", ["service"])
-LAST_ERROR = Gauge("hexlake_service_last_error_timestamp_seconds", "Epoch of the last failure", ["service"])
+
+class _Metrics:
+    """The services' Prometheus metrics, created on first use (the CLI never pays the import)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.runs = Counter("hexlake_service_runs_total", "Units of work a background service finished",
+                            ["service"])
+        self.errors = Counter("hexlake_service_errors_total", "Failed units of work", ["service", "kind"])
+        self.healthy = Gauge("hexlake_service_healthy", "1 if the service's last unit of work succeeded",
+                             ["service"])
+        self.consecutive = Gauge("hexlake_service_consecutive_errors", "Failures since the last success",
+                                 ["service"])
+        self.last_success = Gauge("hexlake_service_last_success_timestamp_seconds",
+                                  "Epoch of the last success", ["service"])
+        self.last_error = Gauge("hexlake_service_last_error_timestamp_seconds", "Epoch of the last failure",
+                                ["service"])
+
+
+@functools.cache
+def metrics() -> _Metrics:
+    return _Metrics()
+
+
+class ServiceLike(Protocol):
+    """What ``stop_all`` needs (``hexlake.plugins.BackgroundService`` has it)."""
+
+    def stop(self, timeout_s: float | None = None) -> bool: ...
 
 
 class ServiceStatus(msgspec.Struct, frozen=True):
@@ -83,7 +106,7 @@ class BackgroundService:
         self.last_error_at: float | None = None
         self.last_error: str | None = None
         self.next_delay_s = 0.0
-        HEALTHY.labels(self.name).set(1)
+        metrics().healthy.labels(self.name).set(1)
 
     # -- what subclasses provide -----------------------------------------------------------------
     def step(self) -> bool:
@@ -116,13 +139,17 @@ class BackgroundService:
         self._thread = threading.Thread(target=self._run, name=f"hexlake-{self.name}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Set the stop events (this service's and its children's) without waiting."""
+        self._stop.set()
+        for child in self.children:
+            child.request_stop()
+
     def stop(self, timeout_s: float | None = None) -> bool:
         """Ask to stop, wait at most ``timeout_s`` (default ``stop_timeout_s``) for this service and
         its children together; True if every thread ended in time."""
         deadline = time.monotonic() + (self.stop_timeout_s if timeout_s is None else timeout_s)
-        self._stop.set()
-        for child in self.children:
-            child._stop.set()
+        self.request_stop()
         done = all([child.stop(max(deadline - time.monotonic(), 0.0)) for child in self.children])
         return self._join(deadline) and done
 
@@ -190,10 +217,11 @@ class BackgroundService:
             self.consecutive_errors = 0
             self.last_success_at = self._clock()
             self.next_delay_s = 0.0
-        RUNS.labels(self.name).inc()
-        HEALTHY.labels(self.name).set(1)
-        CONSECUTIVE.labels(self.name).set(0)
-        LAST_SUCCESS.labels(self.name).set(self.last_success_at)
+        m = metrics()
+        m.runs.labels(self.name).inc()
+        m.healthy.labels(self.name).set(1)
+        m.consecutive.labels(self.name).set(0)
+        m.last_success.labels(self.name).set(self.last_success_at)
 
     def record_failure(self, exc: BaseException) -> None:
         kind = "transient" if is_transient(exc) else "terminal"
@@ -203,10 +231,11 @@ class BackgroundService:
             self.last_error_at = self._clock()
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.next_delay_s = self.backoff(self.consecutive_errors)
-        ERRORS.labels(self.name, kind).inc()
-        HEALTHY.labels(self.name).set(0)
-        CONSECUTIVE.labels(self.name).set(self.consecutive_errors)
-        LAST_ERROR.labels(self.name).set(self.last_error_at)
+        m = metrics()
+        m.errors.labels(self.name, kind).inc()
+        m.healthy.labels(self.name).set(0)
+        m.consecutive.labels(self.name).set(self.consecutive_errors)
+        m.last_error.labels(self.name).set(self.last_error_at)
         log.error("service %s failed (%s, %d in a row); retrying in %.2fs: %s", self.name, kind,
                   self.consecutive_errors, self.next_delay_s, self.last_error,
                   exc_info=(type(exc), exc, exc.__traceback__))
@@ -232,6 +261,16 @@ class BackgroundService:
         return [self.status(), *(s for c in self.children for s in c.statuses())]
 
 
+def stop_all(services: Sequence[ServiceLike], timeout_s: float = 10.0) -> bool:
+    """Stop ``services`` with one shared deadline: every stop event is set first, so they wind down
+    in parallel (a SIGTERM'd process exits within ``timeout_s``). True if all ended in time."""
+    deadline = time.monotonic() + timeout_s
+    for service in services:
+        if isinstance(service, BackgroundService):
+            service.request_stop()
+    return all([s.stop(max(deadline - time.monotonic(), 0.0)) for s in reversed(services)])
+
+
 class FunctionService(BackgroundService):
     """A service around a plain function: ``fn()`` is one unit of work (True: more to do now)."""
 
@@ -243,4 +282,4 @@ class FunctionService(BackgroundService):
         return bool(self._fn())
 
 
-__all__ = ["BackgroundService", "FunctionService", "ServiceStatus"]
+__all__ = ["BackgroundService", "FunctionService", "ServiceLike", "ServiceStatus", "stop_all"]

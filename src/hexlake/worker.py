@@ -24,7 +24,9 @@ from typing import Annotated, Any
 
 import typer
 
+from hexlake.log.protocol import as_partition_dropper, as_trimmable
 from hexlake.runtime import Runtime
+from hexlake.services import BackgroundService, stop_all
 
 log = logging.getLogger("hexlake.worker")
 PARTS = ("loader", "counters", "features", "geofences")
@@ -36,62 +38,37 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class LoaderLoop:
-    """Loads batch after batch; with ``until_idle`` returns once its group has nothing left."""
+class Housekeeping(BackgroundService):
+    """Log retention from a worker, every ``every_s``: Redis ``trim`` of entries every group finished
+    (keeping the newest ``trim_keep`` for the gate's dedupe window), PostgreSQL
+    ``drop_partitions_before`` of finished days older than ``retention_days``. Each ability is
+    used only where the backend declares it (``SUPPORTS_TRIM``, ``SUPPORTS_DROP_PARTITIONS``)."""
 
-    def __init__(self, runtime: Runtime, name: str):
-        from hexlake.log import get_log
-        from hexlake.warehouse import get_warehouse, make_raw_loader
-
-        self.log = get_log(runtime)
-        self.loader = make_raw_loader(self.log, get_warehouse(runtime), runtime.settings.warehouse,
-                                      consumer=name)
-        self.interval_s = runtime.settings.warehouse.loader_interval_s
-        self.loaded = 0
-
-    def idle(self) -> bool:
-        return all(s.lag == 0 for s in self.log.status() if s.group == self.loader.group)
-
-    def run(self, stop: threading.Event, until_idle: bool = False) -> None:
-        while not stop.is_set():
-            try:
-                messages = self.log.read(self.loader.group, self.loader.consumer, self.loader.config.loader_batch)
-                if messages:
-                    self.loaded += self.loader.load_batch(messages)[0]
-                    continue
-                if until_idle and self.idle():
-                    return
-            except Exception:  # a failed batch is redelivered after its lease; keep going
-                log.exception("raw loader batch failed; retrying in %.1fs", self.interval_s)
-            stop.wait(self.interval_s)
-
-
-class Housekeeping:
-    """Log retention from a worker: Redis ``trim`` of entries every group finished (keeping the
-    newest ``trim_keep`` for the gate's dedupe window), PostgreSQL ``drop_partitions_before`` of
-    finished days older than ``retention_days``."""
+    name = "worker-housekeeping"
 
     def __init__(self, runtime: Runtime, trim_keep: int, retention_days: int | None, every_s: float = 60.0):
         from hexlake.log import get_log
 
-        self.log, self.trim_keep, self.retention_days, self.every_s = (
-            get_log(runtime), trim_keep, retention_days, every_s)
+        super().__init__(interval_s=every_s, backoff_base_s=min(every_s, 5.0), backoff_max_s=every_s)
+        self.log, self.trim_keep, self.retention_days = get_log(runtime), trim_keep, retention_days
 
     def once(self) -> dict[str, Any]:
         done: dict[str, Any] = {}
-        if hasattr(self.log, "trim") and self.trim_keep >= 0:
-            done["trimmed"] = self.log.trim(keep=self.trim_keep)
-        if hasattr(self.log, "drop_partitions_before") and self.retention_days is not None:
+        trimmable, dropper = as_trimmable(self.log), as_partition_dropper(self.log)
+        if trimmable is not None and self.trim_keep >= 0:
+            done["trimmed"] = trimmable.trim(keep=self.trim_keep)
+        if dropper is not None and self.retention_days is not None:
             cutoff = date.today() - timedelta(days=self.retention_days)
-            done["dropped_days"] = [d.isoformat() for d in self.log.drop_partitions_before(cutoff)]
+            done["dropped_days"] = [d.isoformat() for d in dropper.drop_partitions_before(cutoff)]
         return done
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.every_s):
-            try:
-                log.info("worker housekeeping: %s", self.once())
-            except Exception:
-                log.exception("worker housekeeping failed; retrying in %.0fs", self.every_s)
+    def setup(self) -> None:
+        self.stopping.wait(self.interval_s)  # the first pass one interval after start, as before
+
+    def step(self) -> bool:
+        if not self.stopping.is_set():
+            log.info("worker housekeeping: %s", self.once())
+        return False
 
 
 def stream_parts(which: Sequence[str]) -> list[str]:
@@ -101,27 +78,33 @@ def stream_parts(which: Sequence[str]) -> list[str]:
 
 def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
                until_idle: bool = False, name: str | None = None,
-               housekeeping: Housekeeping | None = None) -> dict[str, Any]:
-    """Run the chosen parts until ``stop`` is set (or, with ``until_idle``, the log is drained)."""
+               housekeeping: Housekeeping | None = None, stop_timeout_s: float = 8.0) -> dict[str, Any]:
+    """Run the chosen parts as background services until ``stop`` is set (or, with ``until_idle``,
+    every part has drained the log); then stop them all within ``stop_timeout_s``."""
+    from hexlake.log import get_log
+    from hexlake.stream.consumer import ConsumerService
     from hexlake.stream.runner import build_consumers
+    from hexlake.warehouse import get_warehouse, make_raw_loader
+    from hexlake.warehouse.service import LoaderService
 
     name = name or consumer_name()
-    threads: list[threading.Thread] = []
-    if housekeeping is not None:  # daemon: never keeps an idle worker from exiting
-        threading.Thread(target=housekeeping.run, args=(stop,), name="worker-housekeeping", daemon=True).start()
-    loop = LoaderLoop(runtime, name) if "loader" in which else None
-    if loop is not None:
-        threads.append(threading.Thread(target=loop.run, args=(stop, until_idle), name="worker-loader"))
     parts = stream_parts(which)
-    for consumer in build_consumers(runtime, parts) if parts else []:
-        threads.append(threading.Thread(target=consumer.run, args=(stop,), kwargs={"until_idle": until_idle},
-                                        name=f"worker-{consumer.group}"))
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.5)
-    return {"consumer": name, "loaded": loop.loaded if loop else 0, "parts": ["loader"] * bool(loop) + parts}
+    services: list[BackgroundService] = []
+    loader: LoaderService | None = None
+    if "loader" in which:
+        raw = make_raw_loader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse, consumer=name)
+        loader = LoaderService(raw, runtime.settings.warehouse.loader_interval_s, exit_when_drained=until_idle)
+        services.append(loader)
+    services += [ConsumerService(c, exit_when_drained=until_idle)
+                 for c in (build_consumers(runtime, parts) if parts else [])]
+    extra: list[BackgroundService] = [housekeeping] if housekeeping else []  # never keeps a worker alive
+    for service in extra + services:
+        service.start()
+    while any(s.running for s in services) and not stop.wait(0.2):
+        pass
+    if not stop_all(extra + services, stop_timeout_s):
+        log.warning("worker %s: some parts were still busy after %.0fs", name, stop_timeout_s)
+    return {"consumer": name, "loaded": loader.loaded if loader else 0, "parts": ["loader"] * bool(loader) + parts}
 
 
 @app.callback(invoke_without_command=True)
@@ -163,4 +146,4 @@ def worker(
     log.info("worker %s stopped after %.1fs: %s", result["consumer"], time.monotonic() - started, result)
 
 
-__all__ = ["PARTS", "Housekeeping", "LoaderLoop", "app", "consumer_name", "run_worker"]
+__all__ = ["PARTS", "Housekeeping", "app", "consumer_name", "run_worker"]
