@@ -30,6 +30,7 @@ from hexlake.gate.envelope import (
 )
 from hexlake.gate.registry import CompiledSchema, SchemaRegistry
 from hexlake.gate.scrub import Exempt, Scrubber, apply_plan, derive_email_domain, exempt_paths, pop_path
+from hexlake.gate.timebounds import TimeBounds, bounds_for
 from hexlake.privacy.geoip import ip_country
 from hexlake.privacy.hashing import Hasher
 
@@ -108,6 +109,7 @@ class Gate:
         self.enrichers = list(enrichers)
         self.clock = clock
         self._max_skew = timedelta(seconds=config.max_clock_skew_s)
+        self._time_bounds: dict[tuple[str, bool], TimeBounds] = {}
         self._coarse_res = config.coarse_h3_res
         # A coarsened point is only known to within its cell: report at least the cell's edge length.
         self._coarse_accuracy = h3.average_hexagon_edge_length(config.coarse_h3_res, "m")
@@ -213,6 +215,8 @@ class Gate:
         else:
             d.props, props_key = _properties(item, out)
         d.ts = self._event_time(item, received_at, batch_sent, out)
+        if (bad_time := self._bounds(source).check(d.ts, received_at)) is not None:
+            out.append(bad_time)
         if event_type is None:
             return _Refused(out, True, None, item.get("event_id"))
         d.compiled = self.registry.compiled(event_type, d.version)
@@ -231,6 +235,14 @@ class Gate:
         if out:
             return _Refused(out, True, event_type, item.get("event_id"))
         return d
+
+    def _bounds(self, source: SourceInfo) -> TimeBounds:
+        """The source's event-time bounds (gate.timebounds), computed once per source."""
+        key = (source.name, source.historical)
+        bounds = self._time_bounds.get(key)
+        if bounds is None:
+            bounds = self._time_bounds[key] = bounds_for(self.config, source)
+        return bounds
 
     def _validate(self, d: _Draft, props_key: str, out: list[FailureMessage]) -> None:
         assert d.compiled is not None
