@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from hexlake.errors import is_transient
 from hexlake.gate.envelope import SourceInfo
 from hexlake.importers.runner import Deliver, ImportOptions, TakeoutImporter
 from hexlake.importers.store import Counts, ImportStore
 from hexlake.runtime import Runtime
+from hexlake.services import BackgroundService
 
 log = logging.getLogger(__name__)
 SOURCE = SourceInfo(name="takeout", unknown_events="quarantine")
@@ -99,34 +100,58 @@ def get_uploads(runtime: Runtime) -> Any:
     )
 
 
-class ImportWorker:
-    """One background thread in the server running uploaded imports one after another."""
+class ImportWorker(BackgroundService):
+    """Runs uploaded imports one after another in the server (a ``BackgroundService``).
 
-    def __init__(self, runtime: Runtime):
+    A transient failure (the log busy, the server restarting) puts the import back for another
+    try after the service's backoff, up to ``max_tries``: imports resume from their checkpoints,
+    so nothing is delivered twice. A terminal one marks the upload failed at once.
+    """
+
+    name = "imports"
+
+    def __init__(self, runtime: Runtime, *, max_tries: int = 3, interval_s: float = 0.2):
+        super().__init__(interval_s=interval_s, backoff_base_s=1.0, backoff_max_s=30.0)
         self._runtime = runtime
-        self._jobs: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="hexlake-imports", daemon=True)
-        self._thread.start()
+        self.max_tries = max_tries
+        self._jobs: queue.Queue[_Job] = queue.Queue()
+        self.start()
 
     def submit(self, import_id: str, path: Path, user_id: str, options: ImportOptions, upload_id: str) -> None:
-        self._jobs.put((import_id, path, user_id, options, upload_id))
+        self._jobs.put(_Job(import_id, path, user_id, options, upload_id))
 
-    def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            import_id, path, user_id, options, upload_id = job
-            uploads = get_uploads(self._runtime)
-            try:
-                get_importer(self._runtime).import_path(
-                    path, user_id, options, upload_id=upload_id, import_id=import_id
-                )
-                uploads.set_status(upload_id, "imported", import_id)
-            except Exception as exc:  # recorded on the import row by the runner; keep serving
-                log.warning("import %s from upload %s stopped: %s", import_id, upload_id, exc)
-                uploads.set_status(upload_id, "failed", import_id)
+    def step(self) -> bool:
+        try:
+            job = self._jobs.get_nowait()
+        except queue.Empty:
+            return False
+        uploads = get_uploads(self._runtime)
+        try:
+            get_importer(self._runtime).import_path(
+                job.path, job.user_id, job.options, upload_id=job.upload_id, import_id=job.import_id)
+        except Exception as exc:  # recorded on the import row by the runner
+            if is_transient(exc) and job.tries < self.max_tries:
+                log.warning("import %s stopped (try %d/%d), retrying: %s", job.import_id, job.tries,
+                            self.max_tries, exc)
+                self._jobs.put(job._replace(tries=job.tries + 1))
+                raise  # the service backs off before the next try
+            log.warning("import %s from upload %s failed: %s", job.import_id, job.upload_id, exc)
+            uploads.set_status(job.upload_id, "failed", job.import_id)
+            return True
+        uploads.set_status(job.upload_id, "imported", job.import_id)
+        return True
 
     def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=5)
+        self.stop(5.0)
+
+
+class _Job(NamedTuple):
+    import_id: str
+    path: Path
+    user_id: str
+    options: ImportOptions
+    upload_id: str
+    tries: int = 1
 
 
 def get_worker(runtime: Runtime) -> ImportWorker:
