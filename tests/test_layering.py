@@ -3,9 +3,9 @@
 A *stage* is a package directly under ``hexlake`` (``collect``, ``gate``, ``warehouse``…). Rules:
 
 1. No import cycle between stages. Edge modules (HTTP routers, CLI apps, operations, background
-   service factories: ``ADAPTERS``) wire stages together and may import any stage, so they are left
-   out of the stage graph; imports under ``if TYPE_CHECKING:`` do not count; imports inside
-   functions do (a cycle hidden in a function is still a cycle).
+   service factories: ``ADAPTERS``; whole-system operations: ``ORCHESTRATORS``) wire stages together
+   and may import any stage, so they are left out of the stage graph; imports under
+   ``if TYPE_CHECKING:`` do not count; imports inside functions do (a hidden cycle is still a cycle).
 2. No stage imports another stage's ``backends`` package: backends are picked by their own stage
    (``open_log``, ``open_warehouse``…) and used through its protocol.
 3. ``collect`` does not import ``serve`` (apart from its HTTP routers, which use serve's auth).
@@ -24,6 +24,12 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hexlake"
 ADAPTERS = {"api", "cli", "operations", "service", "posthog", "segment"}
+#: Whole-system operations that live in a stage folder but, like ``operations.py``, call many stages.
+ORCHESTRATORS = {
+    "hexlake.ops.doctor": "checks every stage's files and the running server (``hexlake doctor``)",
+    "hexlake.privacy.erase": "erases a person from every layer: log, warehouse, marts, online store…",
+    "hexlake.privacy.scan": "the erasure's proof scan reads every store independently",
+}
 #: (importing module, imported module prefix) -> why it is tolerated for now.
 KNOWN_EXCEPTIONS = {
     ("hexlake.collect.sources", "hexlake.serve.principal"):
@@ -77,6 +83,10 @@ def stage_of(module: str, known: set[str]) -> str | None:
     return parts[1] if len(parts) > 1 and parts[1] in known else None
 
 
+def is_edge(module: str) -> bool:
+    return module.rsplit(".", 1)[-1] in ADAPTERS or module in ORCHESTRATORS
+
+
 def excepted(imp: Import) -> bool:
     return any(imp.module == m and imp.target.startswith(t) for m, t in KNOWN_EXCEPTIONS)
 
@@ -86,7 +96,7 @@ def stage_graph(imports: list[Import], known: set[str]) -> dict[str, dict[str, l
     graph: dict[str, dict[str, list[Import]]] = {}
     for imp in imports:
         src, dst = stage_of(imp.module, known), stage_of(imp.target, known)
-        if src and dst and src != dst and imp.module.rsplit(".", 1)[-1] not in ADAPTERS and not excepted(imp):
+        if src and dst and src != dst and not is_edge(imp.module) and not excepted(imp):
             graph.setdefault(src, {}).setdefault(dst, []).append(imp)
     return graph
 
@@ -134,8 +144,7 @@ def violations(root: Path) -> list[str]:
         src, dst = stage_of(imp.module, known), stage_of(imp.target, known)
         if src and dst and src != dst and imp.target.startswith(f"hexlake.{dst}.backends"):
             out.append(f"{imp.module}:{imp.line} imports another stage's backend {imp.target}")
-        if src == "collect" and dst == "serve" and imp.module.rsplit(".", 1)[-1] not in ADAPTERS \
-                and not excepted(imp):
+        if src == "collect" and dst == "serve" and not is_edge(imp.module) and not excepted(imp):
             out.append(f"{imp.module}:{imp.line} (collect) imports {imp.target} (serve)")
     return sorted(set(out))
 
@@ -146,11 +155,13 @@ def test_hexlake_follows_the_layering_rules() -> None:
     assert violations(SRC) == []
 
 
-def test_known_exceptions_still_exist() -> None:
-    """A fixed exception must leave the list, so it cannot come back unnoticed."""
+def test_known_exceptions_and_orchestrators_still_exist() -> None:
+    """A fixed exception or a removed orchestrator must leave its list, so it cannot come back unnoticed."""
     imports = all_imports(SRC)
     for module, target in KNOWN_EXCEPTIONS:
         assert any(i.module == module and i.target.startswith(target) for i in imports), (module, target)
+    for module in ORCHESTRATORS:
+        assert (SRC.parent / (module.replace(".", "/") + ".py")).is_file(), module
 
 
 # -- the checker, on planted violations -------------------------------------------------------------
