@@ -76,6 +76,11 @@ class ConsumerOptions(msgspec.Struct, frozen=True, kw_only=True):
     sink_retry_max_s: float = 30.0
     dedupe_window: int = 100_000
     visibility_timeout_s: float | None = None
+    # Clock bounds (docs/concepts.md): an event stamped more than this after it was received never
+    # moves the watermark, and a persisted watermark beyond now + this is clamped on start.
+    max_future_s: float = 86_400.0
+    # Imports and backfills (gate.historical_sources): kept out of the live operators.
+    historical_sources: frozenset[str] = frozenset({"takeout"})
 
 
 class Consumer:
@@ -99,7 +104,10 @@ class Consumer:
     def _restore(self) -> None:
         meta = self.state.meta(self.group)
         self.meta = meta
-        self.wm = Watermark(self.opts.allowed_lateness_s, meta.watermark if meta.watermark is not None else -1e18)
+        # A watermark poisoned by a bad clock before bounds existed heals here (never past now + skew).
+        ceiling = time.time() + self.opts.max_future_s
+        self.wm = Watermark(self.opts.allowed_lateness_s,
+                            min(meta.watermark, ceiling) if meta.watermark is not None else -1e18)
         self.op.load(self.state.load_state(self.group))
         ids = self.state.recent_event_ids(self.group, self.opts.dedupe_window)
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict.fromkeys(reversed(ids))
@@ -176,12 +184,17 @@ class Consumer:
         late: list[LateEvent] = []
         for m, ev in fresh:
             ts = epoch(ev.ts)
-            if self.wm.observe(ts):
+            if self._out_of_bounds(ev, ts) or self.wm.observe(ts):
                 late.append(LateEvent(m.offset, ev.event_id, ev.event_type, ev.user_key, ts, self.wm.max_ts,
                                       self.wm.max_ts - ts, m.payload))
             else:
                 on_time.append(ev)
         return on_time, late
+
+    def _out_of_bounds(self, ev: Event, ts: float) -> bool:
+        """Events the live operators never see and that never move the watermark: stamped beyond
+        their arrival + max_future, or from a historical source (they reach the warehouse only)."""
+        return ev.source in self.opts.historical_sources or ts > epoch(ev.received_at) + self.opts.max_future_s
 
     def _remember(self, event_id: str) -> None:
         self._recent[event_id] = None
