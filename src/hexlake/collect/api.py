@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import msgspec
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -56,5 +57,10 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["ops"], summary="Readiness: data dir open and services started")
 def readyz(request: Request) -> FastJSONResponse:
+    """200 once started. ``services`` lists each background service's health; an unhealthy one
+    (say, the loader while the warehouse is down) does not make the collector unready."""
     ready = bool(getattr(request.app.state, "ready", False))
-    return FastJSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    services = [msgspec.to_builtins(st) for svc in getattr(request.app.state, "services", [])
+                for st in svc.statuses()]
+    body = {"ready": ready, "healthy": all(st["healthy"] for st in services), "services": services}
+    return FastJSONResponse(body, status_code=200 if ready else 503)

@@ -16,8 +16,10 @@ from hexlake.runtime import Runtime
 from hexlake.serve.errors import FastJSONResponse, install_error_handlers
 from hexlake.serve.limits import install_body_limit
 from hexlake.serve.metrics import install_metrics
+from hexlake.services import stop_all
 
 log = logging.getLogger("hexlake.serve")
+SERVICES_STOP_TIMEOUT_S = 8.0  # background services' share of a 10 s SIGTERM grace period
 
 
 def start_services(runtime: Runtime) -> list[BackgroundService]:
@@ -45,13 +47,13 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = start_services(app.state.runtime) if run_background else []
+        app.state.services = services
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
-            for service in reversed(services):
-                service.stop()
+            stop_all(services, SERVICES_STOP_TIMEOUT_S)  # one shared, bounded deadline
             app.state.runtime.close()
 
     app = FastAPI(
@@ -64,6 +66,7 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     app.state.runtime = Runtime(settings)
     app.state.admin_token = admin_token
     app.state.ready = False
+    app.state.services = []
     install_error_handlers(app)
     install_metrics(app)
     for ref in plugins.ROUTERS:
