@@ -129,8 +129,11 @@ def _build_gate(runtime: Runtime) -> Any:
     config = runtime.settings.gate
     dedupe = DedupeWindow(config.dedupe_window)
     dedupe.seed(get_log(runtime).tail(config.dedupe_window))
+    from hexlake.privacy.suppression import get_suppression
+
     hasher = Hasher(load_secret(runtime.paths.secret))
-    return Gate(runtime_registry(runtime), hasher, config, dedupe, enrichers=_enrichers(runtime))
+    return Gate(runtime_registry(runtime), hasher, config, dedupe, enrichers=_enrichers(runtime),
+                suppressed=get_suppression(runtime))
 
 
 def _enrichers(runtime: Runtime) -> list[Any]:

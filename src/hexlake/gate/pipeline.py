@@ -9,7 +9,7 @@ bad input never raises. Pure apart from the in-memory registry lookup; the clock
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,6 +101,7 @@ class Gate:
         dedupe: DedupeWindow,
         enrichers: Sequence[Enricher] = (),
         clock: Clock = _utcnow,
+        suppressed: Container[str] = frozenset(),
     ):
         self.registry = registry
         self.hasher = hasher
@@ -108,6 +109,8 @@ class Gate:
         self.dedupe = dedupe
         self.enrichers = list(enrichers)
         self.clock = clock
+        # user_keys of erased people (privacy.suppression): their events are dropped, never stored
+        self.suppressed = suppressed
         self._max_skew = timedelta(seconds=config.max_clock_skew_s)
         self._time_bounds: dict[tuple[str, bool], TimeBounds] = {}
         self._coarse_res = config.coarse_h3_res
@@ -151,6 +154,9 @@ class Gate:
                     self.dedupe.release([d.event_id])
                 refused = _unexpected(exc, d.index, items[d.index], "process")
                 self._refuse(result, d.index, items[d.index], refused, source, received_at)
+                continue
+            if event.user_key is not None and event.user_key in self.suppressed:
+                result.duplicates.append(d.index)  # an erased person: answered, never stored
                 continue
             accepted.append(event)
             accepted_index.append(d.index)
@@ -395,11 +401,18 @@ class Gate:
         self, result: GateResult, index: int, item: Any, refused: _Refused, source: SourceInfo, now: datetime
     ) -> None:
         result.errors.append(ItemError(index=index, event_id=refused.event_id, messages=refused.messages))
-        if refused.quarantine:
+        if refused.quarantine and not self._is_suppressed(item):
             result.quarantined.append(QuarantineRecord(
                 processor="gate", source=source.name, event_type=refused.event_type,
                 event_id=refused.event_id, failed_at=now, messages=refused.messages, payload=item,
             ))
+
+    def _is_suppressed(self, item: Any) -> bool:
+        """A refused item of an erased person is not quarantined either (it holds their plain id)."""
+        user_id = _get(item, "user_id")
+        if not self.suppressed or not isinstance(user_id, str | int) or isinstance(user_id, bool):
+            return False
+        return self.hasher.user_key(user_id) in self.suppressed
 
     def _run_enrichers(self, events: list[Event]) -> None:
         if not events:

@@ -1,0 +1,32 @@
+"""``hexlake privacy erase|export|retention``: a person's data, and what outlived its class.
+
+Every command goes through ``cli_common.call``: a running server owns the warehouse file.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Annotated, Any
+
+import typer
+
+from hexlake.cli_common import JsonOpt, call, emit, err, out
+
+app = typer.Typer(no_args_is_help=True, help="Privacy: erase or export one person's data, enforce retention.")
+
+UserOpt = Annotated[str, typer.Option("--user", help="The person's user id, as the app sends it.")]
+
+
+@app.command()
+def erase(user: UserOpt, as_json: JsonOpt = False) -> None:
+    """Remove the person from every layer (log, warehouse, marts recomputed, online store, stream
+    state, quarantine, imports, sync targets), suppress their future events, and print the proof."""
+    with err.status("erasing...", spinner="dots") if not as_json else nullcontext():
+        report = call("privacy_erase", user_id=user)
+    emit(report, as_json, _render)
+    if not report["clean"]:
+        raise typer.Exit(1)
+
+
+def _render(report: dict[str, Any]) -> None:
+    out.print(report["text"], markup=False, highlight=False)

@@ -1,0 +1,35 @@
+"""Privacy operations the CLI calls through ``cli_common.call`` (in the server when one runs: the
+server owns the warehouse file and the consumers' state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hexlake.errors import BadRequest
+from hexlake.runtime import Runtime
+
+MAX_USER_ID = 256
+
+
+def check_user_id(user_id: Any) -> str:
+    """A plain user id as the app sends it (string or integer), or ``BadRequest`` naming the field."""
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int):
+        raise BadRequest("user_id must be a string or an integer", field="user_id")
+    text = str(user_id)
+    if not text.strip() or len(text) > MAX_USER_ID:
+        raise BadRequest(f"user_id must be 1 to {MAX_USER_ID} characters", field="user_id")
+    return text
+
+
+def privacy_erase(runtime: Runtime, user_id: str) -> dict[str, Any]:
+    """Erase the person from every layer; the proof report (``text`` holds its printable form)."""
+    from hexlake.privacy.erase import erase
+
+    report = erase(runtime, check_user_id(user_id))
+    return {**report.to_dict(), "text": report.to_text()}
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {"privacy_erase": privacy_erase}
+
+__all__ = ["OPERATIONS", "check_user_id", "privacy_erase"]

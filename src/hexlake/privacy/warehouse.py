@@ -1,0 +1,161 @@
+"""One person's rows in the warehouse (every schema, SQLMesh's physical tables included) and in
+the sync targets (PostgreSQL tables, Parquet partitions).
+
+A row is the person's when a user column (``user_key``, ``user_id``, ``anonymous_key``) equals
+their key, or a JSON column (``properties``, ``context``) mentions it (someone else's event naming
+them, e.g. a follow). Marts are not edited here: they are recomputed (``erase.py``); what this
+module deletes in ``sqlmesh__*`` schemas are the old snapshot versions SQLMesh keeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+USER_COLUMNS = ("user_key", "user_id", "anonymous_key")
+JSON_COLUMNS = ("properties", "context", "traits", "payload")
+_SYSTEM = ("information_schema", "pg_catalog", "pg_toast")
+
+
+def user_tables(wh: Any, *, base_only: bool = True) -> list[tuple[str, str, list[str], list[str]]]:
+    """(schema, table, user columns, JSON/text columns) of every table holding people's data."""
+    kinds = "('BASE TABLE')" if base_only else "('BASE TABLE', 'VIEW')"
+    rows = wh.cursor().execute(
+        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        f"WHERE t.table_type IN {kinds} ORDER BY 1, 2").fetchall()
+    found: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for schema, table, column in rows:
+        if schema in _SYSTEM or schema.startswith("pg_"):
+            continue
+        users, texts = found.setdefault((schema, table), ([], []))
+        if column in USER_COLUMNS:
+            users.append(column)
+        elif column in JSON_COLUMNS:
+            texts.append(column)
+    return [(s, t, u, x) for (s, t), (u, x) in found.items() if u or x]
+
+
+def _predicate(wh: Any, users: list[str], texts: list[str]) -> tuple[str, int]:
+    """``WHERE`` text matching the person, and how many times the key is its parameter."""
+    parts = [f'"{c}" = ?' for c in users]
+    cast = "TEXT" if wh.dialect == "postgres" else "VARCHAR"
+    parts += [f'strpos(CAST("{c}" AS {cast}), ?) > 0' for c in texts]
+    return " OR ".join(parts), len(parts)
+
+
+def count_rows(wh: Any, key: str, schemas: tuple[str, ...] | None = None, *, base_only: bool = True) -> dict[str, int]:
+    """Per table (``schema.table``), the person's rows."""
+    out: dict[str, int] = {}
+    for schema, table, users, texts in user_tables(wh, base_only=base_only):
+        if schemas is not None and not schema.startswith(schemas):
+            continue
+        where, n = _predicate(wh, users, texts)
+        row = wh.cursor().execute(f'SELECT COUNT(*) FROM "{schema}"."{table}" WHERE {where}', [key] * n).fetchone()
+        if row and row[0]:
+            out[f"{schema}.{table}"] = int(row[0])
+    return out
+
+
+def delete_rows(wh: Any, key: str, schemas: tuple[str, ...]) -> int:
+    """Delete the person's rows from the base tables of ``schemas`` (prefixes); return how many."""
+    total = 0
+    for name, n in count_rows(wh, key, schemas).items():
+        schema, table = name.split(".", 1)
+        users, texts = next((u, x) for s, t, u, x in user_tables(wh) if s == schema and t == table)
+        where, k = _predicate(wh, users, texts)
+        wh.execute(f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * k)
+        total += n
+    return total
+
+
+def affected_days(wh: Any, key: str) -> tuple[str, str] | None:
+    """First and last event day of the person's raw events (the intervals to recompute)."""
+    where, n = _predicate(wh, ["user_key"], ["properties"])
+    row = wh.cursor().execute(
+        f"SELECT CAST(MIN(ts) AS DATE), CAST(MAX(ts) AS DATE) FROM main.raw_events WHERE {where}"
+        if wh.dialect != "postgres" else
+        f"SELECT MIN(ts)::date, MAX(ts)::date FROM public.raw_events WHERE {where}", [key] * n).fetchone()
+    if not row or row[0] is None:
+        return None
+    return str(row[0]), str(row[1])
+
+
+# -- sync targets --------------------------------------------------------------------------------------
+
+
+def sync_targets(wh: Any) -> list[str]:
+    """Targets the warehouse was synced to (their names are their URLs without credentials)."""
+    try:
+        rows = wh.cursor().execute("SELECT DISTINCT target FROM warehouse_sync_status").fetchall()
+    except Exception:  # never synced: no status table
+        return []
+    return [r[0] for r in rows]
+
+
+def parquet_files(url: str) -> Iterator[Path]:
+    root = Path(url.partition("://")[2])
+    yield from sorted(root.rglob("*.parquet")) if root.exists() else ()
+
+
+def parquet_rows(path: Path, key: str) -> pa.Array:
+    """Mask of the rows of one Parquet file that hold ``key`` in any string column."""
+    table = pq.read_table(path)
+    mask = pa.array([False] * table.num_rows)
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            hit = pc.fill_null(pc.match_substring(col, key), False)
+            mask = pc.or_(mask, hit)
+    return mask
+
+
+def erase_parquet(url: str, key: str, *, delete: bool) -> int:
+    """The person's rows in a Parquet target; with ``delete`` each touched partition is rewritten."""
+    total = 0
+    for path in parquet_files(url):
+        mask = parquet_rows(path, key)
+        n = pc.sum(mask).as_py() or 0
+        if n and delete:
+            kept = pq.read_table(path).filter(pc.invert(mask))
+            tmp = path.with_suffix(".parquet.tmp")
+            pq.write_table(kept, tmp)
+            os.replace(tmp, path)  # atomic, as the sync target writes it
+        total += n
+    return total
+
+
+def erase_postgres_target(url: str, key: str, *, delete: bool) -> int:
+    """The person's rows in a PostgreSQL sync target (any column holding the key)."""
+    import psycopg
+
+    total = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()]
+        for table in tables:
+            if not re.fullmatch(r"[A-Za-z0-9_.]+", table):
+                continue
+            verb = "DELETE" if delete else "SELECT COUNT(*)"
+            cur = conn.execute(f'{verb} FROM "{table}" t WHERE strpos(t::text, %s) > 0', (key,))
+            total += cur.rowcount if delete else int(cur.fetchone()[0])  # type: ignore[index]
+    return total
+
+
+def erase_sync_targets(wh: Any, key: str, *, delete: bool) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for target in sync_targets(wh):
+        if target.startswith("parquet://"):
+            out[target] = erase_parquet(target, key, delete=delete)
+        elif target.startswith(("postgresql://", "postgres://")):
+            out[target] = erase_postgres_target(target, key, delete=delete)
+    return out
+
+
+__all__ = ["affected_days", "count_rows", "delete_rows", "erase_sync_targets", "user_tables"]
