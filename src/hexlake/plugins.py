@@ -26,6 +26,7 @@ ROUTERS: list[str] = [
     "hexlake.spatial.api:router",
     "hexlake.stream.api:router",
     "hexlake.importers.api:router",
+    "hexlake.privacy.api:router",
 ]
 
 CLI_APPS: list[tuple[str, str, str]] = [
@@ -36,6 +37,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
     ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
     ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
+    ("privacy", "hexlake.privacy.cli:app", "Erase or export one person's data; enforce retention."),
     ("audit", "hexlake.ops.audit_cli:app", "The query audit log: list, purge."),
 ]
 
@@ -45,6 +47,7 @@ OPERATIONS: list[str] = [
     "hexlake.sync.operations:OPERATIONS",
     "hexlake.extract.operations:OPERATIONS",
     "hexlake.serve.query:OPERATIONS",
+    "hexlake.privacy.operations:OPERATIONS",
 ]
 
 SERVICES: list[str] = [
