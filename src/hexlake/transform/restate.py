@@ -148,7 +148,8 @@ def remove_intervals(engine: TransformEngine, spans: dict[str, list[Span]]) -> d
         # FULL models rebuild from everything, but only when an interval is missing: a run at the
         # same execution time as the last one would skip them, so drop their latest interval too.
         pairs += [(s, s.intervals[-1]) for s in snapshots.values() if s.model.kind.is_full and s.intervals]
-        engine.context.state_sync.remove_intervals(pairs, remove_shared_versions=True)
+        # remove_shared_versions would keep one interval per snapshot (it maps version -> interval)
+        engine.context.state_sync.remove_intervals(pairs, remove_shared_versions=False)
     return removed
 
 
