@@ -73,11 +73,14 @@ def test_redelivery_after_a_crash_between_insert_and_ack_adds_no_rows(
     log.append(as_items([make_event(i) for i in range(8)]))
     crashed = loader_for(log, warehouse, clock)
 
+    class Died(BaseException):
+        """The process dying: no handler runs after it (unlike an error the loader settles)."""
+
     def die(group: str, offsets: object) -> None:
-        raise RuntimeError("process died before ack")
+        raise Died("process died before ack")
 
     crashed.log = type("Dying", (), {"ack": staticmethod(die), "read": log.read, "nack": log.nack})()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Died):
         crashed.run_once()
     assert count(warehouse) == 8  # committed to DuckDB, never acked
     clock.advance(LOG_CONFIG.visibility_timeout_s + 1)
@@ -119,6 +122,9 @@ def test_loader_survives_a_poison_message_and_dead_letters_it(
     log.append([*good[:2], poison, not_utf8, missing, stringy, *good[2:]])
     loader = loader_for(log, warehouse, clock)
     assert loader.run_once() == 5
+    # undecodable is terminal: dead-lettered on the first delivery, no retries, no clock advance
+    assert {(d.event_id, d.attempts) for d in log.dead_letters("raw_loader")} == {
+        ("poison", 1), ("binary", 1), ("partial", 1), ("stringy", 1)}
     for _ in range(LOG_CONFIG.max_attempts):
         clock.advance(LOG_CONFIG.backoff_max_s + 1)
         assert loader.run_once() == 0

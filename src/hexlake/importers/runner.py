@@ -19,7 +19,7 @@ import h3
 import ijson
 import orjson
 
-from hexlake.errors import Conflict, HexlakeError, ImportRefused, Transient
+from hexlake.errors import Conflict, HexlakeError, ImportRefused, is_transient
 from hexlake.importers.archive import Inspection, Member, inspect_source, iter_members
 from hexlake.importers.config import ImportConfig
 from hexlake.importers.formats import ParseOptions
@@ -333,7 +333,7 @@ class TakeoutImporter:
             try:
                 return self.deliver(items)
             except HexlakeError as exc:
-                if not isinstance(exc, Transient) or delay is None:
+                if not is_transient(exc) or delay is None:
                     raise
                 time.sleep(delay)
         raise AssertionError("unreachable")

@@ -261,8 +261,7 @@ class PostgresRawLoader(LoaderBase):
             good, bad = sort_out_poison(messages)
             if not bad:
                 raise WarehouseError(f"loading {len(messages)} events into raw_events failed: {exc}") from exc
-            for message, error in bad:
-                self.log.nack(self.group, [message.offset], f"undecodable event payload: {error}")
+            self.bury_poison(bad)  # undecodable: dead-lettered at once, never retried
             inserted, poisoned = (self._insert(good) if good else 0), len(bad)
         self.log.ack(self.group, [m.offset for m in good])
         return inserted, poisoned
