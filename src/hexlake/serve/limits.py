@@ -12,7 +12,7 @@ everything else → ``serve.max_body_bytes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -48,7 +48,7 @@ def cap_for(settings: Settings, ingest_paths: frozenset[str]) -> Callable[[str],
 
 
 def _too_large_response(cap: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    body = orjson.dumps(BodyTooLarge(f"request body exceeds this route's {cap} byte limit", field="body").to_body())
+    body = orjson.dumps(PayloadTooLarge(f"request body exceeds this route's {cap} byte limit", field="body").to_body())
     start = {"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close")]}
@@ -113,10 +113,18 @@ def _content_length(scope: Scope) -> int | None:
 
 def ingest_paths(app: Any) -> frozenset[str]:
     """Paths served by the collectors (``hexlake.collect.*`` endpoints): they have their own, larger cap."""
-    return frozenset(
-        route.path for route in getattr(app, "routes", ())
-        if getattr(getattr(route, "endpoint", None), "__module__", "").startswith("hexlake.collect.")
-    )
+    routes = _routes(getattr(app, "routes", ()))
+    return frozenset(path for path, module in routes if module.startswith("hexlake.collect."))
+
+
+def _routes(routes: Any) -> Iterator[tuple[str, str]]:
+    """``(path, endpoint module)`` of every route, looking inside included routers (FastAPI keeps them lazy)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        elif hasattr(route, "path"):
+            yield route.path, getattr(getattr(route, "endpoint", None), "__module__", "") or ""
 
 
 def install_body_limit(app: Any, settings: Settings) -> None:
