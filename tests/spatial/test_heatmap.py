@@ -59,23 +59,25 @@ def test_coarser_resolution_merges_children(runtime: Runtime) -> None:
     assert props(fc) == {parent: {"cell": parent, "events": 24, "distinct_users": 8}}
 
 
-def test_heatmap_reads_the_mart_when_it_exists(runtime: Runtime) -> None:
-    reader = wh.reader(runtime)
-    cur = reader.cursor()  # type: ignore[attr-defined]
-    cur.execute("CREATE TABLE heatmap_hourly (hour TIMESTAMP, h3_r9 VARCHAR, event_type VARCHAR, "
-                "events BIGINT, distinct_users BIGINT)")
-    busy, quiet = h3.latlng_to_cell(*BUSY, 9), h3.latlng_to_cell(*QUIET, 9)
-    hour = (NOW - timedelta(hours=2)).replace(tzinfo=None)
-    cur.execute("INSERT INTO heatmap_hourly VALUES (?, ?, 'location_ping', 40, 9), (?, ?, 'location_ping', 10, 4),"
-                " (?, ?, 'location_ping', 5, 6), (?, ?, 'location_ping', 3, 2)",
-                [hour, busy, hour + timedelta(hours=1), busy, hour, quiet, hour, h3.latlng_to_cell(10, 10, 9)])
-    fc = heatmap(runtime, res=9, now=NOW)
-    assert fc["properties"]["source"] == "heatmap_hourly"
-    assert props(fc) == {busy: {"cell": busy, "events": 50, "distinct_users": 9},
-                         quiet: {"cell": quiet, "events": 5, "distinct_users": 6}}
-    parent = h3.cell_to_parent(busy, 5)
-    coarse = heatmap(runtime, res=5, now=NOW)  # users: the largest hourly child count (a lower bound)
-    assert props(coarse) == {parent: {"cell": parent, "events": 55, "distinct_users": 9}}
+def test_k_is_counted_on_the_returned_cell_not_on_hourly_children(runtime: Runtime) -> None:
+    """6 people, each alone in their own hour and r9 cell: every hourly r9 group is below k, yet
+    the r5 cell over the day holds 6 distinct people and must be shown (the issue's demo bug)."""
+    spots = [h3.cell_to_latlng(c) for c in sorted(h3.grid_disk(h3.latlng_to_cell(*BUSY, 9), 2))[:6]]
+    insert_events(runtime, [{"lat": lat, "lng": lng, "user_key": f"p{i}", "ts": NOW - timedelta(hours=i + 1)}
+                            for i, (lat, lng) in enumerate(spots)])
+    assert heatmap(runtime, res=9, now=NOW)["features"] == []
+    parents = {h3.cell_to_parent(h3.latlng_to_cell(lat, lng, 9), 5) for lat, lng in spots}
+    coarse = props(heatmap(runtime, res=5, now=NOW))
+    assert len(parents) == 1 and coarse == {p: {"cell": p, "events": 6, "distinct_users": 6} for p in parents}
+
+
+def test_a_pre_suppressed_mart_is_never_the_source(runtime: Runtime) -> None:
+    seed(runtime)
+    cur = wh.reader(runtime).cursor()  # type: ignore[attr-defined]
+    cur.execute("CREATE TABLE heatmap_hourly (hour TIMESTAMP, h3_r9 VARCHAR, events BIGINT, distinct_users BIGINT)")
+    fc = heatmap(runtime, res=5, now=NOW)
+    assert fc["properties"]["source"] == "raw_events"
+    assert [f["properties"]["distinct_users"] for f in fc["features"]] == [8]
 
 
 @pytest.mark.parametrize(("params", "field"), [

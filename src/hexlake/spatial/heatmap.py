@@ -1,10 +1,11 @@
 """Heatmaps: H3 hexagons with event counts and distinct users over a time window.
 
-Read from the ``heatmap_hourly`` mart when it exists (r9 cells per hour; coarser resolutions sum
-children into parents), else computed from ``raw_events``. Cells with fewer than k distinct users
-(``transform.heatmap_k``) are suppressed. Distinct users cannot be added across hours or children,
-so from the mart ``distinct_users`` is the largest hourly child count — a lower bound of the true
-number, which makes the k-suppression err on the side of hiding. From raw events it is exact.
+k-anonymity that stays exact (issue 15): a cell is shown only if at least k distinct people
+(``transform.heatmap_k``; user, else anonymous id) were in it during the requested window, counted on
+the returned group itself (the requested resolution and window). So the count comes from user-level
+rows (``raw_events``), never from the ``heatmap_hourly`` mart: that mart stores only hourly r9 cells
+that already passed k, and distinct users cannot be added across hours or children, so a week of a
+city's pings spread thinly over hours and cells would be suppressed away entirely.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from hexlake.spatial import warehouse as wh
 from hexlake.spatial.geo import check_limit, check_res
 
 MAX_RES = 12
-MART = "heatmap_hourly"
 
 
 def _cell_sql(hex_col: str, res: int, col_res: int) -> str:
@@ -46,23 +46,6 @@ def _window(start: datetime | None, end: datetime | None, now: datetime) -> tupl
     return start, end
 
 
-def mart_sql(table: str, cols: list[str], res: int, start: datetime, end: datetime,
-             event_type: str | None) -> str | None:
-    """The aggregation over the mart, or None when the mart cannot answer (shape or resolution)."""
-    hour = wh.pick(cols, "hour", "hour_start", "event_hour", "ts_hour", "bucket", "ts")
-    cell = wh.pick(cols, "h3_r9", "h3_cell", "cell", "h3_index_9", "h3_cell_res9")
-    events = wh.pick(cols, "events", "event_count", "activity_count", "count", "n_events")
-    users = wh.pick(cols, "distinct_users", "unique_users", "users", "user_count", "n_users")
-    etype = wh.pick(cols, "event_type")
-    if res > 9 or None in (hour, cell, events, users) or (event_type and not etype):
-        return None
-    where = f"{hour} >= {wh.ts_literal(start)} AND {hour} < {wh.ts_literal(end)} AND {cell} IS NOT NULL"
-    if event_type:
-        where += f" AND {etype} = {wh.name_literal(event_type, 'event_type')}"
-    return (f"SELECT {_cell_sql(str(cell), res, 9)} AS cell, sum({events})::BIGINT AS events, "
-            f"max({users})::BIGINT AS users FROM {table} WHERE {where} GROUP BY 1")
-
-
 def raw_sql(res: int, start: datetime, end: datetime, event_type: str | None) -> str:
     col, col_res = ("h3_r9", 9) if res <= 9 else ("h3_r12", 12)
     where = f"ts >= {wh.ts_literal(start)} AND ts < {wh.ts_literal(end)} AND {col} IS NOT NULL"
@@ -80,14 +63,9 @@ def heatmap(runtime: Runtime, *, res: int = 9, start: datetime | None = None, en
     start, end = _window(start, end, now or datetime.now(UTC))
     k = runtime.settings.transform.heatmap_k
     reader = wh.reader(runtime)
-    sql, source = None, "raw_events"
-    mart = wh.find_table(reader, MART)
-    if mart is not None:
-        sql, source = mart_sql(mart[0], mart[1], res, start, end, event_type), MART
-    if sql is None:
-        if wh.find_table(reader, "raw_events") is None:
-            return feature_collection([], res=res, k=k, source="none", start=start, end=end)
-        sql, source = raw_sql(res, start, end, event_type), "raw_events"
+    if wh.find_table(reader, "raw_events") is None:
+        return feature_collection([], res=res, k=k, source="none", start=start, end=end)
+    sql, source = raw_sql(res, start, end, event_type), "raw_events"
     table = wh.query(reader, f"SELECT * FROM ({sql}) WHERE users >= {int(k)} "
                              f"ORDER BY events DESC, cell LIMIT {limit}")
     cells = table.column("cell").to_numpy(zero_copy_only=False).astype(np.uint64)
