@@ -87,7 +87,7 @@ def make_event(event_id: str, ts: float, *, user: str | None = "u1", event_type:
     properties = dict(props)
     if place is not None:
         properties["place_id"] = place
-    cells: dict[str, str | None] = {"h3_r6": None, "h3_r9": None, "h3_r12": None}
+    cells: dict[str, Any] = {"h3_r6": None, "h3_r9": None, "h3_r12": None}
     if lat is not None and lng is not None:
         cells = {f"h3_r{r}": h3.latlng_to_cell(lat, lng, r) for r in (6, 9, 12)}
     dt = datetime.fromtimestamp(ts, UTC)

@@ -133,3 +133,34 @@ def test_consumer_service_backs_off_on_a_transient_error_and_recovers(
     clock.advance(CONFIG.backoff_max_s + 1)
     assert svc._call(svc.step) is True  # ...the next one succeeds
     assert svc.healthy and committed(c) == {"e1", "flaky"}
+
+
+def test_a_failing_sink_makes_the_consumer_service_unhealthy_until_it_delivers(
+        elog: EventLog, tmp_path: Path) -> None:
+    class Emitting(Picky):
+        def process(self, events: Sequence[Event], out: BatchOutput, watermark: Watermark) -> None:
+            super().process(events, out, watermark)
+            out.emit("hook", [e.event_id for e in events])
+
+    delivered: list[object] = []
+    down = [True]
+
+    def hook(outbox_id: int, payload: object) -> None:
+        if down[0]:
+            raise ConnectionError("webhook target refused")
+        delivered.append(payload)
+
+    append(elog, "e1", "e2")
+    c = Consumer(elog, StreamState(tmp_path / "s.sqlite"), Emitting({}), {"hook": hook},
+                 ConsumerOptions(batch_size=1, max_outbox=1, sink_retry_max_s=0.0, allowed_lateness_s=1e9))
+    svc = ConsumerService(c)
+    while svc._call(svc.step):  # processes until the outbox is over its limit
+        pass
+    status = svc.status()
+    assert not status.healthy and status.last_error is not None
+    assert "SinkUnavailable" in status.last_error and "webhook target refused" in status.last_error
+    assert elog.dead_letters(GROUP) == []  # a sink failure never dead-letters the events
+    down[0] = False
+    while svc._call(svc.step):
+        pass
+    assert svc.healthy and delivered == [["e1"], ["e2"]]

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from hexlake.errors import HexlakeError, Transient
 from hexlake.gate.envelope import Event, decode_event
 from hexlake.log.failures import settle_failed_batch
 from hexlake.log.protocol import EventLog, LogMessage
@@ -98,6 +99,7 @@ class Consumer:
         self.opts, self.name, self.group = options, name, operator.group
         self._sink_backoff_s = 0.0
         self._sink_retry_at = 0.0
+        self.sink_error: str | None = None  # the last sink failure, until a delivery succeeds
         self.log.create_group(self.group, from_start=True)
         self._restore()
 
@@ -215,7 +217,8 @@ class Consumer:
                 for item in items:
                     self.sinks[item.sink](item.id, orjson.loads(item.payload))
                     delivered.append(item.id)
-            except Exception:
+            except Exception as exc:  # sinks are idempotent: every failure is retried (outbox kept)
+                self.sink_error = f"sink {item.sink}: {type(exc).__name__}: {exc}"
                 metrics.SINK_ERRORS.labels(self.group, item.sink).inc()
                 log.exception("stream sink failed; will retry", extra={"group": self.group, "sink": item.sink})
                 self.state.outbox_done(delivered)
@@ -224,6 +227,7 @@ class Consumer:
                 break
             self.state.outbox_done(delivered)
             self._sink_backoff_s = 0.0
+            self.sink_error = None
         pending = self.state.outbox_size(self.group)
         metrics.OUTBOX.labels(self.group).set(pending)
         return pending <= self.opts.max_outbox
@@ -261,6 +265,10 @@ class Consumer:
         return lag
 
 
+class SinkUnavailable(HexlakeError, Transient):
+    """A sink keeps failing; the consumer holds its outputs in the outbox and retries."""
+
+
 class ConsumerService(BackgroundService):
     """A ``Consumer`` as a background service: a batch after another, ``idle_sleep_s`` when idle,
     backoff on failures (the log unreachable, a transient error in the batch)."""
@@ -276,10 +284,14 @@ class ConsumerService(BackgroundService):
 
     def step(self) -> bool:
         try:
-            return self.consumer.step() > 0
+            handled = self.consumer.step()
         except Exception:
             self.consumer._restore()  # a failed read or commit may have left in-memory state ahead
             raise
+        if not handled and self.consumer.sink_error:  # blocked on a sink: unhealthy, back off
+            raise SinkUnavailable(f"stream group {self.consumer.group} waits for a failing "
+                                  f"{self.consumer.sink_error}; outputs stay in its outbox")
+        return handled > 0
 
     def drained(self) -> bool:
         return self.consumer.drained()
