@@ -72,12 +72,15 @@ ALLOWED_FUNCTIONS = frozenset(_ALLOWED_NAMES.split())
 
 # SQL syntax SQLGlot models as functions (AND, OR, CASE, EXISTS, ANY, ALL).
 _SYNTAX = frozenset({"and", "or", "xor", "case", "exists", "any", "all"})
-_TOP_LEVEL = (exp.Select, exp.SetOperation, exp.Describe, exp.Show, exp.Summarize)
+_TOP_LEVEL = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values, exp.Describe, exp.Show, exp.Summarize)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
            exp.Command, exp.Set, exp.Copy, exp.TruncateTable, exp.Attach, exp.Detach, exp.Use,
            exp.Pragma, exp.Into)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 _SHOW_TABLES = ("TABLES", "ALL TABLES")
+_READ_WORDS = frozenset({"SELECT", "WITH", "FROM", "DESCRIBE", "SHOW", "SUMMARIZE", "EXPLAIN", "(", "VALUES",
+                         "TABLE"})
+_ALLOWED_KINDS = "only SELECT, WITH, DESCRIBE, SHOW TABLES, SUMMARIZE, EXPLAIN"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -120,7 +123,7 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
         return inner
     stmt = _parse_one(sql, dialect)
     try:
-        return _checked(stmt, dialect)
+        return _checked(stmt, dialect, sql)
     except RecursionError as exc:
         raise QueryRefused(f"the query nests more than {MAX_NESTING} levels deep", field="sql") from exc
 
@@ -153,6 +156,9 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except sqlglot.errors.ParseError as exc:
+        first = _first_word(sql)
+        if first not in _READ_WORDS:  # a statement SQLGlot does not know (EXPORT, VACUUM...): name it
+            _refuse(f"{first or 'an empty statement'} is not allowed ({_ALLOWED_KINDS})")
         detail = exc.errors[0].get("description", str(exc)) if exc.errors else str(exc)
         raise QueryRefused(f"could not parse the query: {detail}", field="sql") from exc
     except sqlglot.errors.SqlglotError as exc:
@@ -164,14 +170,14 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
     return statements[0]
 
 
-def _checked(stmt: exp.Expr, dialect: str) -> ParsedQuery:
+def _checked(stmt: exp.Expr, dialect: str, sql: str) -> ParsedQuery:
     if isinstance(stmt, exp.Show):
         if str(stmt.name).upper() not in _SHOW_TABLES:
-            _refuse(f"SHOW {stmt.name} is not allowed (only SHOW TABLES)")
+            _refuse(f"SHOW {stmt.name} is not allowed ({_ALLOWED_KINDS})")
         return ParsedQuery(kind="show_tables", sql="SHOW TABLES")
     if not isinstance(stmt, _TOP_LEVEL):
-        _refuse(f"{_statement_name(stmt)} is not allowed (only SELECT, WITH, DESCRIBE, SHOW TABLES, "
-                "SUMMARIZE, EXPLAIN)")
+        name = _statement_name(stmt) if isinstance(stmt, _WRITES) else _first_word(sql)
+        _refuse(f"{name} is not allowed ({_ALLOWED_KINDS})")
     kind = type(stmt).__name__.lower() if isinstance(stmt, exp.Describe | exp.Summarize) else "select"
     parsed = ParsedQuery(kind=kind, sql="")
     _walk(stmt, parsed)
@@ -235,6 +241,11 @@ def allowed_function_keys() -> frozenset[str]:
                 continue
             keys.update(function_key(f) for f in parsed.find_all(exp.Func) if not isinstance(f, exp.Anonymous))
     return frozenset(keys)
+
+
+def _first_word(sql: str) -> str:
+    word = re.search(r"[A-Za-z_]+|\S", sql)
+    return word.group(0).upper() if word else ""
 
 
 def _statement_name(node: exp.Expr) -> str:
