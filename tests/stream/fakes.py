@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import h3
 
@@ -17,8 +17,8 @@ class FakeLog:
 
     ``nack`` records the offset in ``nacked`` (retry) or ``dead`` (``retry=False``, dead-lettered)."""
 
-    SUPPORTS_TRIM = False
-    SUPPORTS_DROP_PARTITIONS = False
+    SUPPORTS_TRIM: ClassVar[bool] = False
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.items: list[AppendItem] = []
