@@ -43,7 +43,7 @@ def realtime_metrics(
     """platform_metrics_realtime: events/minute by type and source, active users, live counts."""
     rt = runtime_of(request)
     snap = metrics_snapshot(get_counter_store(rt), time.time(), minutes=minutes, live_minutes=live_minutes,
-                            top=top)
+                            top=top, k=rt.settings.transform.heatmap_k)
     snap["consumers"] = consumer_stats(group_state_files(rt.settings))
     return snap
 
@@ -63,7 +63,7 @@ def trending(
     cfg = rt.settings.stream
     return trending_places(get_counter_store(rt), time.time(), window_minutes=cfg.trending_window_minutes,
                            half_life_minutes=cfg.trending_half_life_minutes, h3_r6=h3_r6, city=city, limit=limit,
-                           per=per)
+                           per=per, k=rt.settings.transform.heatmap_k)
 
 
 @router.get("/v1/realtime/late", dependencies=realtime)

@@ -182,6 +182,12 @@ class CounterOperator:
                 _add(incr, f"cell|{minute}|{r6}", expires)
             user = ev.user_key or ev.anonymous_key
             if user is not None:
+                # who was there, per minute: reads count distinct people over the window they return
+                # (k-anonymity on the returned group; erased with the person, expire with the minute)
+                if place is not None:
+                    seen[f"pu|{minute}|{place}|{user}"] = [1.0, expires]
+                if ev.h3_r6 is not None:
+                    seen[f"cu|{minute}|{r6}|{user}"] = [1.0, expires]
                 key = f"seen|{user}"
                 old = seen.get(key)
                 if old is None or ts > old[0]:

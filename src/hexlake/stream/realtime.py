@@ -1,4 +1,9 @@
-"""Reads of the realtime counters: the metrics snapshot and trending places (pure over a store + now)."""
+"""Reads of the realtime counters: the metrics snapshot and trending places (pure over a store + now).
+
+k-anonymity (issue 15): a place or H3 cell is listed only if at least ``k`` distinct people were there
+during the window the answer covers (the live window, the trending window), counted from the
+per-minute ``pu|``/``cu|`` presence counters of that same window, never from smaller pieces.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,23 @@ from hexlake.stream.timeutil import iso
 ACTIVE_WINDOWS_MIN = (5, 15, 60)
 
 
+def distinct_people(store: CounterStore, prefix: str, now: float, since: float) -> dict[str, int]:
+    """Per group (place or cell), distinct people in minute buckets ending after ``since``."""
+    people: dict[str, set[str]] = {}
+    for key in store.scan(prefix, now):
+        _, minute, rest = key.split("|", 2)
+        group, _, who = rest.rpartition("|")
+        if float(minute) + 60 > since:
+            people.setdefault(group, set()).add(who)
+    return {g: len(w) for g, w in people.items()}
+
+
+def _k_filter(counts: dict[str, Any], people: dict[str, int], k: int) -> dict[str, Any]:
+    return counts if k <= 1 else {g: v for g, v in counts.items() if people.get(g, 0) >= k}
+
+
 def metrics_snapshot(store: CounterStore, now: float, *, minutes: int = 60, live_minutes: int = 15,
-                     top: int = 20) -> dict[str, Any]:
+                     top: int = 20, k: int = 1) -> dict[str, Any]:
     """Events per minute by type/source, active users, live counts per place and H3 r6 cell."""
     since = now - minutes * 60
     per_minute = []
@@ -37,11 +57,15 @@ def metrics_snapshot(store: CounterStore, now: float, *, minutes: int = 60, live
         _, minute, r6 = key.split("|", 2)
         if float(minute) + 60 > live_since:
             cells[r6] = cells.get(r6, 0) + int(value)
+    if k > 1:
+        places = _k_filter(places, distinct_people(store, "pu|", now, live_since), k)
+        cells = _k_filter(cells, distinct_people(store, "cu|", now, live_since), k)
     return {
         "as_of": iso(now),
         "events_per_minute": per_minute,
         "active_users": active,
         "live_window_minutes": live_minutes,
+        "k": k,
         "places": _top(places, top, "place_id"),
         "h3_r6": _top(cells, top, "h3_r6"),
     }
@@ -54,7 +78,7 @@ def _top(counts: dict[str, int], n: int, name: str) -> list[dict[str, Any]]:
 
 def trending_places(store: CounterStore, now: float, *, window_minutes: int = 60, half_life_minutes: float = 15,
                     h3_r6: str | None = None, city: str | None = None, limit: int = 10,
-                    per: str | None = None) -> dict[str, Any]:
+                    per: str | None = None, k: int = 1) -> dict[str, Any]:
     """Top places by an exponentially decayed count over the sliding window.
 
     score = sum over minute buckets of count * 0.5 ** (age_minutes / half_life); a bucket's age is
@@ -73,12 +97,16 @@ def trending_places(store: CounterStore, now: float, *, window_minutes: int = 60
         scores[place] = scores.get(place, 0.0) + value * math.pow(0.5, age_min / half_life_minutes)
         counts[place] = counts.get(place, 0) + int(value)
         cells[place] = r6
+    if k > 1:
+        scores = _k_filter(scores, distinct_people(store, "pu|", now, since), k)
+
     def entry(p: str, s: float) -> dict[str, Any]:
         return {"place_id": p, "score": round(s, 4), "count": counts[p], "h3_r6": cells[p],
                 "city": city_of_cell(cells[p]) if city or per == "city" else None}
 
     out: dict[str, Any] = {"as_of": iso(now), "window_minutes": window_minutes,
-                           "half_life_minutes": half_life_minutes, "filter": {"h3_r6": h3_r6, "city": city}}
+                           "half_life_minutes": half_life_minutes, "filter": {"h3_r6": h3_r6, "city": city},
+                           "k": k}
     if per is None:
         out["places"] = [entry(p, s) for p, s in _rank(scores)[:limit]]
         return out
