@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hexlake.config import Settings
 from hexlake.log.protocol import as_partition_dropper, as_trimmable
 from hexlake.runtime import Runtime
 from hexlake.services import BackgroundService, stop_all
@@ -107,6 +108,22 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
     return {"consumer": name, "loaded": loader.loaded if loader else 0, "parts": ["loader"] * bool(loader) + parts}
 
 
+def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
+    """The loader and the features sink write the warehouse; a DuckDB file takes one writing process,
+    which is the server's when one runs: say so instead of failing on DuckDB's lock."""
+    from hexlake.errors import ConfigError
+    from hexlake.serve.client import find_server
+
+    writers = sorted({"loader", "features"} & set(which))
+    if writers and settings.resolved_warehouse_url().startswith("duckdb") and find_server(settings) is not None:
+        raise ConfigError(
+            f"a server runs on {settings.data_dir} and holds its DuckDB warehouse, which takes one writing "
+            f"process; the worker's {' and '.join(writers)} cannot write it. Run the worker with "
+            "--only counters,geofences, or give both a shared warehouse (HEXLAKE_WAREHOUSE_URL=postgresql://…)",
+            field="only")
+    return settings
+
+
 @app.callback(invoke_without_command=True)
 def worker(
     only: Annotated[str, typer.Option(
@@ -132,7 +149,7 @@ def worker(
     if unknown:
         raise ConfigError(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
                           field="only")
-    runtime = Runtime(settings())
+    runtime = Runtime(_check_warehouse_free(settings(), which))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
