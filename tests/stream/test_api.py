@@ -80,6 +80,8 @@ def test_realtime_metrics_and_trending(client: tuple[TestClient, Runtime]) -> No
         ("incr", f"epm|{minute}|page|app", 5, now + 600), ("max", "seen|u1", now - 30, now + 3600),
         ("incr", f"place|{minute}|p1|862830827ffffff", 3, now + 600),
         ("incr", f"epm|{minute - 7200}|page|app", 9, now - 1),  # expired: never shown
+        # k = 5 distinct people were at p1 (issue 15: fewer and p1 is suppressed)
+        *[("max", f"pu|{minute}|p1|u{i}", 1, now + 600) for i in range(5)],
     ])
     m = c.get("/v1/realtime/metrics").json()
     assert [r["count"] for r in m["events_per_minute"]] == [5]
