@@ -68,7 +68,8 @@ def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client
     assert resp["accepted"] == 1 and resp["quarantined"] == 1
     assert resp["errors"][0]["index"] == 1 and resp["errors"][0]["event_id"] == "bad-1"
     assert resp["errors"][0]["messages"][0]["path"]
-    listed = client.get("/v1/quarantine", headers=auth(k["read_key"])).json()
+    admin = ops.keys_create(client.app.state.runtime, "admin")["key"]  # quarantine is admin-only
+    listed = client.get("/v1/quarantine", headers=auth(admin)).json()
     assert [i["event_id"] for i in listed["items"]] == ["bad-1"]
 
 
@@ -154,9 +155,9 @@ def test_health_ready_metrics_and_openapi(client, keys):
 
 
 def test_unknown_route_and_bad_query_params_use_the_error_shape(client, keys):
-    _, k = keys
     assert_error_shape(client.get("/v1/nope"), 404)
-    err = assert_error_shape(client.get("/v1/quarantine?limit=0", headers=auth(k["read_key"])), 400)
+    admin = ops.keys_create(client.app.state.runtime, "admin")["key"]
+    err = assert_error_shape(client.get("/v1/quarantine?limit=0", headers=auth(admin)), 400)
     assert err["field"] == "limit"
 
 
