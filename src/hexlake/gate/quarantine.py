@@ -152,6 +152,13 @@ class QuarantineStore:
             cur = self._db.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids])
         return cur.rowcount
 
+    def count_between(self, start: datetime, end: datetime) -> int:
+        """Rows (any status) that failed in ``[start, end)``: the quality monitor's quarantine rate."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM quarantine WHERE failed_at >= ? AND failed_at < ?",
+                                   (_iso(start), _iso(end))).fetchone()
+        return int(row[0])
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -189,6 +196,10 @@ def _reason(failure: dict[str, Any]) -> str:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r}", field="status")
+
+def _iso(when: datetime) -> str:
+    """``failed_at``'s spelling (aware UTC isoformat), so text comparison orders by time."""
+    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)).isoformat()
 
 
 __all__ = ["STATUSES", "QuarantineCount", "QuarantineRow", "QuarantineStore"]
