@@ -140,6 +140,11 @@ class DataPaths:
         return self.root / "places.sqlite"
 
     @property
+    def quality_db(self) -> Path:
+        """Data-quality alert webhooks (SQLite)."""
+        return self.root / "quality.sqlite"
+
+    @property
     def sqlmesh_cache(self) -> Path:
         """SQLMesh's model cache directory."""
         return self.root / "sqlmesh_cache"
