@@ -9,7 +9,7 @@ from hexlake.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_configuration_doc_is_regenerated_from_settings():
+def test_configuration_doc_is_regenerated_from_settings() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_config_doc.py")
@@ -26,7 +26,7 @@ def _commands(cmd, path=()):
         yield from _commands(sub, (*path, name))
 
 
-def test_every_cli_command_has_help_text():
+def test_every_cli_command_has_help_text() -> None:
     runner = CliRunner()
     missing = []
     import typer.main

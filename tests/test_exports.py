@@ -13,7 +13,7 @@ def _modules():
         yield info.name
 
 
-def test_all_names_exist_in_every_module():
+def test_all_names_exist_in_every_module() -> None:
     missing = []
     for name in _modules():
         module = importlib.import_module(name)
@@ -23,7 +23,7 @@ def test_all_names_exist_in_every_module():
     assert not missing, missing
 
 
-def test_error_tree_is_rooted_at_hexlake_error():
+def test_error_tree_is_rooted_at_hexlake_error() -> None:
     from hexlake import errors
 
     for attr in errors.__all__:

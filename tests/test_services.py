@@ -25,7 +25,7 @@ def wait_for(condition: object, timeout_s: float = 5.0) -> bool:
 class Flaky(BackgroundService):
     """Fails ``failures`` times (with ``exc``), then succeeds; records when each step ran."""
 
-    def __init__(self, failures: int, exc: Exception, **kwargs: object):
+    def __init__(self, failures: int, exc: Exception, **kwargs: object) -> None:
         super().__init__("test-flaky", **kwargs)  # type: ignore[arg-type]
         self.failures, self.exc = failures, exc
         self.calls: list[float] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,7 @@ def _session(data, prefix: str) -> dict:
             "groups": {g["group"] for g in status["groups"]}}
 
 
-def test_commands_give_the_same_results_through_the_server_and_locally(tmp_path):
+def test_commands_give_the_same_results_through_the_server_and_locally(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
     local = _session(data, "local")
@@ -48,7 +49,7 @@ def test_commands_give_the_same_results_through_the_server_and_locally(tmp_path)
     assert "raw_loader" in local["groups"] and local["groups"] == remote["groups"]
 
 
-def test_bad_input_gives_a_clear_error_and_nonzero_exit(tmp_path):
+def test_bad_input_gives_a_clear_error_and_nonzero_exit(tmp_path: Path) -> None:
     data = tmp_path / "data"
     missing = hexlake(data, "query", "SELECT 1", check=False)
     assert missing.returncode == 1 and "hexlake init" in missing.stderr and "Traceback" not in missing.stderr

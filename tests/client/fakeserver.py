@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Recorder:
-    def __init__(self, script: list[int] | None = None, max_batch: int | None = None):
+    def __init__(self, script: list[int] | None = None, max_batch: int | None = None) -> None:
         self.script = list(script or [])  # statuses answered first, in order
         self.max_batch = max_batch  # answer 413 above this many events
         self.attempts: list[list[dict[str, Any]]] = []  # every request's events
@@ -88,7 +88,7 @@ class LossyProxy:
     returning the answer: the server stored the events, the client saw a network error — the case
     where only idempotent retries prevent duplicates."""
 
-    def __init__(self, upstream: str, drop: int):
+    def __init__(self, upstream: str, drop: int) -> None:
         self.upstream, self.drop, self.forwarded = upstream, drop, 0
         self.lock = threading.Lock()
 

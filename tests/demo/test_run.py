@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -18,7 +20,7 @@ def _batch(n: int) -> list[dict]:
              "timestamp": "2026-11-20T10:00:00Z", "properties": {"event": "tap"}} for i in range(500)]
 
 
-def test_tour_waits_until_raw_events_has_every_event(tmp_path) -> None:
+def test_tour_waits_until_raw_events_has_every_event(tmp_path: Path) -> None:
     data = tmp_path / "data"
     key = init(data)["write_key"]
     # A tiny loader batch and a slow-ish loop: the background loader holds leases while we count.

@@ -29,7 +29,7 @@ USERS = [(1, "Ann@Example.com", "555-0101", datetime(2024, 1, 1, 10)),
 class Db:
     """Run SQL on the source database (PostgreSQL or MariaDB) with %s params."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         self.url = url
         self.kind = "pg" if url.startswith("postgresql") else "mysql"
 

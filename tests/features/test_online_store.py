@@ -12,7 +12,7 @@ from hexlake.features import MemoryOnlineStore, OnlineStore, SqliteOnlineStore, 
 
 
 class Clock:
-    def __init__(self, now: float = 1_000.0):
+    def __init__(self, now: float = 1_000.0) -> None:
         self.now = now
 
     def __call__(self) -> float:

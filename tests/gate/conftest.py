@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ def hmac_hex(value: object) -> str:
 
 
 @pytest.fixture
-def registry(tmp_path):
+def registry(tmp_path: Path):
     reg = SchemaRegistry(tmp_path / "catalog.sqlite")
     yield reg
     reg.close()

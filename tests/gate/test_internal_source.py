@@ -12,7 +12,7 @@ def _event(i: int) -> dict:
     return {"event_id": f"d{i}", "event_type": "geofence_enter", "user_key": KEY, "properties": {"dwell_s": 0}}
 
 
-def test_internal_source_keeps_the_hashed_user_key(settings):
+def test_internal_source_keeps_the_hashed_user_key(settings) -> None:
     from hexlake.collect.ingest import runtime_gate
     from hexlake.runtime import Runtime
     from hexlake.setup import initialise
@@ -27,7 +27,7 @@ def test_internal_source_keeps_the_hashed_user_key(settings):
     assert outside.accepted[0].user_key is None
 
 
-def test_reserved_source_names_cannot_be_created(settings):
+def test_reserved_source_names_cannot_be_created(settings) -> None:
     import pytest
 
     from hexlake.errors import BadRequest
@@ -41,7 +41,7 @@ def test_reserved_source_names_cannot_be_created(settings):
     rt.close()
 
 
-def test_geoip_source_gets_the_country_and_no_source_keeps_the_ip(settings):
+def test_geoip_source_gets_the_country_and_no_source_keeps_the_ip(settings) -> None:
     from hexlake.collect.ingest import runtime_gate
     from hexlake.runtime import Runtime
     from hexlake.setup import initialise

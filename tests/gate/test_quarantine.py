@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hexlake.errors import BadRequest, NotFound
@@ -10,7 +12,7 @@ from .examples import example
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path):
     s = QuarantineStore(tmp_path / "catalog.sqlite")
     yield s
     s.close()
@@ -20,7 +22,7 @@ def refused(gate, items, source=WEB):
     return gate.process(items, source=source, received_at=NOW).quarantined
 
 
-def test_put_then_list_returns_design_failure_shape(gate, store):
+def test_put_then_list_returns_design_failure_shape(gate, store) -> None:
     bad = example("login", properties={"method": "telepathy"})
     ids = store.put(refused(gate, [bad]))
     (row,) = store.list()
@@ -33,7 +35,7 @@ def test_put_then_list_returns_design_failure_shape(gate, store):
     assert store.get(ids[0]) == row
 
 
-def test_filters_and_paging(gate, store):
+def test_filters_and_paging(gate, store) -> None:
     store.put(refused(gate, [example("login", properties={}, event_id=f"l{i}") for i in range(3)]))
     store.put(refused(gate, [5], source=WEB.__class__(name="ios")))
     assert len(store.list(event_type="login")) == 3
@@ -41,14 +43,14 @@ def test_filters_and_paging(gate, store):
     assert [r.event_id for r in store.list(event_type="login", limit=2, offset=1)] == ["l1", "l2"]
 
 
-def test_counts_group_by_type_and_reason(gate, store):
+def test_counts_group_by_type_and_reason(gate, store) -> None:
     store.put(refused(gate, [example("login", properties={}, event_id=f"l{i}") for i in range(3)]))
     store.put(refused(gate, [{"event_type": "page", "timestamp": "bad"}]))
     counts = [(c.event_type, c.reason, c.count) for c in store.counts()]
     assert counts == [("login", "required at /properties/method", 3), ("page", "format at /timestamp", 1)]
 
 
-def test_mark_replayed_stamps_time_and_leaves_open_list(gate, store):
+def test_mark_replayed_stamps_time_and_leaves_open_list(gate, store) -> None:
     ids = store.put(refused(gate, [example("login", properties={})]))
     assert store.mark(ids, "replayed") == 1
     assert store.list() == []
@@ -57,12 +59,12 @@ def test_mark_replayed_stamps_time_and_leaves_open_list(gate, store):
     assert len(store.list(status=None)) == 1
 
 
-def test_mark_rejects_unknown_status(store):
+def test_mark_rejects_unknown_status(store) -> None:
     with pytest.raises(BadRequest):
         store.mark([1], "gone")
 
 
-def test_fix_then_replay_through_the_gate(gate, store):
+def test_fix_then_replay_through_the_gate(gate, store) -> None:
     (qid,) = store.put(refused(gate, [example("login", properties={})]))
     store.update_payload(qid, example("login"))
     fixed = store.get(qid).payload
@@ -70,12 +72,12 @@ def test_fix_then_replay_through_the_gate(gate, store):
     assert len(result.accepted) == 1
 
 
-def test_update_missing_row_is_not_found(store):
+def test_update_missing_row_is_not_found(store) -> None:
     with pytest.raises(NotFound):
         store.update_payload(99, {})
 
 
-def test_rows_persist_across_reopen(gate, tmp_path):
+def test_rows_persist_across_reopen(gate, tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     QuarantineStore(path).put(refused(gate, [7]))
     assert QuarantineStore(path).list()[0].payload == 7

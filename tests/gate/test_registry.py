@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ CUSTOM = {
 }
 
 
-def test_builtins_installed_on_open(registry):
+def test_builtins_installed_on_open(registry) -> None:
     types = {r.event_type for r in registry.list()}
     expected = {"user_interaction", "place_interaction", "location_ping", "track", "page", "screen",
                 "identify", "signup", "login", "logout", "login_failed", "password_reset", "token_refresh",
@@ -31,7 +32,7 @@ def test_builtins_installed_on_open(registry):
     assert len(registry.list()) == len(builtin_schemas())
 
 
-def test_builtin_retention_classes_follow_the_seeds(registry):
+def test_builtin_retention_classes_follow_the_seeds(registry) -> None:
     retention = {r.event_type: r.retention for r in registry.list()}
     assert retention["payment.completed"] == "transaction"
     assert retention["profile.viewed"] == "interaction"
@@ -40,7 +41,7 @@ def test_builtin_retention_classes_follow_the_seeds(registry):
     assert retention["location_ping"] == "location"
 
 
-def test_add_compiles_annotations_into_a_plan(registry):
+def test_add_compiles_annotations_into_a_plan(registry) -> None:
     registry.add(CUSTOM)
     plan = registry.compiled("coupon_redeemed").plan
     assert plan.hash == (("email",),)
@@ -50,21 +51,21 @@ def test_add_compiles_annotations_into_a_plan(registry):
     assert plan.retention == "transaction"
 
 
-def test_adding_the_same_schema_twice_is_a_no_op(registry):
+def test_adding_the_same_schema_twice_is_a_no_op(registry) -> None:
     first = registry.add(CUSTOM)
     again = registry.add(copy.deepcopy(CUSTOM))
     assert again.created_at == first.created_at
     assert registry.versions("coupon_redeemed") == [1]
 
 
-def test_same_version_with_different_content_is_a_conflict(registry):
+def test_same_version_with_different_content_is_a_conflict(registry) -> None:
     registry.add(CUSTOM)
     changed = {**CUSTOM, "required": ["coupon", "email"]}
     with pytest.raises(Conflict, match="x-version 2"):
         registry.add(changed)
 
 
-def test_latest_version_is_the_default(registry):
+def test_latest_version_is_the_default(registry) -> None:
     registry.add(CUSTOM)
     registry.add({**CUSTOM, "x-version": 2, "required": []})
     assert registry.get("coupon_redeemed").version == 2
@@ -73,7 +74,7 @@ def test_latest_version_is_the_default(registry):
     assert [m.path for m in registry.validate("coupon_redeemed", 1, {})] == ["/coupon"]
 
 
-def test_schemas_survive_reopening(tmp_path):
+def test_schemas_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     SchemaRegistry(path).add(CUSTOM)
     reopened = SchemaRegistry(path)
@@ -93,25 +94,25 @@ def test_schemas_survive_reopening(tmp_path):
         ([1], "schema"),
     ],
 )
-def test_bad_schemas_are_refused_naming_the_problem(registry, schema, field):
+def test_bad_schemas_are_refused_naming_the_problem(registry, schema, field) -> None:
     with pytest.raises(SchemaError) as info:
         registry.add(schema)
     assert info.value.field == field
     assert registry.get("coupon_redeemed") is None
 
 
-def test_validate_reports_path_keyword_message(registry):
+def test_validate_reports_path_keyword_message(registry) -> None:
     messages = registry.validate("payment.completed", 1, {"payment_id": "p", "amount": -1, "currency": "eur"})
     assert sorted((m.path, m.keyword) for m in messages) == [("/amount", "minimum"), ("/currency", "pattern")]
     assert all(m.message for m in messages)
 
 
-def test_validate_unknown_type_is_not_found(registry):
+def test_validate_unknown_type_is_not_found(registry) -> None:
     with pytest.raises(NotFound):
         registry.validate("nope", None, {})
 
 
-def test_every_builtin_schema_is_valid_and_annotated():
+def test_every_builtin_schema_is_valid_and_annotated() -> None:
     from hexlake.gate import check_schema
 
     seen = set()

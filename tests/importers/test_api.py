@@ -72,7 +72,7 @@ def _wait_done(client: TestClient, import_id: str) -> dict:
 
 def test_interrupted_upload_continues_and_completes_into_an_import(
     client: TestClient, runtime: Runtime, tmp_path: Path
-):
+) -> None:
     data = fx.write_zip(tmp_path / "t.zip", fx.takeout_files(records=50)).read_bytes()
     created = client.post(
         "/v1/uploads",
@@ -107,7 +107,7 @@ def test_interrupted_upload_continues_and_completes_into_an_import(
     assert client.get(f"/v1/uploads/{up['id']}").json()["status"] == "imported"
 
 
-def test_chunk_with_wrong_checksum_is_refused_and_not_recorded(client: TestClient):
+def test_chunk_with_wrong_checksum_is_refused_and_not_recorded(client: TestClient) -> None:
     up = client.post("/v1/uploads", json={"filename": "t.zip", "size": 10, "chunk_size": 10}).json()
     bad = _put(client, up["id"], 0, b"0123456789", sha="0" * 64)
     assert bad.status_code == 400
@@ -115,7 +115,7 @@ def test_chunk_with_wrong_checksum_is_refused_and_not_recorded(client: TestClien
     assert client.get(f"/v1/uploads/{up['id']}").json()["received"] == []
 
 
-def test_chunk_without_checksum_header_or_wrong_length_is_refused(client: TestClient):
+def test_chunk_without_checksum_header_or_wrong_length_is_refused(client: TestClient) -> None:
     up = client.post("/v1/uploads", json={"filename": "t.zip", "size": 10, "chunk_size": 10}).json()
     r = client.put(f"/v1/uploads/{up['id']}/chunks/0", content=b"0123456789")
     assert r.status_code == 400 and r.json()["error"]["field"] == "X-Chunk-SHA256"
@@ -124,7 +124,7 @@ def test_chunk_without_checksum_header_or_wrong_length_is_refused(client: TestCl
     assert _put(client, up["id"], 1, b"x").status_code == 404
 
 
-def test_upload_of_wrong_type_is_refused_before_anything_is_imported(client: TestClient, runtime: Runtime):
+def test_upload_of_wrong_type_is_refused_before_anything_is_imported(client: TestClient, runtime: Runtime) -> None:
     data = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
     up = client.post("/v1/uploads", json={"filename": "t.zip", "size": len(data)}).json()
     assert _put(client, up["id"], 0, data).status_code == 200
@@ -142,13 +142,13 @@ def test_upload_of_wrong_type_is_refused_before_anything_is_imported(client: Tes
         ({"filename": "t.zip"}, None),
     ],
 )
-def test_bad_upload_requests_get_400_with_the_field(client: TestClient, body: dict, field: str | None):
+def test_bad_upload_requests_get_400_with_the_field(client: TestClient, body: dict, field: str | None) -> None:
     r = client.post("/v1/uploads", json=body)
     assert r.status_code == 400
     if field:
         assert r.json()["error"]["field"] == field
 
 
-def test_unknown_import_is_404(client: TestClient):
+def test_unknown_import_is_404(client: TestClient) -> None:
     r = client.get("/v1/imports/imp_nope")
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"

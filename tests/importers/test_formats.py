@@ -23,7 +23,7 @@ def _parse(parser, data: bytes, opts: ParseOptions = OPTS) -> list[dict]:
     return list(parser(Utf8Repair(io.BytesIO(data)), opts))
 
 
-def test_records_json_ms_timestamps_become_utc_iso_and_e7_degrees():
+def test_records_json_ms_timestamps_become_utc_iso_and_e7_degrees() -> None:
     recs = _parse(parse_records, fx.records_json(3))
     assert len(recs) == 3
     first = recs[0]
@@ -35,7 +35,7 @@ def test_records_json_ms_timestamps_become_utc_iso_and_e7_degrees():
     assert first["properties"]["source"] == "WIFI"
 
 
-def test_records_json_iso_timestamp_with_and_without_zone_is_normalised_to_utc():
+def test_records_json_iso_timestamp_with_and_without_zone_is_normalised_to_utc() -> None:
     doc = {
         "locations": [
             {"latitudeE7": 1, "longitudeE7": 2, "timestamp": "2022-01-12T17:18:24.190Z"},
@@ -48,7 +48,7 @@ def test_records_json_iso_timestamp_with_and_without_zone_is_normalised_to_utc()
     assert times == ["2022-01-12T17:18:24.190Z"] * 4
 
 
-def test_e7_values_past_2_pow_31_wrap_to_negative_degrees():
+def test_e7_values_past_2_pow_31_wrap_to_negative_degrees() -> None:
     # -33.86 and 151.2 written as unsigned 32-bit integers by old exports
     lat_wrapped = 2**32 - 338600000
     assert e7(lat_wrapped) == pytest.approx(-33.86)
@@ -60,14 +60,14 @@ def test_e7_values_past_2_pow_31_wrap_to_negative_degrees():
     assert loc["lng"] == pytest.approx(-151.2)
 
 
-def test_missing_fields_are_kept_out_so_the_gate_can_quarantine_them():
+def test_missing_fields_are_kept_out_so_the_gate_can_quarantine_them() -> None:
     doc = {"locations": [{"timestampMs": "1500000000000"}, {"latitudeE7": 1, "longitudeE7": 2}]}
     no_coords, no_time = _parse(parse_records, json.dumps(doc).encode())
     assert "location" not in no_coords["properties"]
     assert "timestamp" not in no_time and "recorded_at" not in no_time["properties"]
 
 
-def test_truncated_json_yields_the_complete_records_then_raises():
+def test_truncated_json_yields_the_complete_records_then_raises() -> None:
     data = fx.records_json(5)
     cut = data[: data.rindex(b"{") + 10]  # inside the last record
     out = []
@@ -77,7 +77,7 @@ def test_truncated_json_yields_the_complete_records_then_raises():
     assert len(out) == 4
 
 
-def test_non_utf8_bytes_are_replaced_and_reported_not_fatal():
+def test_non_utf8_bytes_are_replaced_and_reported_not_fatal() -> None:
     data = (
         b'\xef\xbb\xbf{"locations": [{"latitudeE7": 1, "longitudeE7": 2, "timestampMs": "1", '
         b'"source": "caf\xe9"},'
@@ -90,7 +90,7 @@ def test_non_utf8_bytes_are_replaced_and_reported_not_fatal():
     assert stream.invalid_bytes
 
 
-def test_utf8_split_across_chunks_is_preserved():
+def test_utf8_split_across_chunks_is_preserved() -> None:
     text = ('{"locations": [{"source": "' + "é" * 200_000 + '", "timestampMs": "1"}]}').encode()
     stream = Utf8Repair(io.BytesIO(text))
     recs = list(parse_records(stream, OPTS))
@@ -98,7 +98,7 @@ def test_utf8_split_across_chunks_is_preserved():
     assert not stream.invalid_bytes
 
 
-def test_semantic_location_history_visits_and_segments():
+def test_semantic_location_history_visits_and_segments() -> None:
     recs = _parse(parse_semantic, fx.semantic_json(1))
     visit, seg = recs
     assert visit["event_type"] == "place_visit"
@@ -111,7 +111,7 @@ def test_semantic_location_history_visits_and_segments():
     assert seg["timestamp"] == "2017-07-14T03:10:00.000Z"
 
 
-def test_timeline_json_degree_strings_and_raw_signals():
+def test_timeline_json_degree_strings_and_raw_signals() -> None:
     recs = _parse(parse_timeline, fx.timeline_json())
     types = [r["event_type"] for r in recs]
     assert types == [
@@ -127,13 +127,13 @@ def test_timeline_json_degree_strings_and_raw_signals():
     assert recs[4]["properties"]["location"]["accuracy"] == 13
 
 
-def test_parse_latlng_variants():
+def test_parse_latlng_variants() -> None:
     assert parse_latlng("50.64°, 3.05°") == (50.64, 3.05)
     assert parse_latlng("geo:-1.5,2") == (-1.5, 2.0)
     assert parse_latlng("nonsense") is None
 
 
-def test_my_activity_searches_app_activity_and_watches():
+def test_my_activity_searches_app_activity_and_watches() -> None:
     search, maps, watch = _parse(parse_my_activity, fx.my_activity_json())
     assert search["event_type"] == "search_activity"
     assert search["properties"]["query"] == "hexlake data"
@@ -142,7 +142,7 @@ def test_my_activity_searches_app_activity_and_watches():
     assert watch["event_type"] == "youtube_watch" and watch["properties"]["video_id"] == "abc123"
 
 
-def test_youtube_watch_history_and_ads():
+def test_youtube_watch_history_and_ads() -> None:
     cats, ad = _parse(parse_watch_history, fx.watch_history_json())
     assert cats["properties"] == {
         "action": "watched",
@@ -154,7 +154,7 @@ def test_youtube_watch_history_and_ads():
     assert ad["properties"]["is_ad"] is True
 
 
-def test_chrome_browser_history_microseconds():
+def test_chrome_browser_history_microseconds() -> None:
     first, _ = _parse(parse_browser_history, fx.browser_history_json())
     assert first["event_type"] == "browser_visit"
     assert first["timestamp"] == "2023-11-14T22:13:20.123Z"
@@ -162,7 +162,7 @@ def test_chrome_browser_history_microseconds():
     assert "client_id" not in first["properties"]
 
 
-def test_mbox_headers_only_by_default():
+def test_mbox_headers_only_by_default() -> None:
     recs = _parse(parse_mbox, fx.mbox_bytes(2))
     assert len(recs) == 2
     props = recs[0]["properties"]
@@ -174,14 +174,14 @@ def test_mbox_headers_only_by_default():
     assert "Secret" not in json.dumps(recs)
 
 
-def test_mbox_bodies_only_when_asked_and_capped():
+def test_mbox_bodies_only_when_asked_and_capped() -> None:
     opts = ParseOptions(include_bodies=True, max_body_bytes=8)
     recs = _parse(parse_mbox, fx.mbox_bytes(1, body=b"0123456789abcdef\n"), opts)
     assert recs[0]["properties"]["subject"] == "Secret plans 0"
     assert recs[0]["properties"]["body"] == "01234567"
 
 
-def test_mbox_with_non_utf8_header_and_huge_line_stays_parseable():
+def test_mbox_with_non_utf8_header_and_huge_line_stays_parseable() -> None:
     body = b"x" * (3 * 1024 * 1024) + b"\n"
     data = fx.mbox_bytes(1, body=body).replace(b"Alice Example", b"Al\xe9ce")
     recs = list(parse_mbox(io.BytesIO(data), OPTS))
@@ -189,24 +189,24 @@ def test_mbox_with_non_utf8_header_and_huge_line_stays_parseable():
     assert recs[0]["properties"]["sender_domain"] == "example.com"
 
 
-def test_empty_mbox_yields_nothing():
+def test_empty_mbox_yields_nothing() -> None:
     assert _parse(parse_mbox, b"") == []
 
 
-def test_timestamp_parsing_helpers():
+def test_timestamp_parsing_helpers() -> None:
     assert to_epoch_ms("1500000000000") == 1_500_000_000_000
     assert to_epoch_ms("2017-07-14T02:40:00Z") == 1_500_000_000_000
     assert to_epoch_ms("garbage") is None
 
 
-def test_classify_known_paths():
+def test_classify_known_paths() -> None:
     assert classify("Takeout/Location History (Timeline)/Records.json") is RECORDS
     assert classify("Takeout/Location History/Semantic Location History/2019/2019_MAY.json").name == "semantic"
     assert classify("Takeout/Chrome/BrowserHistory.json").name == "browser_history"
     assert classify("Takeout/archive_browser.html") is None
 
 
-def test_classify_every_google_takeout_parser_path():
+def test_classify_every_google_takeout_parser_path() -> None:
     from hexlake.importers.formats import classify as c
 
     assert c("Takeout/Chrome/History.json").name == "browser_history"  # the name since 2023
@@ -220,7 +220,7 @@ def test_classify_every_google_takeout_parser_path():
     assert c("Takeout/Keep/a note.html") is None and c("Takeout/Chrome/Bookmarks.html") is None
 
 
-def test_comment_text_formats():
+def test_comment_text_formats() -> None:
     from hexlake.importers.formats.extra import comment_text
 
     assert comment_text('{"text":"a"},{"text":"b"}') == "ab"

@@ -16,7 +16,7 @@ from hexlake.runtime import Runtime
 
 
 class FakeImporter:
-    def __init__(self, failures: list[Exception]):
+    def __init__(self, failures: list[Exception]) -> None:
         self.failures, self.calls = failures, 0
 
     def import_path(self, path: Path, user_id: str, options: ImportOptions, **kw: Any) -> None:

@@ -49,7 +49,7 @@ def _cli(data_dir: Path, archive: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_import_then_rerun_gives_every_record_exactly_once(tmp_path: Path):
+def test_sigkill_mid_import_then_rerun_gives_every_record_exactly_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     create_secret(data_dir / "secret.key")
     archive = fx.write_zip(tmp_path / "takeout.zip", {"Takeout/Location History/Records.json": fx.records_json(N)})

@@ -18,7 +18,7 @@ from tests.importers.conftest import log_events
 OPTS = ImportOptions()
 
 
-def test_archive_imports_every_format_through_the_gate(runtime: Runtime, tmp_path: Path):
+def test_archive_imports_every_format_through_the_gate(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_zip(tmp_path / "takeout.zip", fx.takeout_files(records=5))
     row = get_importer(runtime).import_path(path, "alice", OPTS)
     assert row.status == "done"
@@ -44,7 +44,7 @@ def test_archive_imports_every_format_through_the_gate(runtime: Runtime, tmp_pat
     assert "alice" not in json.dumps([e.user_key for e in events])
 
 
-def test_location_events_get_h3_and_utc_event_time(runtime: Runtime, tmp_path: Path):
+def test_location_events_get_h3_and_utc_event_time(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_dir(tmp_path / "export", {"Takeout/Location History/Records.json": fx.records_json(2)})
     get_importer(runtime).import_path(path, "alice", ImportOptions(precise_location=True))
     first = sorted(log_events(runtime), key=lambda e: e.ts)[0]
@@ -53,7 +53,7 @@ def test_location_events_get_h3_and_utc_event_time(runtime: Runtime, tmp_path: P
     assert first.h3_r9 is not None
 
 
-def test_mail_sender_domain_is_hashed_and_bodies_not_stored(runtime: Runtime, tmp_path: Path):
+def test_mail_sender_domain_is_hashed_and_bodies_not_stored(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_dir(tmp_path / "export", {"Takeout/Mail/All.mbox": fx.mbox_bytes(1)})
     get_importer(runtime).import_path(path, "alice", OPTS)
     (event,) = log_events(runtime)
@@ -62,7 +62,7 @@ def test_mail_sender_domain_is_hashed_and_bodies_not_stored(runtime: Runtime, tm
     assert "body" not in event.properties and "subject" not in event.properties
 
 
-def test_end_location_is_coarsened_without_precise_consent(runtime: Runtime, tmp_path: Path):
+def test_end_location_is_coarsened_without_precise_consent(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_dir(tmp_path / "e", {"Takeout/Semantic Location History/2017/2017_JULY.json": fx.semantic_json(1)})
     get_importer(runtime).import_path(path, "alice", OPTS)
     seg = next(e for e in log_events(runtime) if e.event_type == "activity_segment")
@@ -70,7 +70,7 @@ def test_end_location_is_coarsened_without_precise_consent(runtime: Runtime, tmp
     assert seg.properties["end_location"]["lat"] == pytest.approx(50.65, abs=0.01)
 
 
-def test_same_archive_twice_is_skipped_and_forced_reimport_adds_nothing(runtime: Runtime, tmp_path: Path):
+def test_same_archive_twice_is_skipped_and_forced_reimport_adds_nothing(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_zip(tmp_path / "takeout.zip", fx.takeout_files(records=5))
     importer = get_importer(runtime)
     first = importer.import_path(path, "alice", OPTS)
@@ -82,7 +82,7 @@ def test_same_archive_twice_is_skipped_and_forced_reimport_adds_nothing(runtime:
     assert len(log_events(runtime)) == first.accepted
 
 
-def test_overlapping_exports_add_only_the_new_records(runtime: Runtime, tmp_path: Path):
+def test_overlapping_exports_add_only_the_new_records(runtime: Runtime, tmp_path: Path) -> None:
     a = fx.write_zip(tmp_path / "a.zip", {"Takeout/Location History/Records.json": fx.records_json(10)})
     b = fx.write_tgz(tmp_path / "b.tgz", {"Takeout/Location History/Records.json": fx.records_json(10, start=5)})
     importer = get_importer(runtime)
@@ -93,7 +93,7 @@ def test_overlapping_exports_add_only_the_new_records(runtime: Runtime, tmp_path
     assert len(events) == len({e.event_id for e in events}) == 15
 
 
-def test_same_record_in_ms_and_iso_form_is_one_event(runtime: Runtime, tmp_path: Path):
+def test_same_record_in_ms_and_iso_form_is_one_event(runtime: Runtime, tmp_path: Path) -> None:
     doc_ms = {"locations": [fx.location_entry(1)]}
     doc_iso = {"locations": [fx.location_entry(1, iso=True)]}
     path = fx.write_dir(
@@ -107,7 +107,7 @@ def test_same_record_in_ms_and_iso_form_is_one_event(runtime: Runtime, tmp_path:
     assert (row.accepted, row.duplicates) == (1, 1)
 
 
-def test_duplicate_records_across_files_are_imported_once(runtime: Runtime, tmp_path: Path):
+def test_duplicate_records_across_files_are_imported_once(runtime: Runtime, tmp_path: Path) -> None:
     month = fx.semantic_json(2)
     path = fx.write_dir(
         tmp_path / "e",
@@ -121,7 +121,7 @@ def test_duplicate_records_across_files_are_imported_once(runtime: Runtime, tmp_
     assert len(log_events(runtime)) == 4
 
 
-def test_another_user_importing_the_same_file_gets_their_own_events(runtime: Runtime, tmp_path: Path):
+def test_another_user_importing_the_same_file_gets_their_own_events(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_dir(tmp_path / "e", {"Takeout/Location History/Records.json": fx.records_json(3)})
     importer = get_importer(runtime)
     importer.import_path(path, "alice", OPTS)
@@ -130,7 +130,7 @@ def test_another_user_importing_the_same_file_gets_their_own_events(runtime: Run
     assert len({e.user_key for e in log_events(runtime)}) == 2
 
 
-def test_truncated_file_imports_complete_records_and_reports_it(runtime: Runtime, tmp_path: Path):
+def test_truncated_file_imports_complete_records_and_reports_it(runtime: Runtime, tmp_path: Path) -> None:
     data = fx.records_json(5)
     cut = data[: data.rindex(b"{") + 20]
     path = fx.write_zip(
@@ -146,14 +146,14 @@ def test_truncated_file_imports_complete_records_and_reports_it(runtime: Runtime
     assert "truncated" not in (row.message or "") and "ends early" in (row.message or "")
 
 
-def test_empty_files_are_reported_empty(runtime: Runtime, tmp_path: Path):
+def test_empty_files_are_reported_empty(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_dir(tmp_path / "e", {"Takeout/Location History/Records.json": b"", "Takeout/Mail/x.mbox": b""})
     row = get_importer(runtime).import_path(path, "alice", OPTS)
     assert [f.status for f in row.files] == ["empty", "empty"]
     assert row.status == "done" and row.records == 0
 
 
-def test_non_utf8_file_imports_and_reports_the_replacement(runtime: Runtime, tmp_path: Path):
+def test_non_utf8_file_imports_and_reports_the_replacement(runtime: Runtime, tmp_path: Path) -> None:
     data = fx.records_json(2).replace(b'"WIFI"', b'"WI\xe9FI"', 1)
     path = fx.write_dir(tmp_path / "e", {"Takeout/Location History/Records.json": data})
     row = get_importer(runtime).import_path(path, "alice", OPTS)
@@ -161,7 +161,7 @@ def test_non_utf8_file_imports_and_reports_the_replacement(runtime: Runtime, tmp
     assert "U+FFFD" in (row.files[0].message or "")
 
 
-def test_bad_records_are_quarantined_with_the_reason(runtime: Runtime, tmp_path: Path):
+def test_bad_records_are_quarantined_with_the_reason(runtime: Runtime, tmp_path: Path) -> None:
     from hexlake.gate.resources import runtime_quarantine
 
     doc = {
@@ -182,7 +182,7 @@ def test_bad_records_are_quarantined_with_the_reason(runtime: Runtime, tmp_path:
     assert any("location" in p for p in paths)  # no coordinates / latitude 214° out of range
 
 
-def test_refused_archive_is_recorded_and_nothing_is_written(runtime: Runtime, tmp_path: Path):
+def test_refused_archive_is_recorded_and_nothing_is_written(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_zip(tmp_path / "slip.zip", {"../../Records.json": fx.records_json(2)})
     with pytest.raises(ImportRefused, match="zip-slip"):
         get_importer(runtime).import_path(path, "alice", OPTS)
@@ -191,7 +191,7 @@ def test_refused_archive_is_recorded_and_nothing_is_written(runtime: Runtime, tm
     assert log_events(runtime) == []
 
 
-def test_failed_delivery_resumes_from_the_checkpoint_without_duplicates(runtime: Runtime, tmp_path: Path):
+def test_failed_delivery_resumes_from_the_checkpoint_without_duplicates(runtime: Runtime, tmp_path: Path) -> None:
     importer = get_importer(runtime)
     importer.config = importer.config.model_copy(update={"batch_size": 10})
     real = gate_delivery(runtime)
@@ -218,7 +218,7 @@ def test_failed_delivery_resumes_from_the_checkpoint_without_duplicates(runtime:
     assert len(events) == len({e.event_id for e in events}) == 55
 
 
-def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime, tmp_path: Path):
+def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime, tmp_path: Path) -> None:
     # One batch, two cities: the shared import context must not carry the last event's geo to all.
     points = [(48.8566, 2.3522), (35.6762, 139.6503), (48.8570, 2.3530)]
     locations = [{"latitudeE7": int(lat * 1e7), "longitudeE7": int(lng * 1e7), "accuracy": 10,
@@ -231,7 +231,7 @@ def test_each_imported_event_gets_its_own_reverse_geocoded_city(runtime: Runtime
     assert all(e.context["import"]["file"] == "records" for e in events)
 
 
-def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tmp_path: Path):
+def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tmp_path: Path) -> None:
     from hexlake.gate.resources import runtime_quarantine
     from hexlake.serve import operations
 
@@ -256,7 +256,7 @@ def test_quarantined_takeout_records_replay_after_a_restart(runtime: Runtime, tm
         fresh.close()
 
 
-def test_every_file_google_takeout_parser_knows_is_imported(runtime: Runtime, tmp_path: Path):
+def test_every_file_google_takeout_parser_knows_is_imported(runtime: Runtime, tmp_path: Path) -> None:
     path = fx.write_zip(tmp_path / "takeout.zip", fx.more_takeout_files())
     row = get_importer(runtime).import_path(path, "alice", OPTS)
     assert (row.status, row.quarantined, row.errors) == ("done", 0, 0)
@@ -281,7 +281,7 @@ def test_every_file_google_takeout_parser_knows_is_imported(runtime: Runtime, tm
     assert install.ts.isoformat().startswith("2021-03-01T10:00:00")
 
 
-def test_comment_and_note_text_only_with_bodies(runtime: Runtime, tmp_path: Path):
+def test_comment_and_note_text_only_with_bodies(runtime: Runtime, tmp_path: Path) -> None:
     files = {k: v for k, v in fx.more_takeout_files().items() if k.endswith(("comments.csv", "Groceries.json"))}
     path = fx.write_dir(tmp_path / "e", files)
     get_importer(runtime).import_path(path, "alice", ImportOptions(include_bodies=True))

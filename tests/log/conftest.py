@@ -20,7 +20,7 @@ from hexlake.log import EventLog, LogConfig, open_log
 class FakeClock:
     """Epoch seconds that only move when a test says so."""
 
-    def __init__(self, start: float = 1_700_000_000.0):
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
         self.now = start
 
     def __call__(self) -> float:

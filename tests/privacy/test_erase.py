@@ -37,13 +37,13 @@ def same_rows(a, b) -> bool:
     return left == right == 0
 
 
-def test_scan_finds_the_person_before_the_erasure(runtime):
+def test_scan_finds_the_person_before_the_erasure(runtime) -> None:
     populate(runtime, all_events())
     found = proof_scan(runtime, subject_of(runtime, ERASED))
     assert found["warehouse tables"] > 0 and found["log"] > 0 and found["data dir files"] > 0
 
 
-def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime, tmp_path: Path):
+def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime, tmp_path: Path) -> None:
     populate(runtime, all_events())
     report = erase(runtime, ERASED)
     assert report.clean, report.to_text()
@@ -58,7 +58,7 @@ def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtim
             assert same_rows(mart(runtime, name), mart(rebuilt, name)), name
 
 
-def test_replayed_events_of_an_erased_person_are_dropped(runtime):
+def test_replayed_events_of_an_erased_person_are_dropped(runtime) -> None:
     populate(runtime, all_events()[:30], quarantine=False)
     erase(runtime, ERASED)
     old = events_of(ERASED)[:3]
@@ -70,6 +70,6 @@ def test_replayed_events_of_an_erased_person_are_dropped(runtime):
     assert all(v == 0 for v in proof_scan(runtime, subject_of(runtime, ERASED)).values())
 
 
-def test_erasing_someone_unknown_reports_nothing_and_is_clean(runtime):
+def test_erasing_someone_unknown_reports_nothing_and_is_clean(runtime) -> None:
     report = erase(runtime, "nobody-at-all")
     assert report.clean and all(r.before == 0 for r in report.layers)

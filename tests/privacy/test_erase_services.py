@@ -3,7 +3,10 @@ realtime counters on Redis. The proof scan searches those servers too."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pytest import FixtureRequest
 
 from hexlake.privacy.erase import erase, subject_of
 from hexlake.privacy.scan import proof_scan
@@ -14,7 +17,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("log_backend", ["postgresql", "redis"])
-def test_erase_is_clean_on_postgres_and_redis(tmp_path, request, log_backend, redis_url):
+def test_erase_is_clean_on_postgres_and_redis(tmp_path: Path, request: FixtureRequest, log_backend, redis_url) -> None:
     log_url = request.getfixturevalue("pg_url") if log_backend == "postgresql" else redis_url + "log"
     for runtime in make_runtime(tmp_path / "data", log_url=log_url, online_url=redis_url):
         populate(runtime, all_events())

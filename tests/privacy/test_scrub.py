@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -26,7 +27,7 @@ def key_of(value: object) -> str:
 
 
 @pytest.fixture
-def registry(tmp_path):
+def registry(tmp_path: Path):
     reg = SchemaRegistry(tmp_path / "catalog.sqlite")
     yield reg
     reg.close()
@@ -59,14 +60,14 @@ LEAKY = {
 }
 
 
-def test_no_plain_value_survives_anywhere_in_the_event(registry):
+def test_no_plain_value_survives_anywhere_in_the_event(registry) -> None:
     data = stored(registry, LEAKY)
     for value in PLAIN:
         assert value.encode() not in data, value
     assert b"jane.doe%40example.com" not in data
 
 
-def test_id_like_keys_get_the_envelope_user_key(registry):
+def test_id_like_keys_get_the_envelope_user_key(registry) -> None:
     event = msgspec.json.decode(stored(registry, LEAKY))
     assert event["user_key"] == key_of("u-4242")
     assert event["properties"]["user_id"] == event["properties"]["userId"] == key_of("u-4242")
@@ -75,14 +76,14 @@ def test_id_like_keys_get_the_envelope_user_key(registry):
     assert "ref=ad" in event["properties"]["url"]
 
 
-def test_emails_hash_the_same_whatever_their_case_or_encoding(registry):
+def test_emails_hash_the_same_whatever_their_case_or_encoding(registry) -> None:
     props = msgspec.json.decode(stored(registry, LEAKY))["properties"]
     expected = key_of("jane.doe@example.com")
     assert props["Email"] == props["EMAIL"] == props["email_address"] == props["user"]["email"] == expected
     assert expected in props["note"] and expected in props["url"]
 
 
-def test_network_addresses_and_person_names_are_removed(registry):
+def test_network_addresses_and_person_names_are_removed(registry) -> None:
     event = msgspec.json.decode(stored(registry, LEAKY))
     assert "ip" not in event["properties"]["user"]
     assert event["context"]["network"] == {} and event["context"]["headers"] == {}
@@ -90,7 +91,7 @@ def test_network_addresses_and_person_names_are_removed(registry):
     assert event["properties"]["$set"] == {}
 
 
-def test_ordinary_values_are_left_alone(registry):
+def test_ordinary_values_are_left_alone(registry) -> None:
     item = {"event_type": "track", "properties": {"event": "x", "name": "Home page", "version": "2.1.3",
                                                   "at": "2024-06-01T10:00:00Z", "order": 12345678901,
                                                   "time": "10:00:00", "place": {"name": "Cafe"}}}
@@ -102,14 +103,14 @@ def test_ordinary_values_are_left_alone(registry):
     ("drop", lambda v: v is None),
     ("keep", lambda v: v == "jane.doe@example.com"),
 ])
-def test_source_policy_decides_what_happens_to_found_pii(registry, policy, check):
+def test_source_policy_decides_what_happens_to_found_pii(registry, policy, check) -> None:
     item = {"event_type": "track", "properties": {"event": "x", "contact_email": "jane.doe@example.com"}}
     props = msgspec.json.decode(stored(registry, item, source="partner",
                                        source_pii_policy={"partner": policy}))["properties"]
     assert check(props.get("contact_email"))
 
 
-def test_schema_policy_and_x_pii_override_the_default(registry):
+def test_schema_policy_and_x_pii_override_the_default(registry) -> None:
     registry.add({"x-event-type": "signup_form", "x-version": 1, "x-pii-policy": "drop", "type": "object",
                        "properties": {"email": {"type": "string", "x-pii": "mask"},
                                       "support_email": {"type": "string", "x-pii": "keep"}}})
@@ -121,7 +122,7 @@ def test_schema_policy_and_x_pii_override_the_default(registry):
                      "email_domain": "example.com"}
 
 
-def test_hostile_nesting_is_bounded(registry):
+def test_hostile_nesting_is_bounded(registry) -> None:
     deep: dict = {"email": "jane.doe@example.com"}
     for _ in range(40):
         deep = {"a": [deep]}
@@ -131,23 +132,23 @@ def test_hostile_nesting_is_bounded(registry):
 
 @pytest.mark.parametrize("key", ["email", "E-Mail", "email_address", "EMAIL", "$email", "phone_number", "mobile",
                                  "ip_address", "remote_addr", "X-Forwarded-For", "userId", "uid", "user_id"])
-def test_key_spellings_are_recognised(key):
+def test_key_spellings_are_recognised(key) -> None:
     assert key_class(key) != 0, normalise_key(key)
 
 
 @pytest.mark.parametrize("text", ["mail a@b.io now", "+44 20 7946 0958", "(415) 555-0132", "ip 10.1.2.3",
                                   "fe80::1ff:fe23:4567:890a", "?email=a%40b.io"])
-def test_value_detectors_find_pii_in_text(text):
+def test_value_detectors_find_pii_in_text(text) -> None:
     assert find_pii(text)
 
 
 @pytest.mark.parametrize("text", ["2024-06-01T10:00:00Z", "version 2.1.3", "order 12345678901", "10:00:00",
                                   "https://example.com/a?q=pizza"])
-def test_value_detectors_ignore_ordinary_text(text):
+def test_value_detectors_ignore_ordinary_text(text) -> None:
     assert not find_pii(text)
 
 
-def test_scrub_does_not_mutate_its_input():
+def test_scrub_does_not_mutate_its_input() -> None:
     props = {"user": {"email": "a@b.io"}, "list": [{"ip": "1.2.3.4"}]}
     snapshot = msgspec.json.encode(props)
     Scrubber(Hasher(SECRET)).properties(props)

@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -7,7 +8,7 @@ from hexlake.errors import ConfigError, NotInitialised
 from hexlake.privacy import create_secret, load_secret
 
 
-def test_created_secret_is_32_bytes_readable_by_owner_only(tmp_path):
+def test_created_secret_is_32_bytes_readable_by_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "data" / "secret.key"
     value = create_secret(path)
     assert len(value) == 32
@@ -15,11 +16,11 @@ def test_created_secret_is_32_bytes_readable_by_owner_only(tmp_path):
     assert load_secret(path) == value
 
 
-def test_two_secrets_differ(tmp_path):
+def test_two_secrets_differ(tmp_path: Path) -> None:
     assert create_secret(tmp_path / "a") != create_secret(tmp_path / "b")
 
 
-def test_refuses_to_overwrite_an_existing_secret(tmp_path):
+def test_refuses_to_overwrite_an_existing_secret(tmp_path: Path) -> None:
     path = tmp_path / "secret.key"
     first = create_secret(path)
     with pytest.raises(ConfigError, match="will not overwrite"):
@@ -27,12 +28,12 @@ def test_refuses_to_overwrite_an_existing_secret(tmp_path):
     assert path.read_bytes() == first
 
 
-def test_missing_secret_says_run_init(tmp_path):
+def test_missing_secret_says_run_init(tmp_path: Path) -> None:
     with pytest.raises(NotInitialised, match="hexlake init"):
         load_secret(tmp_path / "nope.key")
 
 
-def test_secret_readable_by_others_is_refused_with_chmod_hint(tmp_path):
+def test_secret_readable_by_others_is_refused_with_chmod_hint(tmp_path: Path) -> None:
     path = tmp_path / "secret.key"
     create_secret(path)
     os.chmod(path, 0o644)

@@ -35,7 +35,7 @@ BATCH = 100
 class SharedServer(HexlakeServer):
     """``hexlake serve --no-background`` with the shared log/warehouse URLs in its environment."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]):
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         super().__init__(data_dir)
         self.extra = env
 

@@ -25,7 +25,7 @@ HEAVY = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
 
 
 class Target:
-    def __init__(self, server: Server, keys: dict[str, Any], canary: Path):
+    def __init__(self, server: Server, keys: dict[str, Any], canary: Path) -> None:
         self.server, self.keys, self.canary = server, keys, canary
         self.data_dir = server.data_dir
         self.admin_token = json.loads((server.data_dir / "server.json").read_text())["admin_token"]

@@ -29,7 +29,7 @@ ADMIN_TOKEN = "hxa_test-admin-token"
 
 
 class Env:
-    def __init__(self, settings: Settings, client: TestClient, keys: dict[str, str]):
+    def __init__(self, settings: Settings, client: TestClient, keys: dict[str, str]) -> None:
         self.settings, self.client, self.keys = settings, client, keys
         self.runtime = client.app.state.runtime  # type: ignore[attr-defined]
 

@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import hmac
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,7 +19,7 @@ from hexlake.setup import initialise
 
 
 @pytest.fixture
-def keys(tmp_path):
+def keys(tmp_path: Path):
     settings = Settings(data_dir=tmp_path / "data", collect={"max_batch_events": 50})
     return settings, initialise(settings)
 
@@ -51,7 +52,7 @@ def assert_error_shape(resp, status: int, field: str | None = None) -> dict:
     return err
 
 
-def test_batch_is_counted_and_retry_is_a_duplicate(client, keys):
+def test_batch_is_counted_and_retry_is_a_duplicate(client, keys) -> None:
     _, k = keys
     batch = [ping("e1"), ping("e2"), ping("e1")]
     first = client.post("/v1/events", json=batch, headers=auth(k["write_key"]))
@@ -61,7 +62,7 @@ def test_batch_is_counted_and_retry_is_a_duplicate(client, keys):
     assert again["accepted"] == 0 and again["duplicates"] == 3
 
 
-def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client, keys):
+def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client, keys) -> None:
     _settings, k = keys
     bad = ping("bad-1", properties={"location": {"lat": 999, "lng": 2.0}})
     resp = client.post("/v1/events", json=[ping("ok-1"), bad], headers=auth(k["write_key"])).json()
@@ -73,7 +74,7 @@ def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client
     assert [i["event_id"] for i in listed["items"]] == ["bad-1"]
 
 
-def test_user_id_is_stored_only_as_hmac(client, keys):
+def test_user_id_is_stored_only_as_hmac(client, keys) -> None:
     settings, k = keys
     client.post("/v1/events", json=[ping("h1", user="bob@example.org")], headers=auth(k["write_key"]))
     from hexlake.runtime import Runtime
@@ -86,7 +87,7 @@ def test_user_id_is_stored_only_as_hmac(client, keys):
     assert Runtime  # imported for type of app.state
 
 
-def test_basic_auth_with_key_as_username_is_accepted(client, keys):
+def test_basic_auth_with_key_as_username_is_accepted(client, keys) -> None:
     _, k = keys
     basic = base64.b64encode(f"{k['write_key']}:".encode()).decode()
     resp = client.post("/v1/events", json=ping("b1"), headers={"Authorization": f"Basic {basic}"})
@@ -94,11 +95,11 @@ def test_basic_auth_with_key_as_username_is_accepted(client, keys):
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!"}])
-def test_missing_or_unknown_key_is_401(client, headers):
+def test_missing_or_unknown_key_is_401(client, headers) -> None:
     assert_error_shape(client.post("/v1/events", json=ping("x"), headers=headers), 401)
 
 
-def test_revoked_key_is_401(client, keys):
+def test_revoked_key_is_401(client, keys) -> None:
     _, k = keys
     ops.sources_revoke(client.app.state.runtime, "default")
     import time
@@ -107,13 +108,13 @@ def test_revoked_key_is_401(client, keys):
     assert_error_shape(client.post("/v1/events", json=ping("r1"), headers=auth(k["write_key"])), 401)
 
 
-def test_read_key_cannot_write_and_write_key_cannot_read(client, keys):
+def test_read_key_cannot_write_and_write_key_cannot_read(client, keys) -> None:
     _, k = keys
     assert_error_shape(client.post("/v1/events", json=ping("x"), headers=auth(k["read_key"])), 403)
     assert_error_shape(client.get("/v1/quarantine", headers=auth(k["write_key"])), 403)
 
 
-def test_body_that_is_not_json_is_400_and_stores_nothing(client, keys):
+def test_body_that_is_not_json_is_400_and_stores_nothing(client, keys) -> None:
     _, k = keys
     err = assert_error_shape(client.post("/v1/events", content=b"{oops", headers={
         **auth(k["write_key"]), "Content-Type": "application/json"}), 400, field="body")
@@ -121,7 +122,7 @@ def test_body_that_is_not_json_is_400_and_stores_nothing(client, keys):
     assert ops.log_status(client.app.state.runtime)["head_offset"] == 0
 
 
-def test_too_many_events_is_413_and_wrong_type_is_415(client, keys):
+def test_too_many_events_is_413_and_wrong_type_is_415(client, keys) -> None:
     _, k = keys
     assert_error_shape(client.post("/v1/events", json=[ping(f"m{i}") for i in range(51)],
                                    headers=auth(k["write_key"])), 413)
@@ -129,7 +130,7 @@ def test_too_many_events_is_413_and_wrong_type_is_415(client, keys):
         **auth(k["write_key"]), "Content-Type": "application/xml"}), 415)
 
 
-def test_gzip_and_ndjson_bodies(client, keys):
+def test_gzip_and_ndjson_bodies(client, keys) -> None:
     _, k = keys
     nd = b"\n".join(orjson.dumps(ping(f"n{i}")) for i in range(3))
     resp = client.post("/v1/events", content=gzip.compress(nd), headers={
@@ -144,7 +145,7 @@ def _accepted_metric(client) -> float:
     return 0.0
 
 
-def test_health_ready_metrics_and_openapi(client, keys):
+def test_health_ready_metrics_and_openapi(client, keys) -> None:
     _, k = keys
     before = _accepted_metric(client)
     client.post("/v1/events", json=[ping("m1"), ping("m2")], headers=auth(k["write_key"]))
@@ -154,14 +155,14 @@ def test_health_ready_metrics_and_openapi(client, keys):
     assert "/v1/events" in client.get("/openapi.json").json()["paths"]
 
 
-def test_unknown_route_and_bad_query_params_use_the_error_shape(client, keys):
+def test_unknown_route_and_bad_query_params_use_the_error_shape(client, keys) -> None:
     assert_error_shape(client.get("/v1/nope"), 404)
     admin = ops.keys_create(client.app.state.runtime, "admin")["key"]
     err = assert_error_shape(client.get("/v1/quarantine?limit=0", headers=auth(admin)), 400)
     assert err["field"] == "limit"
 
 
-def test_read_only_query_refuses_writes(client, keys):
+def test_read_only_query_refuses_writes(client, keys) -> None:
     _, k = keys
     resp = client.post("/v1/query", json={"sql": "DROP TABLE raw_events"}, headers=auth(k["read_key"]))
     assert_error_shape(resp, 400)

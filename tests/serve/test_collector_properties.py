@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest import TempPathFactory
 
 from hexlake.config import Settings
 from hexlake.serve.app import create_app
@@ -27,7 +28,7 @@ event_like = st.fixed_dictionaries({}, optional={k: json_values for k in KEYS}) 
 
 
 @pytest.fixture(scope="module")
-def app_and_key(tmp_path_factory):
+def app_and_key(tmp_path_factory: TempPathFactory):
     settings_ = Settings(data_dir=tmp_path_factory.mktemp("prop") / "data")
     key = initialise(settings_)["write_key"]
     app = create_app(settings_, background=False)
@@ -48,7 +49,7 @@ def _check(resp) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=300), ctype=st.sampled_from(
     ["application/json", "application/x-ndjson", "text/plain", "", "application/xml"]))
-def test_arbitrary_bytes_never_cause_a_500(app_and_key, raw, ctype):
+def test_arbitrary_bytes_never_cause_a_500(app_and_key, raw, ctype) -> None:
     client, key = app_and_key
     headers = {"Authorization": f"Bearer {key}"} | ({"Content-Type": ctype} if ctype else {})
     _check(client.post("/v1/events", content=raw, headers=headers))
@@ -56,7 +57,7 @@ def test_arbitrary_bytes_never_cause_a_500(app_and_key, raw, ctype):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.lists(event_like | json_values, min_size=1, max_size=5) | event_like)
-def test_arbitrary_json_events_get_one_outcome_each(app_and_key, body):
+def test_arbitrary_json_events_get_one_outcome_each(app_and_key, body) -> None:
     client, key = app_and_key
     resp = client.post("/v1/events", content=json.dumps(body), headers={
         "Authorization": f"Bearer {key}", "Content-Type": "application/json"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ def _sender(url: str, key: str, start: int, acked: list[int], sent: list[int], s
             n += 4
 
 
-def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_path):
+def test_every_acknowledged_event_survives_sigkill_and_lands_exactly_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     key = init(data)["write_key"]
     acked: list[int] = []

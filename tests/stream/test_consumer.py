@@ -15,7 +15,7 @@ from tests.stream.fakes import T0, FakeLog, append_events, make_event
 
 
 class FlakySink:
-    def __init__(self, store: MemoryCounterStore):
+    def __init__(self, store: MemoryCounterStore) -> None:
         self.down = True
         self.inner = counters_sink(store)
         self.calls = 0

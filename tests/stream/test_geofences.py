@@ -42,7 +42,7 @@ def pings(user: str, edge_offsets: list[float], start: float = T0) -> list:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, queue: WebhookQueue | None = None):
+    def __init__(self, tmp_path: Path, queue: WebhookQueue | None = None) -> None:
         self.path = tmp_path / "stream.sqlite"
         self.fences = GeofenceStore(self.path)
         self.log = FakeLog()
@@ -135,7 +135,7 @@ def test_list_and_delete(tmp_path: Path) -> None:
 class Receiver:
     """A local HTTP server that fails the first ``fail_first`` requests with 500."""
 
-    def __init__(self, fail_first: int):
+    def __init__(self, fail_first: int) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         outer = self
 

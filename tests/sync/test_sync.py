@@ -78,7 +78,7 @@ def test_a_changed_day_is_sent_again_and_replaces_its_rows(warehouse: Warehouse,
 class FlakyTarget(ParquetTarget):
     """Fails on one day until told to recover (a network error, say)."""
 
-    def __init__(self, root: Path, bad_key: str):
+    def __init__(self, root: Path, bad_key: str) -> None:
         super().__init__(root)
         self.bad_key: str | None = bad_key
 

@@ -51,7 +51,7 @@ def now_minute() -> datetime:
 
 
 class Built:
-    def __init__(self, runtime: Runtime, events: list[dict[str, Any]], t0: datetime, reports: list):
+    def __init__(self, runtime: Runtime, events: list[dict[str, Any]], t0: datetime, reports: list) -> None:
         self.runtime, self.events, self.t0, self.reports = runtime, events, t0, reports
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:

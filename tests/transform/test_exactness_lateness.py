@@ -134,7 +134,7 @@ def test_marts_equal_truth_after_every_round_whatever_the_lateness(
 # ---- one data dir for the quick tests -------------------------------------------------------
 
 class Lake:
-    def __init__(self, runtime: Runtime, t0: datetime, events: list[dict[str, Any]]):
+    def __init__(self, runtime: Runtime, t0: datetime, events: list[dict[str, Any]]) -> None:
         self.runtime, self.t0, self.events = runtime, t0, events
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "hexlake"
 
 
-def test_interaction_audit_accepts_every_interaction_type_of_the_schema():
+def test_interaction_audit_accepts_every_interaction_type_of_the_schema() -> None:
     schemas = json.loads((SRC / "schemas" / "builtin" / "place.json").read_text())
     enum = {v for s in schemas if s["x-event-type"] == "place_interaction"
             for v in s["properties"]["interaction_type"]["enum"]}

@@ -19,7 +19,7 @@ from .conftest import LOG_CONFIG, FakeClock, as_items, make_event
 class Fussy(LoaderBase):
     """Refuses any batch holding an event id in ``refuse`` with that id's error; records the rest."""
 
-    def __init__(self, log: EventLog, warehouse: Warehouse, refuse: dict[str, Exception]):
+    def __init__(self, log: EventLog, warehouse: Warehouse, refuse: dict[str, Exception]) -> None:
         super().__init__(log, warehouse)
         self.refuse = refuse
         self.stored: set[str] = set()
