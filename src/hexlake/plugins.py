@@ -55,6 +55,7 @@ SERVICES: list[str] = [
     "hexlake.transform.service:create",
     "hexlake.stream.service:create",
     "hexlake.spatial.service:create",
+    "hexlake.privacy.service:create",
 ]
 
 

@@ -2,7 +2,13 @@
 
 Nothing is dropped silently. Rows live in the catalog SQLite file; they can be listed, fixed
 (``update_payload``) and replayed (the lead's CLI/API re-runs them through ``ingest`` and marks them
-``replayed``). The raw payload may hold plain identifiers, so GDPR erasure must cover this table.
+``replayed``) by admins only.
+
+Without exposure (issue 15): the raw payload may hold plain identifiers, IPs and precise
+coordinates, so with the data dir's secret the payload and the failure messages are stored
+encrypted (AES-GCM, ``hexlake.privacy.crypto``), and each row carries the HMAC ``user_key`` of the
+payload's ``user_id`` so erasure finds a person's rows without decrypting. Rows expire after
+``purge_older_than`` days (the server's housekeeping, ``privacy.quarantine_days``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import builtins
 import json
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,8 @@ import msgspec
 from hexlake.catalog import connect_catalog
 from hexlake.errors import BadRequest, NotFound
 from hexlake.gate.envelope import QuarantineRecord
+from hexlake.privacy.crypto import Sealer
+from hexlake.privacy.hashing import Hasher
 
 STATUSES = ("open", "replayed", "discarded")
 
@@ -38,6 +46,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine (status, event_type);
 """
+_MIGRATE = "ALTER TABLE quarantine ADD COLUMN user_key TEXT"
 _COLUMNS = (
     "id, source, event_type, event_id, failed_at, processor, failure_json, payload_json, status, replayed_at"
 )
@@ -69,14 +78,33 @@ class QuarantineCount(msgspec.Struct):
 class QuarantineStore:
     """The ``quarantine`` table of the catalog file. Thread-safe (one connection, one lock)."""
 
-    def __init__(self, catalog_db: Path | str):
+    def __init__(self, catalog_db: Path | str, *, secret: bytes | None = None):
+        """With ``secret``, payloads and failures are sealed at rest and rows keyed by user_key."""
         self._db = connect_catalog(catalog_db)
         self._db.executescript(_DDL)
+        if "user_key" not in {r[1] for r in self._db.execute("PRAGMA table_info(quarantine)")}:
+            self._db.execute(_MIGRATE)
         self._lock = threading.Lock()
+        self._sealer: Sealer | None = None
+        self._hasher: Hasher | None = None
+        if secret is not None:
+            self._sealer, self._hasher = Sealer(secret, "quarantine"), Hasher(secret, memo_size=1000)
+
+    def _seal(self, text: str) -> str:
+        return self._sealer.seal(text) if self._sealer is not None else text
+
+    def _open(self, text: str) -> str:
+        return self._sealer.open(text) if self._sealer is not None else text
+
+    def _user_key(self, payload: Any) -> str | None:
+        user_id = payload.get("user_id") if isinstance(payload, dict) else None
+        if self._hasher is None or isinstance(user_id, bool) or not isinstance(user_id, str | int):
+            return None
+        return str(self._hasher.user_key(user_id))
 
     def put(self, records: Sequence[QuarantineRecord]) -> builtins.list[int]:
         """Store refused events (one transaction); returns their ids."""
-        rows = [_row(r) for r in records]
+        rows = [(*self._seal_row(_row(r)), self._user_key(r.payload)) for r in records]
         ids = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -84,7 +112,7 @@ class QuarantineStore:
                 for row in rows:
                     cur = self._db.execute(
                         "INSERT INTO quarantine (source, event_type, event_id, failed_at, processor, "
-                        "failure_json, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                        "failure_json, payload_json, user_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
                     ids.append(int(cur.lastrowid or 0))
                 self._db.execute("COMMIT")
             except BaseException:
@@ -108,12 +136,18 @@ class QuarantineStore:
         sql = f"SELECT {_COLUMNS} FROM quarantine{where} ORDER BY id LIMIT ? OFFSET ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, max(0, limit), max(0, offset))).fetchall()
-        return [_from_row(r) for r in rows]
+        return [self._from_row(r) for r in rows]
+
+    def _seal_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (*row[:5], self._seal(row[5]), self._seal(row[6]))
+
+    def _from_row(self, row: tuple[Any, ...]) -> QuarantineRow:
+        return _from_row((*row[:6], self._open(row[6]), self._open(row[7]), *row[8:]))
 
     def get(self, id: int) -> QuarantineRow | None:
         with self._lock:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE id = ?", (id,)).fetchone()
-        return _from_row(row) if row else None
+        return self._from_row(row) if row else None
 
     def counts(self, status: str | None = "open") -> builtins.list[QuarantineCount]:
         """Rows grouped by event type and reason (first message's keyword and path), biggest first."""
@@ -122,7 +156,7 @@ class QuarantineStore:
         tally: dict[tuple[str | None, str], int] = {}
         with self._lock:
             for event_type, failure in self._db.execute(sql, args):
-                key = (event_type, _reason(json.loads(failure)))
+                key = (event_type, _reason(json.loads(self._open(failure))))
                 tally[key] = tally.get(key, 0) + 1
         counts = [QuarantineCount(event_type=k[0], reason=k[1], count=n) for k, n in tally.items()]
         return sorted(counts, key=lambda c: (-c.count, c.event_type or "", c.reason))
@@ -140,9 +174,10 @@ class QuarantineStore:
 
     def update_payload(self, id: int, payload: Any) -> None:
         """Replace a row's payload (fix, then replay); ``NotFound`` if there is no such row."""
-        text = json.dumps(payload, ensure_ascii=False)
+        text = self._seal(json.dumps(payload, ensure_ascii=False))
         with self._lock:
-            cur = self._db.execute("UPDATE quarantine SET payload_json = ? WHERE id = ?", (text, id))
+            cur = self._db.execute("UPDATE quarantine SET payload_json = ?, user_key = ? WHERE id = ?",
+                                   (text, self._user_key(payload), id))
         if cur.rowcount == 0:
             raise NotFound(f"no quarantined event with id {id}", field="id")
 
@@ -158,6 +193,13 @@ class QuarantineStore:
             row = self._db.execute("SELECT COUNT(*) FROM quarantine WHERE failed_at >= ? AND failed_at < ?",
                                    (_iso(start), _iso(end))).fetchone()
         return int(row[0])
+
+    def purge_older_than(self, days: float, *, now: datetime | None = None) -> int:
+        """Delete rows that failed more than ``days`` ago (retention); return how many."""
+        cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat()
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")
+            return self._db.execute("DELETE FROM quarantine WHERE failed_at < ?", (cutoff,)).rowcount
 
     def close(self) -> None:
         with self._lock:
@@ -196,6 +238,7 @@ def _reason(failure: dict[str, Any]) -> str:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r}", field="status")
+
 
 def _iso(when: datetime) -> str:
     """``failed_at``'s spelling (aware UTC isoformat), so text comparison orders by time."""

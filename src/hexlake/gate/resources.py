@@ -23,10 +23,12 @@ def runtime_registry(runtime: Runtime) -> SchemaRegistry:
 
 
 def runtime_quarantine(runtime: Runtime) -> QuarantineStore:
-    """The process's quarantine store (in the catalog database)."""
+    """The process's quarantine store (in the catalog database, payloads sealed with the secret)."""
     from hexlake.gate.quarantine import QuarantineStore
+    from hexlake.privacy.secret import load_secret
 
-    return runtime.resource("quarantine", lambda rt: QuarantineStore(rt.paths.catalog_db))
+    return runtime.resource("quarantine", lambda rt: QuarantineStore(
+        rt.paths.catalog_db, secret=load_secret(rt.paths.secret) if rt.paths.secret.exists() else None))
 
 
 __all__ = ["runtime_quarantine", "runtime_registry"]

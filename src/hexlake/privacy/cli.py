@@ -30,3 +30,22 @@ def erase(user: UserOpt, as_json: JsonOpt = False) -> None:
 
 def _render(report: dict[str, Any]) -> None:
     out.print(report["text"], markup=False, highlight=False)
+
+
+@app.command()
+def retention(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be deleted.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete events older than their x-retention class (privacy.retention_classes) from raw, staging
+    and row-level marts; aggregate marts keep their numbers. Prints what was (or would be) deleted."""
+    emit(call("privacy_retention", dry_run=dry_run), as_json, _render_retention)
+
+
+def _render_retention(report: dict[str, Any]) -> None:
+    verb = "would delete" if report["dry_run"] else "deleted"
+    for cls, info in report["classes"].items():
+        rows = info.get("deleted", info.get("would_delete", {}))
+        total = sum(rows.values())
+        out.print(f"{cls:<14} keep {info['keep']:<5} before {info['cutoff'][:10]}: {verb} {total} rows"
+                  + (f"  ({', '.join(f'{t} {n}' for t, n in rows.items())})" if rows else ""))

@@ -30,6 +30,21 @@ def privacy_erase(runtime: Runtime, user_id: str) -> dict[str, Any]:
     return {**report.to_dict(), "text": report.to_text()}
 
 
-OPERATIONS: dict[str, Callable[..., Any]] = {"privacy_erase": privacy_erase}
+def privacy_retention(runtime: Runtime, dry_run: bool = False) -> dict[str, Any]:
+    """Delete (or count, ``dry_run``) events older than their retention class, in every layer."""
+    from hexlake.privacy.retention import enforce
 
-__all__ = ["OPERATIONS", "check_user_id", "privacy_erase"]
+    return enforce(runtime, dry_run=bool(dry_run))
+
+
+def privacy_housekeeping(runtime: Runtime) -> dict[str, Any]:
+    """One housekeeping pass now: quarantine expiry, uploads, retention."""
+    from hexlake.privacy.service import housekeeping
+
+    return housekeeping(runtime)
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {"privacy_erase": privacy_erase, "privacy_retention": privacy_retention,
+                                             "privacy_housekeeping": privacy_housekeeping}
+
+__all__ = ["OPERATIONS", "check_user_id", "privacy_erase", "privacy_housekeeping", "privacy_retention"]
