@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make PostGIS available to the local PostgreSQL: install Debian's postgresql-<ver>-postgis-3 only
-# when `CREATE EXTENSION postgis` fails. Idempotent; used by the PostGIS parity test and bench/spatial.py.
+# when `CREATE EXTENSION postgis` fails (through ensure-debian-deps.sh, which holds the apt lock).
+# Idempotent; used by the PostGIS parity test and bench/spatial.py.
 #   PG_URL   database to try the extension in (default: the local postgres database)
 set -euo pipefail
 
@@ -21,22 +22,14 @@ if try_extension; then
     exit 0
 fi
 
-if [ -e "/usr/share/postgresql/${PG_MAJOR}/extension/postgis.control" ]; then
-    echo "postgis: installed but CREATE EXTENSION failed in ${PG_URL}" >&2
-    psql "$PG_URL" -v ON_ERROR_STOP=1 -qtAc "BEGIN; CREATE EXTENSION IF NOT EXISTS postgis; ROLLBACK;" >&2 || true
-    exit 1
-fi
-
-SUDO=""
-if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-echo "postgis: installing postgresql-${PG_MAJOR}-postgis-3 (apt-get)"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq "postgresql-${PG_MAJOR}-postgis-3" >/dev/null
+# Through the one installer of Debian packages, under its lock: if another test worker is installing
+# right now this waits for it (a half-unpacked package must not be taken for a broken one).
+PG_MAJOR="$PG_MAJOR" bash "$(dirname "$0")/ensure-debian-deps.sh"
 
 if try_extension; then
     echo "postgis: available"
 else
-    echo "postgis: installed, but CREATE EXTENSION still fails in ${PG_URL}" >&2
+    echo "postgis: postgresql-${PG_MAJOR}-postgis-3 is installed, but CREATE EXTENSION fails in ${PG_URL}:" >&2
+    psql "$PG_URL" -v ON_ERROR_STOP=1 -qtAc "BEGIN; CREATE EXTENSION IF NOT EXISTS postgis; ROLLBACK;" >&2 || true
     exit 1
 fi

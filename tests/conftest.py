@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,25 @@ START_COMMANDS = {
     ),
     3306: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
 }
+
+
+DEBIAN_DEPS = Path(__file__).resolve().parents[1] / "scripts" / "ensure-debian-deps.sh"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Install the Debian packages tests need (PostGIS) once, before any test runs.
+
+    Under xdist only the controller does it, before it starts the workers; the script also holds a
+    lock, so parallel runs never call apt-get at the same time (docs/operations.md, "Tests").
+    """
+    if hasattr(session.config, "workerinput"):
+        return
+    done = subprocess.run(["bash", str(DEBIAN_DEPS)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        message = f"{DEBIAN_DEPS.name} failed: {(done.stderr or done.stdout).strip()}"
+        if os.environ.get("CI") == "true":
+            raise pytest.UsageError(message)
+        print(f"warning: {message}", file=sys.stderr)  # only the PostGIS tests will fail
 
 
 def _port_open(port: int) -> bool:
