@@ -20,6 +20,7 @@ demo: $(STAMP)
 	HEXLAKE_DATA_DIR=$(DEMO_DIR) $(VENV)/bin/hexlake demo --start-server --port $(DEMO_PORT)
 
 test: $(STAMP)
+	bash scripts/ensure-debian-deps.sh  # PostGIS etc., once, under a lock (docs/operations.md#tests)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
