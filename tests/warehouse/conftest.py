@@ -8,7 +8,7 @@ import pytest
 
 from hexlake.gate.envelope import Event, encode_event
 from hexlake.log import AppendItem, EventLog, LogConfig, open_log
-from hexlake.warehouse import Warehouse, open_warehouse
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 
 from ..log.conftest import FakeClock
 
@@ -46,8 +46,9 @@ def log(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Ite
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    wh = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
+    """The embedded engine itself (the raw loader's Arrow path needs DuckDB's ``register``)."""
+    wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     wh.ensure_raw_tables()
     yield wh
     wh.close()

@@ -10,7 +10,8 @@ import pytest
 
 from hexlake.gate.envelope import Event
 from hexlake.log import AppendItem, EventLog, LogMessage
-from hexlake.warehouse import LoadProgress, RawLoader, Warehouse, open_warehouse
+from hexlake.warehouse import LoadProgress, RawLoader
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.frames import ENVELOPE_FIELDS, fast_table, slow_table
 from hexlake.warehouse.seen import seen_ids
@@ -19,17 +20,17 @@ from ..log.conftest import FakeClock
 from .conftest import LOG_CONFIG, as_items, make_event
 
 
-def count(warehouse: Warehouse, where: str = "true") -> int:
+def count(warehouse: DuckDBWarehouse, where: str = "true") -> int:
     return int(warehouse.query_arrow(f"SELECT count(*) AS n FROM raw_events WHERE {where}")["n"][0].as_py())
 
 
-def loader_for(log: EventLog, warehouse: Warehouse, clock: FakeClock, batch: int = 20_000) -> RawLoader:
+def loader_for(log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock, batch: int = 20_000) -> RawLoader:
     config = WarehouseConfig(loader_batch=batch, loader_interval_s=0.01)
     return RawLoader(log, warehouse, config, clock=clock)
 
 
 def test_loader_moves_every_event_into_raw_events_and_acks_it(
-        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+        log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     log.append(as_items([make_event(i) for i in range(25)]))
     progress: list[LoadProgress] = []
     loader = RawLoader(log, warehouse, WarehouseConfig(loader_batch=10, loader_interval_s=0.01),
@@ -41,13 +42,13 @@ def test_loader_moves_every_event_into_raw_events_and_acks_it(
     assert (status.lag, status.in_flight) == (0, 0)
 
 
-def test_run_once_stops_after_max_batches(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+def test_run_once_stops_after_max_batches(log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     log.append(as_items([make_event(i) for i in range(25)]))
     assert loader_for(log, warehouse, clock, batch=10).run_once(max_batches=2) == 20
     assert count(warehouse) == 20
 
 
-def test_replayed_events_are_stored_once(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+def test_replayed_events_are_stored_once(log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     events = [make_event(i) for i in range(10)]
     loader = loader_for(log, warehouse, clock)
     log.append(as_items(events))
@@ -60,7 +61,7 @@ def test_replayed_events_are_stored_once(log: EventLog, warehouse: Warehouse, cl
 
 
 def test_duplicates_within_one_batch_are_stored_once_keeping_the_first(
-        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+        log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     first, again = make_event(1), make_event(1, event_type="second_copy")
     log.append(as_items([first, again, make_event(2)]))
     assert loader_for(log, warehouse, clock).run_once() == 2
@@ -69,7 +70,7 @@ def test_duplicates_within_one_batch_are_stored_once_keeping_the_first(
 
 
 def test_redelivery_after_a_crash_between_insert_and_ack_adds_no_rows(
-        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+        log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     log.append(as_items([make_event(i) for i in range(8)]))
     crashed = loader_for(log, warehouse, clock)
 
@@ -89,7 +90,7 @@ def test_redelivery_after_a_crash_between_insert_and_ack_adds_no_rows(
     assert log.read("raw_loader", "x", 100) == []
 
 
-def test_raw_row_values_equal_the_envelope(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+def test_raw_row_values_equal_the_envelope(log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     full = make_event(7)
     sparse = Event(event_id="anon-1", event_type="page", schema_version=2, source="web",
                    ts=datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
@@ -111,7 +112,7 @@ def test_raw_row_values_equal_the_envelope(log: EventLog, warehouse: Warehouse, 
 
 
 def test_loader_survives_a_poison_message_and_dead_letters_it(
-        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+        log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     good = as_items([make_event(i) for i in range(5)])
     poison = AppendItem(key="px", event_id="poison", payload=b'{"event_id": "poison", "oops"')
     not_utf8 = AppendItem(key="py", event_id="binary", payload=b"\xff\xfe\x00")
@@ -158,7 +159,7 @@ def test_fast_and_per_message_decoding_give_identical_rows() -> None:
     assert fast.column("ts")[2].as_py() == datetime(2023, 12, 31, 22, 0)  # +02:00 stored as UTC
 
 
-def test_naive_timestamps_are_loaded_as_utc(log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+def test_naive_timestamps_are_loaded_as_utc(log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     naive = b'{"event_id":"n1","event_type":"page","schema_version":1,"source":"web",' \
             b'"ts":"2024-03-01T10:00:00","received_at":"2024-03-01T10:00:01"}'
     log.append([AppendItem(key="k", event_id="n1", payload=naive), *as_items([make_event(5)])])
@@ -169,12 +170,12 @@ def test_naive_timestamps_are_loaded_as_utc(log: EventLog, warehouse: Warehouse,
 
 def test_a_reopened_warehouse_still_refuses_ids_it_already_stores(
         log: EventLog, tmp_path: Path, clock: FakeClock) -> None:
-    url = f"duckdb:///{tmp_path / 'again.duckdb'}"
-    first = open_warehouse(url)
+    path = tmp_path / "again.duckdb"
+    first = DuckDBWarehouse(path)
     log.append(as_items([make_event(i) for i in range(4)]))
     assert loader_for(log, first, clock).run_once() == 4
     first.close()
-    second = open_warehouse(url)
+    second = DuckDBWarehouse(path)
     try:
         log.append(as_items([make_event(i) for i in range(6)]))
         assert loader_for(log, second, clock).run_once() == 2
@@ -184,7 +185,7 @@ def test_a_reopened_warehouse_still_refuses_ids_it_already_stores(
 
 
 def test_ids_known_to_the_prefilter_but_absent_from_the_table_are_still_loaded(
-        log: EventLog, warehouse: Warehouse, clock: FakeClock) -> None:
+        log: EventLog, warehouse: DuckDBWarehouse, clock: FakeClock) -> None:
     """Hash collisions and rows erased since (GDPR) must not make the loader drop new events."""
     events = [make_event(i) for i in range(3)]
     log.append(as_items(events))
@@ -198,5 +199,5 @@ def test_ids_known_to_the_prefilter_but_absent_from_the_table_are_still_loaded(
         "evt-0", "evt-1", "evt-2", "evt-9"]
 
 
-def _hash(warehouse: Warehouse, event_id: str) -> int:
+def _hash(warehouse: DuckDBWarehouse, event_id: str) -> int:
     return int(warehouse.query_arrow("SELECT hash(?) AS h", [event_id])["h"][0].as_py())
