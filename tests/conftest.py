@@ -44,6 +44,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     done = subprocess.run(["bash", str(DEBIAN_DEPS)], capture_output=True, text=True, check=False)
+    if done.stdout.strip():  # silent when nothing was missing
+        print(done.stdout.strip(), file=sys.stderr)
     if done.returncode != 0:
         message = f"{DEBIAN_DEPS.name} failed: {(done.stderr or done.stdout).strip()}"
         if os.environ.get("CI") == "true":
