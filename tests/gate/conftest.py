@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,20 +24,20 @@ def hmac_hex(value: object) -> str:
 
 
 @pytest.fixture
-def registry(tmp_path: Path):
+def registry(tmp_path: Path) -> Iterator[SchemaRegistry]:
     reg = SchemaRegistry(tmp_path / "catalog.sqlite")
     yield reg
     reg.close()
 
 
 @pytest.fixture
-def make_gate(registry):
-    def build(**config):
+def make_gate(registry: SchemaRegistry) -> Callable[..., Gate]:
+    def build(**config: Any) -> Gate:
         return Gate(registry, Hasher(SECRET), GateConfig(**config), DedupeWindow(1000), clock=lambda: NOW)
 
     return build
 
 
 @pytest.fixture
-def gate(make_gate):
+def gate(make_gate: Callable[..., Gate]) -> Gate:
     return make_gate()

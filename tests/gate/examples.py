@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SEED_001 = {
+SEED_001: dict[str, Any] = {
     "event_type": "user_interaction",
     "timestamp": "2024-01-15T10:30:00.000Z",
     "event_id": "550e8400-e29b-41d4-a716-446655440000",

@@ -1,6 +1,7 @@
 """Only hexlake's own producers may pass an already-hashed ``user_key`` through the gate."""
 
 import hashlib
+from typing import Any
 
 from hexlake.gate.envelope import SourceInfo
 from hexlake.serve import operations as ops
@@ -12,7 +13,7 @@ def _event(i: int) -> dict:
     return {"event_id": f"d{i}", "event_type": "geofence_enter", "user_key": KEY, "properties": {"dwell_s": 0}}
 
 
-def test_internal_source_keeps_the_hashed_user_key(settings) -> None:
+def test_internal_source_keeps_the_hashed_user_key(settings: Any) -> None:
     from hexlake.collect.ingest import runtime_gate
     from hexlake.runtime import Runtime
     from hexlake.setup import initialise
@@ -27,7 +28,7 @@ def test_internal_source_keeps_the_hashed_user_key(settings) -> None:
     assert outside.accepted[0].user_key is None
 
 
-def test_reserved_source_names_cannot_be_created(settings) -> None:
+def test_reserved_source_names_cannot_be_created(settings: Any) -> None:
     import pytest
 
     from hexlake.errors import BadRequest
@@ -41,7 +42,7 @@ def test_reserved_source_names_cannot_be_created(settings) -> None:
     rt.close()
 
 
-def test_geoip_source_gets_the_country_and_no_source_keeps_the_ip(settings) -> None:
+def test_geoip_source_gets_the_country_and_no_source_keeps_the_ip(settings: Any) -> None:
     from hexlake.collect.ingest import runtime_gate
     from hexlake.runtime import Runtime
     from hexlake.setup import initialise

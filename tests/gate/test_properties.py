@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 import h3
 from hypothesis import HealthCheck, given, settings
@@ -50,7 +51,7 @@ def new_gate() -> Gate:
 
 @SETTINGS
 @given(batch=items, policy=st.sampled_from(["accept", "quarantine", "reject"]))
-def test_every_item_gets_exactly_one_outcome_and_process_never_raises(batch, policy) -> None:
+def test_every_item_gets_exactly_one_outcome_and_process_never_raises(batch: Any, policy: Any) -> None:
     result = new_gate().process(batch, source=SourceInfo(name="p", unknown_events=policy), received_at=NOW)
     indexes = result.accepted_index + result.duplicates + [e.index for e in result.errors]
     assert sorted(indexes) == list(range(len(batch)))
@@ -72,7 +73,9 @@ def test_every_item_gets_exactly_one_outcome_and_process_never_raises(batch, pol
     lng=st.floats(-179.9, 179.9),
     precise=st.booleans(),
 )
-def test_valid_events_round_trip_with_right_hashes_and_cells(event_type, user_id, lat, lng, precise) -> None:
+def test_valid_events_round_trip_with_right_hashes_and_cells(
+    event_type: Any, user_id: Any, lat: float, lng: float, precise: Any
+) -> None:
     item = example(event_type, user_id=user_id, location={"lat": lat, "lng": lng},
                    consent={"precise_location": precise})
     result = new_gate().process([item], source=SourceInfo(name="p"), received_at=NOW)

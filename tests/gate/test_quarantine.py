@@ -1,28 +1,30 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hexlake.errors import BadRequest, NotFound
-from hexlake.gate import QuarantineStore
+from hexlake.gate import Gate, QuarantineStore, SourceInfo
 
 from .conftest import NOW, WEB
 from .examples import example
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def store(tmp_path: Path) -> Iterator[QuarantineStore]:
     s = QuarantineStore(tmp_path / "catalog.sqlite")
     yield s
     s.close()
 
 
-def refused(gate, items, source=WEB):
+def refused(gate: Gate, items: list[Any], source: SourceInfo = WEB) -> list[Any]:
     return gate.process(items, source=source, received_at=NOW).quarantined
 
 
-def test_put_then_list_returns_design_failure_shape(gate, store) -> None:
+def test_put_then_list_returns_design_failure_shape(gate: Gate, store: QuarantineStore) -> None:
     bad = example("login", properties={"method": "telepathy"})
     ids = store.put(refused(gate, [bad]))
     (row,) = store.list()
@@ -35,7 +37,7 @@ def test_put_then_list_returns_design_failure_shape(gate, store) -> None:
     assert store.get(ids[0]) == row
 
 
-def test_filters_and_paging(gate, store) -> None:
+def test_filters_and_paging(gate: Gate, store: QuarantineStore) -> None:
     store.put(refused(gate, [example("login", properties={}, event_id=f"l{i}") for i in range(3)]))
     store.put(refused(gate, [5], source=WEB.__class__(name="ios")))
     assert len(store.list(event_type="login")) == 3
@@ -43,14 +45,14 @@ def test_filters_and_paging(gate, store) -> None:
     assert [r.event_id for r in store.list(event_type="login", limit=2, offset=1)] == ["l1", "l2"]
 
 
-def test_counts_group_by_type_and_reason(gate, store) -> None:
+def test_counts_group_by_type_and_reason(gate: Gate, store: QuarantineStore) -> None:
     store.put(refused(gate, [example("login", properties={}, event_id=f"l{i}") for i in range(3)]))
     store.put(refused(gate, [{"event_type": "page", "timestamp": "bad"}]))
     counts = [(c.event_type, c.reason, c.count) for c in store.counts()]
     assert counts == [("login", "required at /properties/method", 3), ("page", "format at /timestamp", 1)]
 
 
-def test_mark_replayed_stamps_time_and_leaves_open_list(gate, store) -> None:
+def test_mark_replayed_stamps_time_and_leaves_open_list(gate: Gate, store: QuarantineStore) -> None:
     ids = store.put(refused(gate, [example("login", properties={})]))
     assert store.mark(ids, "replayed") == 1
     assert store.list() == []
@@ -59,25 +61,27 @@ def test_mark_replayed_stamps_time_and_leaves_open_list(gate, store) -> None:
     assert len(store.list(status=None)) == 1
 
 
-def test_mark_rejects_unknown_status(store) -> None:
+def test_mark_rejects_unknown_status(store: QuarantineStore) -> None:
     with pytest.raises(BadRequest):
         store.mark([1], "gone")
 
 
-def test_fix_then_replay_through_the_gate(gate, store) -> None:
+def test_fix_then_replay_through_the_gate(gate: Gate, store: QuarantineStore) -> None:
     (qid,) = store.put(refused(gate, [example("login", properties={})]))
     store.update_payload(qid, example("login"))
-    fixed = store.get(qid).payload
+    row = store.get(qid)
+    assert row is not None
+    fixed = row.payload
     result = gate.process([fixed], source=WEB, received_at=NOW)
     assert len(result.accepted) == 1
 
 
-def test_update_missing_row_is_not_found(store) -> None:
+def test_update_missing_row_is_not_found(store: QuarantineStore) -> None:
     with pytest.raises(NotFound):
         store.update_payload(99, {})
 
 
-def test_rows_persist_across_reopen(gate, tmp_path: Path) -> None:
+def test_rows_persist_across_reopen(gate: Gate, tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     QuarantineStore(path).put(refused(gate, [7]))
     assert QuarantineStore(path).list()[0].payload == 7
