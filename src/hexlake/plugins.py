@@ -27,6 +27,7 @@ ROUTERS: list[str] = [
     "hexlake.stream.api:router",
     "hexlake.importers.api:router",
     "hexlake.privacy.api:router",
+    "hexlake.quality.api:router",
 ]
 
 CLI_APPS: list[tuple[str, str, str]] = [
@@ -55,7 +56,7 @@ SERVICES: list[str] = [
     "hexlake.transform.service:create",
     "hexlake.stream.service:create",
     "hexlake.spatial.service:create",
-    "hexlake.privacy.service:create",
+    "hexlake.quality.service:create",
 ]
 
 

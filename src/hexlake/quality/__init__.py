@@ -1,0 +1,1 @@
+"""Data-quality monitors: volume anomalies, schema drift, quarantine-rate spikes, freshness breaches."""
