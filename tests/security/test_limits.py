@@ -157,6 +157,15 @@ def test_lying_content_length_and_chunked_bodies_stop_at_the_cap(limited, method
     assert status == 413 and read == 0  # a declared size over the cap: refused unread
 
 
+def test_admin_routes_take_big_bodies_only_from_the_server_admin_token(limited) -> None:
+    client, keys = limited
+    chunks = [b"x" * (256 * 1024)] * 64  # 16 MiB
+    for key in ("bogus", keys["read_key"]):
+        headers = [(b"authorization", f"Bearer {key}".encode()), (b"transfer-encoding", b"chunked")]
+        status, _, read = asyncio.run(_asgi(client.app, "POST", "/v1/admin/ops/send", chunks, headers))
+        assert status == 413 and read <= 1  # the default 64 KiB cap, not the admin 64 MiB one
+
+
 def test_collectors_keep_their_own_larger_cap(limited) -> None:
     client, keys = limited
     events = [{**EVENT, "event_id": f"e{i}", "properties": {"pad": "p" * 200}} for i in range(1000)]

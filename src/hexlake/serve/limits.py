@@ -6,12 +6,15 @@ bytes as the app reads them; past the cap the read raises ``PayloadTooLarge`` an
 was about to answer is replaced by the 413, so no route ever buffers more than its cap.
 
 Caps: ``/v1/uploads/{id}/chunks/{n}`` → ``importers.upload_chunk_max_bytes``; the collectors (native,
-Segment, PostHog) → ``collect.max_request_bytes``; ``/v1/admin/*`` → ``serve.max_admin_body_bytes``;
+Segment, PostHog) → ``collect.max_request_bytes``; ``/v1/admin/*`` → ``serve.max_admin_body_bytes`` when
+the request carries the server's admin token (the CLI; anyone else gets the default cap there, so no
+unauthenticated client can make the server buffer that much);
 everything else → ``serve.max_body_bytes``.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,15 +61,21 @@ def _too_large_response(cap: int) -> tuple[dict[str, Any], dict[str, Any]]:
 class BodyLimitMiddleware:
     """Pure ASGI middleware (no buffering of its own): see the module docstring."""
 
-    def __init__(self, app: Any, cap: Callable[[str], int]):
+    def __init__(self, app: Any, cap: Callable[[str], int], trusted: Callable[[bytes], bool] = lambda _: False,
+                 default_cap: int = 1024 * 1024):
         self.app = app
         self.cap = cap
+        self.trusted = trusted  # does this Authorization header hold the server's admin token?
+        self.default_cap = default_cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap = self.cap(scope.get("path", ""))
+        path = scope.get("path", "")
+        cap = self.cap(path)
+        if path.startswith("/v1/admin/") and not self.trusted(_header(scope, b"authorization") or b""):
+            cap = min(cap, self.default_cap)
         declared = _content_length(scope)
         if declared is not None and declared > cap:
             for message in _too_large_response(cap):
@@ -104,11 +113,24 @@ class BodyLimitMiddleware:
                     await send(m)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
+        if name == wanted:
+            return bytes(value)
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _admin_token_check(app: Any) -> Callable[[bytes], bool]:
+    def trusted(authorization: bytes) -> bool:
+        token: str | None = getattr(app.state, "admin_token", None)
+        return token is not None and hmac.compare_digest(authorization, b"Bearer " + token.encode())
+
+    return trusted
 
 
 def ingest_paths(app: Any) -> frozenset[str]:
@@ -129,7 +151,8 @@ def _routes(routes: Any) -> Iterator[tuple[str, str]]:
 
 def install_body_limit(app: Any, settings: Settings) -> None:
     """Cap every route's body (call after the routers are included)."""
-    app.add_middleware(BodyLimitMiddleware, cap=cap_for(settings, ingest_paths(app)))
+    app.add_middleware(BodyLimitMiddleware, cap=cap_for(settings, ingest_paths(app)),
+                       trusted=_admin_token_check(app), default_cap=settings.serve.max_body_bytes)
 
 
 __all__ = ["BodyLimitMiddleware", "BodyTooLarge", "cap_for", "install_body_limit"]
