@@ -19,7 +19,7 @@ from hexlake.serve.metrics import install_metrics
 from hexlake.services import stop_all
 
 log = logging.getLogger("hexlake.serve")
-SERVICES_STOP_TIMEOUT_S = 8.0  # background services' share of a 10 s SIGTERM grace period
+SERVICES_STOP_TIMEOUT_S = 6.0  # background services' share of a 10 s SIGTERM grace period
 
 
 def start_services(runtime: Runtime) -> list[BackgroundService]:
