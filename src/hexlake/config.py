@@ -23,6 +23,7 @@ from hexlake.collect.config import CollectConfig
 from hexlake.gate.config import GateConfig
 from hexlake.importers.config import ImportConfig
 from hexlake.log.config import LogConfig
+from hexlake.privacy.config import PrivacyConfig
 from hexlake.quality.config import QualityConfig
 from hexlake.serve.config import LoggingConfig, ServeConfig
 from hexlake.spatial.config import SpatialConfig
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="Places and space.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="HTTP server.")
     importers: ImportConfig = Field(default_factory=ImportConfig, description="Archive imports.")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Expiry, retention, housekeeping.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="Data-quality monitors.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="The JSON log of serve and worker.")
 
@@ -140,6 +142,11 @@ class DataPaths:
     def places_db(self) -> Path:
         """The places registry (SQLite)."""
         return self.root / "places.sqlite"
+
+    @property
+    def quality_db(self) -> Path:
+        """Data-quality alert webhooks (SQLite)."""
+        return self.root / "quality.sqlite"
 
     @property
     def sqlmesh_cache(self) -> Path:

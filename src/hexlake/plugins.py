@@ -57,6 +57,7 @@ SERVICES: list[str] = [
     "hexlake.stream.service:create",
     "hexlake.spatial.service:create",
     "hexlake.quality.service:create",
+    "hexlake.privacy.service:create",
 ]
 
 
