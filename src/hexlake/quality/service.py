@@ -70,7 +70,7 @@ def webhook_queue(runtime: Runtime) -> Any:
 
     cfg = runtime.settings.stream
     return runtime.resource("quality.webhooks", lambda rt: WebhookQueue(
-        rt.settings.data_dir / "quality.sqlite", webhook_key(load_secret(rt.paths.secret)),
+        rt.paths.quality_db, webhook_key(load_secret(rt.paths.secret)),
         max_attempts=cfg.webhook_max_attempts, backoff_base_s=cfg.webhook_backoff_s))
 
 
