@@ -149,6 +149,13 @@ class QuarantineStore:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE id = ?", (id,)).fetchone()
         return self._from_row(row) if row else None
 
+    def for_user(self, user_key: str) -> builtins.list[QuarantineRow]:
+        """Every row of one person (by the ``user_key`` stored with it), for their export."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE user_key = ? ORDER BY id",
+                                    (user_key,)).fetchall()
+        return [self._from_row(r) for r in rows]
+
     def counts(self, status: str | None = "open") -> builtins.list[QuarantineCount]:
         """Rows grouped by event type and reason (first message's keyword and path), biggest first."""
         where, args = _filters(status=status)

@@ -6,6 +6,7 @@ Every command goes through ``cli_common.call``: a running server owns the wareho
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +27,20 @@ def erase(user: UserOpt, as_json: JsonOpt = False) -> None:
     emit(report, as_json, _render)
     if not report["clean"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    user: UserOpt,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the zip (default <user>.zip here).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a zip of everything held about the person: one CSV/JSON file per layer and a README."""
+    path = (out_file or Path(f"{user}.zip")).resolve()
+    result = call("privacy_export", user_id=user, out=str(path))
+    emit(result, as_json, lambda r: out.print(f"wrote {r['path']}: " + ", ".join(
+        f"{name} {n}" for name, n in r["files"].items())))
 
 
 def _render(report: dict[str, Any]) -> None:

@@ -16,4 +16,6 @@ class PrivacyConfig(Section):
         24.0, description="Uploads never imported are deleted (rows and files) after this many hours.")
     retention_enabled: bool = Field(True, description="Delete events older than their x-retention class.")
     retention_classes: dict[str, str] = Field(
-        DEFAULT_RETENTION, description="x-retention class -> duration (90d, 6w, 12m, 7y); events without one never expire.")
+        DEFAULT_RETENTION,
+        description="x-retention class -> duration (90d, 6w, 12m, 7y); events without one never expire.",
+    )

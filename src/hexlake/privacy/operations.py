@@ -30,6 +30,18 @@ def privacy_erase(runtime: Runtime, user_id: str) -> dict[str, Any]:
     return {**report.to_dict(), "text": report.to_text()}
 
 
+def privacy_export(runtime: Runtime, user_id: str, out: str) -> dict[str, Any]:
+    """Write the person's zip to ``out`` (an absolute path on the server's machine); rows per file."""
+    from pathlib import Path
+
+    from hexlake.privacy.export import export_zip
+
+    path = Path(str(out))
+    if not path.is_absolute() or not path.parent.is_dir():
+        raise BadRequest("out must be an absolute path in an existing folder", field="out")
+    return {"path": str(path), "files": export_zip(runtime, check_user_id(user_id), path)}
+
+
 def privacy_retention(runtime: Runtime, dry_run: bool = False) -> dict[str, Any]:
     """Delete (or count, ``dry_run``) events older than their retention class, in every layer."""
     from hexlake.privacy.retention import enforce
@@ -45,6 +57,8 @@ def privacy_housekeeping(runtime: Runtime) -> dict[str, Any]:
 
 
 OPERATIONS: dict[str, Callable[..., Any]] = {"privacy_erase": privacy_erase, "privacy_retention": privacy_retention,
+                                             "privacy_export": privacy_export,
                                              "privacy_housekeeping": privacy_housekeeping}
 
-__all__ = ["OPERATIONS", "check_user_id", "privacy_erase", "privacy_housekeeping", "privacy_retention"]
+__all__ = ["OPERATIONS", "check_user_id", "privacy_erase", "privacy_export", "privacy_housekeeping",
+           "privacy_retention"]

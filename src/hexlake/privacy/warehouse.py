@@ -43,7 +43,7 @@ def user_tables(wh: Any, *, base_only: bool = True) -> list[tuple[str, str, list
     return [(s, t, u, x) for (s, t), (u, x) in found.items() if u or x]
 
 
-def _predicate(wh: Any, users: list[str], texts: list[str]) -> tuple[str, int]:
+def predicate(wh: Any, users: list[str], texts: list[str]) -> tuple[str, int]:
     """``WHERE`` text matching the person, and how many times the key is its parameter."""
     parts = [f'"{c}" = ?' for c in users]
     cast = "TEXT" if wh.dialect == "postgres" else "VARCHAR"
@@ -57,7 +57,7 @@ def count_rows(wh: Any, key: str, schemas: tuple[str, ...] | None = None, *, bas
     for schema, table, users, texts in user_tables(wh, base_only=base_only):
         if schemas is not None and not schema.startswith(schemas):
             continue
-        where, n = _predicate(wh, users, texts)
+        where, n = predicate(wh, users, texts)
         row = wh.cursor().execute(f'SELECT COUNT(*) FROM "{schema}"."{table}" WHERE {where}', [key] * n).fetchone()
         if row and row[0]:
             out[f"{schema}.{table}"] = int(row[0])
@@ -70,7 +70,7 @@ def delete_rows(wh: Any, key: str, schemas: tuple[str, ...]) -> int:
     for name, n in count_rows(wh, key, schemas).items():
         schema, table = name.split(".", 1)
         users, texts = next((u, x) for s, t, u, x in user_tables(wh) if s == schema and t == table)
-        where, k = _predicate(wh, users, texts)
+        where, k = predicate(wh, users, texts)
         wh.execute(f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * k)
         total += n
     return total
@@ -78,7 +78,7 @@ def delete_rows(wh: Any, key: str, schemas: tuple[str, ...]) -> int:
 
 def affected_days(wh: Any, key: str) -> tuple[str, str] | None:
     """First and last event day of the person's raw events (the intervals to recompute)."""
-    where, n = _predicate(wh, ["user_key"], ["properties"])
+    where, n = predicate(wh, ["user_key"], ["properties"])
     row = wh.cursor().execute(
         f"SELECT CAST(MIN(ts) AS DATE), CAST(MAX(ts) AS DATE) FROM main.raw_events WHERE {where}"
         if wh.dialect != "postgres" else
@@ -158,4 +158,4 @@ def erase_sync_targets(wh: Any, key: str, *, delete: bool) -> dict[str, int]:
     return out
 
 
-__all__ = ["affected_days", "count_rows", "delete_rows", "erase_sync_targets", "user_tables"]
+__all__ = ["affected_days", "count_rows", "delete_rows", "erase_sync_targets", "predicate", "user_tables"]
