@@ -13,13 +13,20 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hexlake.client import Client, DeliveryError, EventsRejected
 from tests.client.fakeserver import Recorder, serve
 
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "flush_interval": 0.05}
+FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "flush_interval": 0.05}
+
+
+def sent(*event_ids: str | None) -> list[str]:
+    """The ids the client returned: every event was queued (none dropped)."""
+    assert None not in event_ids, event_ids
+    return [i for i in event_ids if i is not None]
 
 
 def free_port() -> int:
@@ -32,7 +39,7 @@ def test_background_batches_gzip_and_flush_deliver_every_event_once() -> None:
     rec = Recorder()
     with serve(rec) as host:
         client = Client("hxw_test", host, batch_size=100, **FAST)
-        ids = [client.track("signup", {"n": i}, user_id=f"u{i % 7}") for i in range(1000)]
+        ids = sent(*[client.track("signup", {"n": i}, user_id=f"u{i % 7}") for i in range(1000)])
         assert client.flush(timeout=20)
         client.shutdown()
     assert sorted(rec.stored) == sorted(ids)
@@ -49,7 +56,7 @@ def test_5xx_and_429_are_retried_with_the_same_event_ids() -> None:
     rec = Recorder(script=[503, 429, 500])
     with serve(rec) as host:
         client = Client("k", host, **FAST)
-        ids = [client.track("e", user_id="u") for _ in range(5)]
+        ids = sent(*[client.track("e", user_id="u") for _ in range(5)])
         assert client.flush(timeout=20)
         stats = client.stats
         client.shutdown()
@@ -61,7 +68,7 @@ def test_5xx_and_429_are_retried_with_the_same_event_ids() -> None:
 def test_server_down_at_first_then_up_loses_nothing() -> None:
     port = free_port()
     client = Client("k", f"http://127.0.0.1:{port}", **FAST)
-    ids = [client.track("e", {"i": i}, anonymous_id="a") for i in range(50)]
+    ids = sent(*[client.track("e", {"i": i}, anonymous_id="a") for i in range(50)])
     time.sleep(0.3)  # several connection-refused attempts
     rec = Recorder()
     with serve(rec, port=port):
@@ -75,7 +82,7 @@ def test_payload_too_large_splits_the_batch() -> None:
     rec = Recorder(max_batch=10)
     with serve(rec) as host:
         client = Client("k", host, batch_size=64, **FAST)
-        ids = [client.track("e", user_id="u") for _ in range(64)]
+        ids = sent(*[client.track("e", user_id="u") for _ in range(64)])
         assert client.flush(timeout=20)
         client.shutdown()
     assert sorted(rec.stored) == sorted(ids)
@@ -130,9 +137,10 @@ def test_page_screen_and_location_shapes() -> None:
     rec = Recorder()
     with serve(rec) as host:
         client = Client("k", host, sync=True)
-        page = client.page("Home", {"path": "/"}, user_id="u")
-        screen = client.screen("Map", anonymous_id="a")
-        ping = client.location(52.5, 13.4, 8.0, user_id="u", consent={"precise_location": True})
+        page, screen, ping = sent(
+            client.page("Home", {"path": "/"}, user_id="u"),
+            client.screen("Map", anonymous_id="a"),
+            client.location(52.5, 13.4, 8.0, user_id="u", consent={"precise_location": True}))
         client.shutdown()
     assert rec.stored[page]["properties"] == {"path": "/", "name": "Home"}
     assert rec.stored[screen]["event_type"] == "screen" and rec.stored[screen]["anonymous_id"] == "a"
@@ -178,7 +186,7 @@ def test_disk_queue_keeps_events_when_shutdown_happens_while_server_is_down(tmp_
     port = free_port()
     queue_file = tmp_path / "q.sqlite"
     client = Client("k", f"http://127.0.0.1:{port}", disk_queue=queue_file, **FAST)
-    ids = [client.track("e", user_id="u") for _ in range(20)]
+    ids = sent(*[client.track("e", user_id="u") for _ in range(20)])
     client.shutdown(timeout=0.3)
     rec = Recorder()
     with serve(rec, port=port) as host:
