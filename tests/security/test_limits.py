@@ -76,7 +76,10 @@ def test_ingest_is_limited_per_write_key_on_every_collector(limited) -> None:
     assert client.post("/v1/track", json=segment).status_code == 200
     refused = client.post("/v1/events", json=EVENT, headers=auth(key))
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 25  # 2/min: 30 s per token
-    assert client.post("/v1/track", json=segment).status_code == 429
+    refused = client.post("/v1/track", json=segment)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 25
+    posthog = client.post("/capture", json={"api_key": key, "event": "x", "distinct_id": "1"})
+    assert posthog.status_code == 429 and "Retry-After" in posthog.headers
 
 
 def test_default_rates_come_from_settings(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ PATHS = ("/capture/", "/capture", "/batch/", "/batch", "/e/", "/e", "/i/v0/e/", 
 def posthog_error(exc: HexlakeError) -> Response:
     body = {"type": "validation_error" if exc.status < 500 else "server_error", "code": type(exc).__name__,
             "detail": exc.message, **exc.to_body()}
-    return json_response(body, exc.status)
+    return json_response(body, exc.status, getattr(exc, "headers", None))  # 429 keeps its Retry-After
 
 
 def _events(body: Any) -> tuple[list[Any], Any, bool]:

@@ -32,8 +32,8 @@ from hexlake.serve.auth import key_from_header
 router = APIRouter(tags=["segment"])
 
 
-def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def segment_error(exc: HexlakeError) -> Response:
@@ -41,7 +41,7 @@ def segment_error(exc: HexlakeError) -> Response:
     status = 400 if isinstance(exc, PayloadTooLarge) else exc.status
     code = "invalid_request" if status < 500 else "server_error"
     body = {"success": False, "code": code, "message": exc.message, **exc.to_body()}
-    return json_response(body, status)
+    return json_response(body, status, getattr(exc, "headers", None))  # 429 keeps its Retry-After
 
 
 def _source(runtime: Runtime, request: Request, body: dict[str, Any]) -> SourceInfo:
