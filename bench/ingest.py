@@ -145,13 +145,12 @@ def profile_in_process(settings: Settings, events: list[dict[str, Any]], batch: 
 def loader_rate(settings: Settings) -> dict[str, float]:
     from hexlake.log import get_log
     from hexlake.runtime import Runtime
-    from hexlake.warehouse import get_warehouse
-    from hexlake.warehouse.loader import RawLoader
+    from hexlake.warehouse import get_warehouse, make_raw_loader
 
     rt = Runtime(settings)
     log = get_log(rt)
     backlog = next((g.lag for g in log.status() if g.group == "raw_loader"), log.head_offset())
-    loader = RawLoader(log, get_warehouse(rt), settings.warehouse)
+    loader = make_raw_loader(log, get_warehouse(rt), settings.warehouse)
     t0 = time.perf_counter()
     rows = loader.run_once()
     elapsed = time.perf_counter() - t0

@@ -32,7 +32,8 @@ from bench._common import write_result
 from hexlake.gate.envelope import Event, encode_event
 from hexlake.log import AppendItem, LogConfig, LogMessage, open_log
 from hexlake.log.backends.sqlite import SqliteEventLog
-from hexlake.warehouse import RawLoader, open_warehouse
+from hexlake.warehouse import RawLoader
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.frames import fast_table, slow_table
 from hexlake.warehouse.schema import RAW_EVENTS_COLUMNS
@@ -99,7 +100,7 @@ def bench_loader(items: list[AppendItem], tmp: Path) -> dict[str, Any]:
     log = open_log(f"sqlite:///{tmp / 'loader_log.sqlite'}", LogConfig())
     for i in range(0, len(items), 5000):
         log.append(items[i:i + 5000])
-    warehouse = open_warehouse(f"duckdb:///{tmp / 'loader.duckdb'}")
+    warehouse = DuckDBWarehouse(tmp / "loader.duckdb")
     loader = RawLoader(log, warehouse, WarehouseConfig())
     phases = {"read": 0.0, "insert": 0.0, "ack": 0.0}
     _time_method(log, "read", phases, "read")
@@ -155,7 +156,7 @@ def typed_table(items: list[AppendItem], first_offset: int = 1) -> pa.Table:
 
 
 def bench_ceiling(items: list[AppendItem], tmp: Path, batch: int = 20_000) -> dict[str, Any]:
-    warehouse = open_warehouse(f"duckdb:///{tmp / 'ceiling.duckdb'}")
+    warehouse = DuckDBWarehouse(tmp / "ceiling.duckdb")
     warehouse.ensure_raw_tables()
     tables = [typed_table(items[i:i + batch], i + 1) for i in range(0, len(items), batch)]
     cur = warehouse.cursor()
@@ -192,7 +193,7 @@ def bench_dedupe(items: list[AppendItem], prefill: int, tmp: Path, with_art: boo
     strategies += ["art_unique_index_or_ignore"] if with_art else []
     out: dict[str, Any] = {"prefilled_rows": prefill, "loaded_rows": len(items)}
     for n, label in enumerate(strategies):
-        wh = open_warehouse(f"duckdb:///{tmp / f'dedupe_{n}.duckdb'}")
+        wh = DuckDBWarehouse(tmp / f"dedupe_{n}.duckdb")
         wh.ensure_raw_tables()
         wh.execute(PREFILL_SQL, [prefill])
         t_setup = time.perf_counter()

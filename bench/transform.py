@@ -30,6 +30,7 @@ from hexlake.config import Settings
 from hexlake.runtime import Runtime
 from hexlake.transform import operations
 from hexlake.warehouse import get_warehouse
+from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 
 TYPES = np.array(["track", "page", "login", "login_failed", "token_refresh", "signup", "identify",
                   "place_interaction", "location_ping"])
@@ -75,7 +76,9 @@ def make_events(n: int, start: datetime, end: datetime, seed: int, id0: int = 0)
 
 
 def load(runtime: Runtime, table: pa.Table) -> None:
-    cur = get_warehouse(runtime).cursor()
+    wh = get_warehouse(runtime)
+    assert isinstance(wh, DuckDBWarehouse), "the transform bench loads through DuckDB's Arrow scan"
+    cur = wh.cursor()
     cur.register("incoming", table)
     cur.execute(
                 "INSERT INTO raw_events SELECT event_id, event_type, schema_version, source, user_key, "

@@ -21,7 +21,7 @@ import pytest
 
 from hexlake.config import Settings
 from hexlake.log import open_log
-from hexlake.warehouse import RawLoader, open_warehouse
+from hexlake.warehouse import make_raw_loader, open_warehouse
 
 from ..client.server import HEXLAKE, ROOT, HexlakeServer
 from .test_pg_marts import normal
@@ -141,7 +141,7 @@ def test_two_collectors_two_workers_and_a_sigkill_give_the_same_marts(
 
         baseline_dir = tmp_path / "baseline"
         baseline_wh = open_warehouse(f"duckdb:///{Settings(data_dir=baseline_dir).paths.warehouse_db}")
-        RawLoader(log, baseline_wh, group="baseline-single-worker").run_once()
+        make_raw_loader(log, baseline_wh, group="baseline-single-worker").run_once()
         expected = baseline_wh.cursor().execute(
             "SELECT event_type, user_key, count(*), count(DISTINCT event_id) FROM raw_events "
             "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
