@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
 from hexlake.errors import BadRequest, HexlakeError, TooManyRequests
 from hexlake.ops.audit import AuditEntry, AuditLog, get_audit_log, now_iso
 from hexlake.runtime import Runtime
@@ -31,7 +29,6 @@ from hexlake.warehouse.sandbox import (
     authorise,
     check_forbidden_kind,
     harden,
-    rows_of,
     visible_tables,
 )
 
@@ -110,8 +107,10 @@ class QuerySandbox:
         handle = Running(interrupt=cur.interrupt)
         try:
             with self._tracked(handle, on_start):
-                reader = cur.execute(parsed.sql).fetch_record_batch(min(cap + 1, 10_000))
-                return _collect(reader, cap)
+                cur.execute(parsed.sql)  # streams: fetchmany computes only the rows it returns
+                columns = [d[0] for d in cur.description or []]
+                fetched = cur.fetchmany(cap + 1)
+            return QueryResult(columns=columns, rows=[list(r) for r in fetched[:cap]], truncated=len(fetched) > cap)
         except duckdb.Error as exc:
             raise self._failure(handle, exc) from exc
         finally:
@@ -179,17 +178,6 @@ class _Tracked:
         Watchdog.disarm(self.timer)
         with self.sandbox._lock:
             self.sandbox._handles.pop(id(self.handle), None)
-
-
-def _collect(reader: pa.RecordBatchReader, cap: int) -> QueryResult:
-    batches, count = [], 0
-    for batch in reader:
-        batches.append(batch)
-        count += batch.num_rows
-        if count > cap:
-            break
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    return QueryResult(columns=table.column_names, rows=rows_of(table.slice(0, cap)), truncated=count > cap)
 
 
 def get_sandbox(runtime: Runtime) -> QuerySandbox:

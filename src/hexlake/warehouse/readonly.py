@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import sqlglot
 from sqlglot import exp
@@ -29,6 +29,7 @@ from hexlake.errors import BadRequest
 READ_ONLY_MESSAGE = "only read-only queries are allowed"
 MAX_SQL_CHARS = 100_000
 MAX_NESTING = 32
+CACHE_MAX_CHARS = 4096  # longer statements are parsed every time (keeps the cache small)
 
 _ALLOWED_NAMES = """
 count count_star sum avg mean min max median mode quantile quantile_cont quantile_disc
@@ -99,28 +100,40 @@ class TableRef:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParsedQuery:
     """One checked statement: what it is, what it reads and the SQL to run (re-generated)."""
 
     kind: str  # select | describe | summarize | show_tables | explain
     sql: str
-    tables: list[TableRef] = field(default_factory=list)
-    columns: set[str] = field(default_factory=set)
+    tables: tuple[TableRef, ...] = ()
+    columns: frozenset[str] = frozenset()
     has_star: bool = False
 
 
 def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
-    """Parse and check one user statement, or raise ``QueryRefused`` naming the reason."""
+    """Parse and check one user statement, or raise ``QueryRefused`` naming the reason.
+
+    Results are cached by text (apps send the same queries again and again); refusals are not.
+    """
+    if len(sql) > CACHE_MAX_CHARS:
+        return _parse(sql, dialect)
+    return _parse_cached(sql, dialect)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(sql: str, dialect: str) -> ParsedQuery:
+    return _parse(sql, dialect)
+
+
+def _parse(sql: str, dialect: str) -> ParsedQuery:
     _check_size(sql)
     explain = _EXPLAIN.match(sql)
     if explain:  # SQLGlot has no EXPLAIN node: check the explained statement instead
-        inner = parse_query(sql[explain.end():], dialect)
+        inner = _parse(sql[explain.end():], dialect)
         if inner.kind == "show_tables":
             _refuse("EXPLAIN SHOW TABLES is not allowed")
-        inner.sql = f"{explain.group(0).strip().upper()} {inner.sql}"
-        inner.kind = "explain"
-        return inner
+        return replace(inner, sql=f"{explain.group(0).strip().upper()} {inner.sql}", kind="explain")
     stmt = _parse_one(sql, dialect)
     try:
         return _checked(stmt, dialect, sql)
@@ -179,13 +192,16 @@ def _checked(stmt: exp.Expr, dialect: str, sql: str) -> ParsedQuery:
         name = _statement_name(stmt) if isinstance(stmt, _WRITES) else _first_word(sql)
         _refuse(f"{name} is not allowed ({_ALLOWED_KINDS})")
     kind = type(stmt).__name__.lower() if isinstance(stmt, exp.Describe | exp.Summarize) else "select"
-    parsed = ParsedQuery(kind=kind, sql="")
-    _walk(stmt, parsed)
-    parsed.sql = stmt.sql(dialect=dialect)
-    return parsed
+    tables: list[TableRef] = []
+    columns: set[str] = set()
+    has_star = _walk(stmt, tables, columns)
+    return ParsedQuery(kind=kind, sql=stmt.sql(dialect=dialect), tables=tuple(tables),
+                       columns=frozenset(columns), has_star=has_star)
 
 
-def _walk(stmt: exp.Expr, parsed: ParsedQuery) -> None:
+def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str]) -> bool:
+    """Check every node; collect the tables and column names; whether a ``*`` occurs."""
+    has_star = False
     ctes = {cte.alias_or_name.lower() for cte in stmt.find_all(exp.CTE)}
     for node in stmt.walk():
         if node is not stmt and isinstance(node, exp.Show):
@@ -197,11 +213,12 @@ def _walk(stmt: exp.Expr, parsed: ParsedQuery) -> None:
         elif isinstance(node, exp.Func):
             _check_function(node)
         elif isinstance(node, exp.Table):
-            _add_table(node, parsed, ctes)
+            _add_table(node, tables, ctes)
         elif isinstance(node, exp.Star):
-            parsed.has_star = True
+            has_star = True
         elif isinstance(node, exp.Column) and node.name:
-            parsed.columns.add(node.name.lower())
+            columns.add(node.name.lower())
+    return has_star
 
 
 def _check_function(node: exp.Func) -> None:
@@ -210,7 +227,7 @@ def _check_function(node: exp.Func) -> None:
         _refuse(f"function {key}() is not on the allowlist")
 
 
-def _add_table(node: exp.Table, parsed: ParsedQuery, ctes: set[str]) -> None:
+def _add_table(node: exp.Table, tables: list[TableRef], ctes: set[str]) -> None:
     this = node.this
     if isinstance(this, exp.Func):
         return  # a table function: checked against the function allowlist by the walk
@@ -220,7 +237,7 @@ def _add_table(node: exp.Table, parsed: ParsedQuery, ctes: set[str]) -> None:
         _refuse(f"table {node.sql()}: other databases cannot be read")
     ref = TableRef(schema=node.db.lower(), name=this.name)
     if ref.schema or ref.name.lower() not in ctes:
-        parsed.tables.append(ref)
+        tables.append(ref)
 
 
 def function_key(node: exp.Func) -> str:

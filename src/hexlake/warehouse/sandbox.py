@@ -88,7 +88,7 @@ class Caller:
             return True
         if self.kind != "read" or is_internal(schema, name):
             return False
-        return self.marts is None or name in self.marts
+        return self.marts is None or name in self.marts or f"{schema}.{name}" in self.marts
 
     def may_read_column(self, table: str, column: str) -> bool:
         if self.kind == "admin" or self.columns is None:
