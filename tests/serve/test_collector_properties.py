@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,7 +30,7 @@ event_like = st.fixed_dictionaries({}, optional={k: json_values for k in KEYS}) 
 
 
 @pytest.fixture(scope="module")
-def app_and_key(tmp_path_factory: TempPathFactory):
+def app_and_key(tmp_path_factory: TempPathFactory) -> Iterator[tuple[TestClient, str]]:
     settings_ = Settings(data_dir=tmp_path_factory.mktemp("prop") / "data")
     key = initialise(settings_)["write_key"]
     app = create_app(settings_, background=False)
@@ -36,7 +38,7 @@ def app_and_key(tmp_path_factory: TempPathFactory):
         yield client, key
 
 
-def _check(resp) -> None:
+def _check(resp: Any) -> None:
     assert resp.status_code < 500, resp.text
     body = resp.json()
     if resp.status_code >= 400:
@@ -49,7 +51,7 @@ def _check(resp) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=300), ctype=st.sampled_from(
     ["application/json", "application/x-ndjson", "text/plain", "", "application/xml"]))
-def test_arbitrary_bytes_never_cause_a_500(app_and_key, raw, ctype) -> None:
+def test_arbitrary_bytes_never_cause_a_500(app_and_key: tuple[TestClient, str], raw: Any, ctype: Any) -> None:
     client, key = app_and_key
     headers = {"Authorization": f"Bearer {key}"} | ({"Content-Type": ctype} if ctype else {})
     _check(client.post("/v1/events", content=raw, headers=headers))
@@ -57,7 +59,7 @@ def test_arbitrary_bytes_never_cause_a_500(app_and_key, raw, ctype) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.lists(event_like | json_values, min_size=1, max_size=5) | event_like)
-def test_arbitrary_json_events_get_one_outcome_each(app_and_key, body) -> None:
+def test_arbitrary_json_events_get_one_outcome_each(app_and_key: tuple[TestClient, str], body: Any) -> None:
     client, key = app_and_key
     resp = client.post("/v1/events", content=json.dumps(body), headers={
         "Authorization": f"Bearer {key}", "Content-Type": "application/json"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from tests.helpers import Server, hexlake, init
 
 pytestmark = pytest.mark.slow
 # The killed server's loader held leases; they must expire before others can take the messages.
-FAST_LEASES = {"HEXLAKE_LOG__VISIBILITY_TIMEOUT_S": "1"}
+FAST_LEASES: dict[str, Any] = {"HEXLAKE_LOG__VISIBILITY_TIMEOUT_S": "1"}
 
 
 def _batch(n: int, size: int) -> list[dict]:

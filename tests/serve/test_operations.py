@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from hexlake.config import Settings
 from hexlake.errors import BadRequest, Conflict, NotFound, Unauthorized
 from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
@@ -11,7 +14,7 @@ from hexlake.setup import initialise
 
 
 @pytest.fixture
-def rt(settings):
+def rt(settings: Settings) -> Iterator[Runtime]:
     initialise(settings)
     runtime = Runtime(settings)
     yield runtime
@@ -23,7 +26,7 @@ def ping(event_id: str, lat: float) -> dict:
             "timestamp": "2026-11-20T10:00:00Z", "properties": {"location": {"lat": lat, "lng": 2.0}}}
 
 
-def test_fixed_quarantined_event_replays_into_the_log_once(rt) -> None:
+def test_fixed_quarantined_event_replays_into_the_log_once(rt: Runtime) -> None:
     sent = ops.send(rt, [ping("q1", 123.0), ping("ok", 1.0)])
     assert (sent["accepted"], sent["quarantined"]) == (1, 1)
     item = ops.quarantine_list(rt)["items"][0]
@@ -37,7 +40,7 @@ def test_fixed_quarantined_event_replays_into_the_log_once(rt) -> None:
     assert ops.query(rt, "SELECT count(*) FROM raw_events WHERE event_id = 'q1'")["rows"] == [[1]]
 
 
-def test_unknown_type_quarantined_then_replayed_after_its_schema_is_added(rt) -> None:
+def test_unknown_type_quarantined_then_replayed_after_its_schema_is_added(rt: Runtime) -> None:
     ops.sources_create(rt, "strict", unknown_events="quarantine")
     event = {"event_id": "pet-1", "event_type": "pet_weighed", "user_id": "u1", "properties": {"kg": 4.2}}
     assert ops.send(rt, [event], source="strict")["quarantined"] == 1
@@ -49,14 +52,14 @@ def test_unknown_type_quarantined_then_replayed_after_its_schema_is_added(rt) ->
     assert len(result["replayed"]) == 1 and result["still_failing"] == []
 
 
-def test_unknown_type_is_rejected_under_reject_policy_and_nothing_is_stored(rt) -> None:
+def test_unknown_type_is_rejected_under_reject_policy_and_nothing_is_stored(rt: Runtime) -> None:
     ops.sources_create(rt, "rejecting", unknown_events="reject")
     r = ops.send(rt, [{"event_type": "mystery", "user_id": "u"}], source="rejecting")
     assert (r["accepted"], r["quarantined"], len(r["errors"])) == (0, 0, 1)
     assert ops.quarantine_list(rt)["items"] == []
 
 
-def test_sources_create_list_revoke(rt) -> None:
+def test_sources_create_list_revoke(rt: Runtime) -> None:
     from hexlake.collect.sources import get_keystore
 
     key = ops.sources_create(rt, "web")["write_key"]
@@ -75,12 +78,12 @@ def test_sources_create_list_revoke(rt) -> None:
         ops.sources_revoke(rt, "web")
 
 
-def test_sending_as_an_unknown_source_is_a_clear_error(rt) -> None:
+def test_sending_as_an_unknown_source_is_a_clear_error(rt: Runtime) -> None:
     with pytest.raises(BadRequest, match="sources create"):
         ops.send(rt, [ping("x", 1.0)], source="nope")
 
 
-def test_log_status_shows_loader_lag_until_loaded(rt) -> None:
+def test_log_status_shows_loader_lag_until_loaded(rt: Runtime) -> None:
     ops.send(rt, [ping(f"l{i}", 1.0) for i in range(5)])
     ops.load_once(rt)
     ops.send(rt, [ping("l9", 1.0)])
