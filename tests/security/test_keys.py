@@ -310,3 +310,26 @@ def test_cli_keys_lifecycle(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("Error:")
     ambiguous = hexlake(data, "keys", "revoke", "default", check=False)
     assert ambiguous.returncode == 1 and "give the key id or the kind" in " ".join(ambiguous.stderr.split())
+
+
+def test_require_subject_or_admin_lets_a_person_and_admins_in_and_nobody_else(env: Env) -> None:
+    """The dependency the subject routes (export, erase) are built on, on a probe route."""
+    from fastapi import Depends
+
+    from hexlake.serve.auth import require_subject_or_admin
+    from hexlake.serve.principal import Principal
+
+    async def probe(user_id: str, who: Principal = Depends(require_subject_or_admin)) -> dict[str, str]:
+        return {"user_id": user_id, "kind": who.kind}
+
+    env.client.app.add_api_route("/v1/subjects/{user_id}/probe", probe)  # type: ignore[attr-defined]
+    token = env.key("subject", subject="42")
+    assert env.get("/v1/subjects/42/probe", token).json() == {"user_id": "42", "kind": "subject"}
+    assert env.get("/v1/subjects/43/probe", token).status_code == 403
+    assert env.get("/v1/subjects/42/probe", ADMIN_TOKEN).json()["kind"] == "admin"
+    for key in (env.keys["read_key"], env.keys["write_key"]):
+        assert env.get("/v1/subjects/42/probe", key).status_code == 403
+    assert env.get("/v1/subjects/42/probe", None).status_code == 401
+    expired = ops.keys_create(env.runtime, "subject", subject="42", expires_in="1s")["key"]
+    time.sleep(1.1)
+    assert env.get("/v1/subjects/42/probe", expired).status_code == 401
