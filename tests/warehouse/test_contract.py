@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -122,6 +122,21 @@ def test_make_raw_loader_fits_the_engine_and_loads_each_event_once(wh: Warehouse
     assert loader.run_once() == 20
     assert wh.query_arrow("SELECT count(DISTINCT event_id) AS d, count(*) AS n FROM raw_events").to_pylist() == [
         {"d": 20, "n": 20}]
+
+
+def test_raw_loader_records_the_event_time_days_each_batch_touched(wh: Warehouse) -> None:
+    from hexlake.warehouse import intervals
+
+    log = open_log("memory://", LOG_CONFIG)
+    old = datetime(2021, 3, 4, 5, tzinfo=UTC)
+    events = [make_event(i) for i in range(3)] + [
+        make_event(10, ts=old), make_event(11, ts=old + timedelta(hours=1), event_type="signup")]
+    log.append(as_items(events))
+    make_raw_loader(log, wh).run_once()
+    log.append(as_items(events[3:4]))  # a redelivered event: its day is recorded again
+    make_raw_loader(log, wh).run_once()
+    touched = {(d.day, d.events, d.user_events) for d in intervals.touched(wh.cursor())}
+    assert touched == {(date(2024, 5, 1), 3, 0), (date(2021, 3, 4), 3, 1)}
 
 
 def test_closed_warehouse_refuses_work_on_a_new_thread(wh: Warehouse) -> None:

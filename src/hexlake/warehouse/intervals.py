@@ -43,6 +43,21 @@ _UPSERT = (
 )
 
 
+# The PostgreSQL loader's twin of ``record``, run in the insert's transaction over its staged payloads.
+PG_RECORD_SQL = (
+    "INSERT INTO ops.load_intervals AS t "
+    "(day, events, user_events, first_loaded_at, last_loaded_at, version) "
+    "SELECT CAST((j->>'ts')::timestamptz AT TIME ZONE 'UTC' AS date), COUNT(*), "
+    f"COUNT(*) FILTER (WHERE j->>'event_type' IN ({', '.join(repr(t) for t in USER_EVENT_TYPES)})), "
+    "%(loaded_at)s, %(loaded_at)s, 1 "
+    "FROM (SELECT convert_from(payload, 'UTF8')::jsonb AS j FROM hexlake_staged) AS s "
+    "WHERE j->>'ts' IS NOT NULL GROUP BY 1 "
+    "ON CONFLICT (day) DO UPDATE SET events = t.events + excluded.events, "
+    "user_events = t.user_events + excluded.user_events, "
+    "last_loaded_at = excluded.last_loaded_at, version = t.version + 1"
+)
+
+
 class _Executes(Protocol):
     def execute(self, sql: str, params: Any = None) -> Any: ...
 
@@ -105,5 +120,5 @@ def clear(cur: Any, days: list[TouchedDay]) -> None:
         cur.execute("DELETE FROM ops.load_intervals WHERE day = ? AND version = ?", [d.day, d.version])
 
 
-__all__ = ["LOAD_INTERVALS_DDL", "USER_EVENT_TYPES", "TouchedDay", "clear", "days_of", "ensure", "record",
-           "touched"]
+__all__ = ["LOAD_INTERVALS_DDL", "PG_RECORD_SQL", "USER_EVENT_TYPES", "TouchedDay", "clear", "days_of", "ensure",
+           "record", "touched"]

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from hexlake.errors import BadRequest, WarehouseError
 from hexlake.log.protocol import EventLog, LogMessage
+from hexlake.warehouse import intervals
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.frames import sort_out_poison
 from hexlake.warehouse.loader import LoaderBase
@@ -253,6 +254,7 @@ class PostgresRawLoader(LoaderBase):
                  group: str = "raw_loader", **kwargs: Any):
         super().__init__(log, warehouse, config, group, **kwargs)
         self.pg = warehouse
+        intervals.ensure(warehouse)  # ops.load_intervals, before the first batch's transaction
 
     def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
         try:
@@ -277,7 +279,11 @@ class PostgresRawLoader(LoaderBase):
                 for m in messages:
                     copy.write_row((m.offset, m.event_id, m.payload))
             cur = conn.execute(self._PG_SQL, {"load_date": now.date(), "loaded_at": now})
+            self._record_days(conn, now)  # the batch's event-time days, for the transform's restatement
             return max(cur.rowcount, 0)
+
+    def _record_days(self, conn: psycopg.Connection, now: datetime) -> None:
+        conn.execute(intervals.PG_RECORD_SQL, {"loaded_at": now})
 
 
 def connect(url: str) -> PostgresWarehouse:
