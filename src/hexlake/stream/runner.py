@@ -67,8 +67,10 @@ def webhook_queue(runtime: Runtime) -> WebhookQueue:
 
 def options(runtime: Runtime) -> ConsumerOptions:
     cfg = runtime.settings.stream
+    gate = runtime.settings.gate  # the gate's clock bounds also bound the watermarks
     return ConsumerOptions(batch_size=cfg.batch_size, allowed_lateness_s=cfg.allowed_lateness_s,
-                           idle_sleep_s=cfg.idle_sleep_s, max_outbox=cfg.max_outbox)
+                           idle_sleep_s=cfg.idle_sleep_s, max_outbox=cfg.max_outbox,
+                           max_future_s=gate.max_future_s, historical_sources=frozenset(gate.historical_sources))
 
 
 def build_consumers(runtime: Runtime, which: Sequence[str] = ALL) -> list[Consumer]:
