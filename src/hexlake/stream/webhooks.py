@@ -1,5 +1,9 @@
 """Signed webhook deliveries of derived geofence events, retried with exponential backoff.
 
+Like every consumer in hexlake, a failure is retried only if retrying can help: network errors,
+timeouts, HTTP 5xx, 408, 425 and 429 are transient (retried up to ``max_attempts``); any other 4xx
+(the receiver refuses this delivery) and a malformed URL fail the delivery at once.
+
 Deliveries are queued in the stream state file (idempotent on the event id), so a crash neither
 loses nor duplicates them in the queue. Each POST carries ``X-Hexlake-Signature: sha256=<hex>``,
 the HMAC-SHA256 of ``<timestamp>.<body>`` with the deployment's webhook key
@@ -19,6 +23,7 @@ import orjson
 
 from hexlake.stream.state import connect
 
+TRANSIENT_HTTP = frozenset({408, 425, 429})  # 4xx answers that mean "later", not "never"
 _DDL = (
     "CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, url TEXT NOT NULL, body BLOB NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
@@ -72,13 +77,15 @@ class WebhookQueue:
         try:
             resp = client.post(url, content=body, headers=headers)
             error = None if resp.status_code < 300 else f"HTTP {resp.status_code}"
+            transient = resp.status_code >= 500 or resp.status_code in TRANSIENT_HTTP
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+            transient = isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
         if error is None:
             self.conn.execute("UPDATE webhook_deliveries SET status = 'delivered', attempts = ? WHERE id = ?",
                               (attempt, did))
             return 1
-        status = "failed" if attempt >= self.max_attempts else "pending"
+        status = "failed" if attempt >= self.max_attempts or not transient else "pending"
         next_at = self.clock() + self.base * 2 ** (attempt - 1)
         self.conn.execute(
             "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, status = ?, last_error = ? WHERE id = ?",
