@@ -6,7 +6,8 @@
 * ``Terminal``: retrying the batch would fail the same way, but one bad message must not take its
   batchmates down. A single message is dead-lettered at once (``nack(retry=False)``); a larger
   batch is re-run one message at a time, and only the messages that fail terminally are
-  dead-lettered (one that now fails transiently is nacked for a normal retry).
+  dead-lettered. If one now fails transiently, it and the rest are nacked (never processed out of
+  order past it) and that error is re-raised.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ def settle_failed_batch(elog: EventLog, group: str, messages: Sequence[LogMessag
     log.warning("group %s: a batch of %d failed terminally (%s); isolating the bad messages",
                 group, len(messages), describe(exc))
     buried = 0
-    for message in messages:
+    for i, message in enumerate(messages):
         try:
             process_one(message)
         except Exception as one_exc:  # each outcome is settled below
             if is_transient(one_exc):
-                elog.nack(group, [message.offset], describe(one_exc))
-            else:
-                buried += _bury(elog, group, message, one_exc)
+                elog.nack(group, [m.offset for m in messages[i:]], describe(one_exc))
+                raise
+            buried += _bury(elog, group, message, one_exc)
     return buried
 
 
