@@ -175,3 +175,22 @@ def test_a_failing_setup_is_retried_with_backoff_before_any_step() -> None:
     finally:
         svc.stop(2.0)
     assert len(tries) == 3 and svc.errors == 2 and svc.healthy
+
+
+def test_a_failing_drained_check_keeps_the_service_running_and_reports_it() -> None:
+    checks = [0]
+
+    class Svc(BackgroundService):
+        def step(self) -> bool:
+            return False
+
+        def drained(self) -> bool:
+            checks[0] += 1
+            if checks[0] == 1:
+                raise LogError("status unavailable")
+            return True
+
+    svc = Svc("test-drained", interval_s=0.01, backoff_base_s=0.01, exit_when_drained=True)
+    svc.start()
+    svc.join(5.0)
+    assert not svc.running and checks[0] == 2 and svc.errors == 1

@@ -190,7 +190,7 @@ class BackgroundService:
                 if busy is None:  # failed: back off
                     self._stop.wait(self.next_delay_s)
                 elif not busy:
-                    if self.exit_when_drained and self.drained():
+                    if self.exit_when_drained and self._call(self.drained, count=False):
                         return
                     self._stop.wait(self.interval_s)
         finally:
