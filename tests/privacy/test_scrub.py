@@ -153,3 +153,10 @@ def test_scrub_does_not_mutate_its_input() -> None:
     snapshot = msgspec.json.encode(props)
     Scrubber(Hasher(SECRET)).properties(props)
     assert msgspec.json.encode(props) == snapshot
+
+
+def test_nested_objects_are_scrubbed_when_the_schema_annotates_other_fields():
+    """A schema with x-pii paths must not switch the walk off for unannotated nested objects."""
+    out = Scrubber(Hasher(SECRET)).properties({"a": {"b": {"note": "mail jane.doe@example.com"}}},
+                                              exempt={"email": True})
+    assert "jane.doe@example.com" not in msgspec.json.encode(out).decode()

@@ -123,7 +123,7 @@ class _Walk:
                         else:
                             out[key] = new
                     continue
-                elif kind is not list:
+                elif kind is not list and kind is not dict:
                     continue
             sub_exempt = None
             if exempt is not None and key in exempt:
