@@ -25,3 +25,15 @@ def test_bad_execution_time_is_an_error_naming_the_option(settings: Settings) ->
     assert bad.returncode == 1
     assert "Error: execution_time must be an ISO-8601" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_restate_refuses_a_bad_range_and_unknown_models_with_an_error(settings: Settings) -> None:
+    from hexlake.setup import initialise
+
+    initialise(settings)
+    backwards = _hexlake(settings, "transform", "restate", "--from", "2026-01-05", "--to", "2026-01-01")
+    assert backwards.returncode == 1 and "Error: to_day 2026-01-01 is before from_day" in backwards.stderr
+    unknown = _hexlake(settings, "transform", "restate", "--from", "2026-01-01", "--to", "2026-01-01",
+                       "--models", "marts.nope")
+    assert unknown.returncode == 1 and "no incremental model named marts.nope" in unknown.stderr
+    assert "Traceback" not in backwards.stderr + unknown.stderr
