@@ -20,7 +20,7 @@ def _events(prefix: str) -> str:
     return "\n".join(json.dumps(r) for r in rows)
 
 
-def _session(data, prefix: str) -> dict:
+def _session(data: Path, prefix: str) -> dict:
     f = data.parent / f"{prefix}.ndjson"
     f.write_text(_events(prefix))
     sent = hexlake(data, "send", str(f), "--json", check=False)

@@ -33,7 +33,7 @@ def test_gzip_bomb_is_refused_without_inflating_it_all() -> None:
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b'{"a": 1}\n{broken'])
-def test_invalid_json_is_a_400_naming_the_body(raw) -> None:
+def test_invalid_json_is_a_400_naming_the_body(raw: bytes) -> None:
     with pytest.raises(BadRequest) as exc:
         decode_body(raw, "application/json", None, LIMITS)
     assert exc.value.field == "body"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -53,7 +54,7 @@ def _chunks(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
-def _put(client: TestClient, upload_id: str, n: int, chunk: bytes, sha: str | None = None):
+def _put(client: TestClient, upload_id: str, n: int, chunk: bytes, sha: str | None = None) -> httpx.Response:
     return client.put(
         f"/v1/uploads/{upload_id}/chunks/{n}",
         content=chunk,

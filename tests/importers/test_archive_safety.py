@@ -6,6 +6,7 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ CFG = ImportConfig()
 
 
 @pytest.mark.parametrize("writer", [fx.write_zip, fx.write_tgz])
-def test_archive_lists_parseable_members_with_sha256(tmp_path: Path, writer) -> None:
+def test_archive_lists_parseable_members_with_sha256(
+    tmp_path: Path, writer: Callable[[Path, dict[str, bytes]], Path]
+) -> None:
     path = writer(tmp_path / ("t.zip" if writer is fx.write_zip else "t.tgz"), fx.takeout_files())
     insp = inspect_source(path, CFG)
     assert len(insp.members) == 7

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterable
 
 import ijson
 import pytest
@@ -19,7 +20,13 @@ from tests.importers import fixtures as fx
 OPTS = ParseOptions()
 
 
-def _parse(parser, data: bytes, opts: ParseOptions = OPTS) -> list[dict]:
+def kind(path: str) -> str | None:
+    """The name of the format ``classify`` picks for ``path``, or None."""
+    found = classify(path)
+    return found.name if found is not None else None
+
+
+def _parse(parser: Callable[..., Iterable[dict]], data: bytes, opts: ParseOptions = OPTS) -> list[dict]:
     return list(parser(Utf8Repair(io.BytesIO(data)), opts))
 
 
@@ -201,23 +208,21 @@ def test_timestamp_parsing_helpers() -> None:
 
 def test_classify_known_paths() -> None:
     assert classify("Takeout/Location History (Timeline)/Records.json") is RECORDS
-    assert classify("Takeout/Location History/Semantic Location History/2019/2019_MAY.json").name == "semantic"
-    assert classify("Takeout/Chrome/BrowserHistory.json").name == "browser_history"
+    assert kind("Takeout/Location History/Semantic Location History/2019/2019_MAY.json") == "semantic"
+    assert kind("Takeout/Chrome/BrowserHistory.json") == "browser_history"
     assert classify("Takeout/archive_browser.html") is None
 
 
 def test_classify_every_google_takeout_parser_path() -> None:
-    from hexlake.importers.formats import classify as c
-
-    assert c("Takeout/Chrome/History.json").name == "browser_history"  # the name since 2023
-    assert c("Takeout/YouTube and YouTube Music/history/search-history.json").name == "my_activity"
-    assert c("Takeout/YouTube/history/watch-history.json").name == "watch_history"
-    assert c("Takeout/My Activity/Maps/My Activity.json").name == "my_activity"
-    assert c("Takeout/Location History/LocationHistory.json").name == "records"
-    assert c("Takeout/Google Play Store/Installs.json").name == "app_installs"
-    assert c("Takeout/YouTube and YouTube Music/live chats/live chats.csv").name == "youtube_live_chats"
-    assert c("Takeout/Keep/a note.json").name == "keep_note"
-    assert c("Takeout/Keep/a note.html") is None and c("Takeout/Chrome/Bookmarks.html") is None
+    assert kind("Takeout/Chrome/History.json") == "browser_history"  # the name since 2023
+    assert kind("Takeout/YouTube and YouTube Music/history/search-history.json") == "my_activity"
+    assert kind("Takeout/YouTube/history/watch-history.json") == "watch_history"
+    assert kind("Takeout/My Activity/Maps/My Activity.json") == "my_activity"
+    assert kind("Takeout/Location History/LocationHistory.json") == "records"
+    assert kind("Takeout/Google Play Store/Installs.json") == "app_installs"
+    assert kind("Takeout/YouTube and YouTube Music/live chats/live chats.csv") == "youtube_live_chats"
+    assert kind("Takeout/Keep/a note.json") == "keep_note"
+    assert kind("Takeout/Keep/a note.html") is None and kind("Takeout/Chrome/Bookmarks.html") is None
 
 
 def test_comment_text_formats() -> None:

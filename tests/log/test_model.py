@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def _step(rnd: random.Random, logs: list[EventLog], delivered: list[int], clock_
     if op == "append":
         batch = [AppendItem(key=f"u{rnd.randrange(6)}", event_id=f"e{rnd.random()}", payload=b"{}")
                  for _ in range(rnd.randint(1, 12))]
-        answers = [log.append(batch) for log in logs]
+        answers: list[Any] = [log.append(batch) for log in logs]
     elif op == "read":
         group, consumer, n = rnd.choice(["g1", "g2"]), rnd.choice(["a", "b", "c"]), rnd.randint(1, 15)
         vt = rnd.choice([None, 2.0])
