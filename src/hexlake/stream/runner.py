@@ -110,6 +110,7 @@ class StreamService(BackgroundService):
     name = "stream"
 
     def __init__(self, runtime: Runtime, which: Sequence[str] | None = None):
+        super().__init__(interval_s=0.5, backoff_max_s=30.0)
         self.runtime = runtime
         self.which = list(runtime.settings.stream.consumers if which is None else which)
         unknown = set(self.which) - set(ALL)
