@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 import orjson
+
+from hexlake.serve.config import LoggingConfig
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -25,12 +29,35 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+QUIET_LOGGERS = ("sqlmesh", "sqlglot")  # INFO there is every SQL statement of every transform run
+
+
+def _handler(config: LoggingConfig, data_dir: Path | None) -> tuple[logging.Handler, Path | None]:
+    if config.file is None:
+        return logging.StreamHandler(sys.stderr), None
+    path = config.file if config.file.is_absolute() or data_dir is None else data_dir / config.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return RotatingFileHandler(path, maxBytes=config.max_bytes, backupCount=config.backups,
+                               encoding="utf-8"), path
+
+
+def configure_logging(config: LoggingConfig | None = None, data_dir: Path | None = None) -> Path | None:
+    """One JSON format for ``serve`` and ``worker``: stderr, or a size-rotated file. Returns the file."""
+    config = config or LoggingConfig()
+    handler, path = _handler(config, data_dir)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
+    for old in root.handlers:
+        old.close()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(config.level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(config.sqlmesh_level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)  # remaining warnings become JSON lines, not bare stderr text
+    return path
+
+
+__all__ = ["QUIET_LOGGERS", "JsonFormatter", "configure_logging"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,17 @@ from hexlake.warehouse.schema import RAW_EVENTS_DDL
 # 1 makes SQLMesh use its synchronous executor; set on the module because it reads the attribute
 # at each load (the env var is read only once, at SQLMesh's import, which may already have happened).
 _sqlmesh_constants.MAX_FORK_WORKERS = 1
+
+
+def mute_macro_syntax_warnings() -> None:
+    """SQLMesh's @IF macro compiles audit conditions (``@min_v IS NOT NULL`` → ``-90 is not None``)
+    on every run: a SyntaxWarning per audit. Only code compiled from strings (module ``<string>``)
+    is muted. Re-applied on each use: a ``warnings.catch_warnings`` block around an import drops it."""
+    warnings.filterwarnings("ignore", message=r'"is( not)?" with a literal', category=SyntaxWarning,
+                            module=r"<string>$")
+
+
+mute_macro_syntax_warnings()
 
 PROJECT_DIR = Path(__file__).parent / "project"
 ENVIRONMENT = "prod"
@@ -215,6 +227,7 @@ class TransformEngine:
 
     @property
     def context(self) -> Context:
+        mute_macro_syntax_warnings()  # every run goes through here
         with _RUN_LOCK:
             if self._context is None:
                 with self._console(RunReport("load", datetime.now())):
