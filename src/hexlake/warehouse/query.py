@@ -56,7 +56,7 @@ class QuerySandbox:
         self._lock = threading.Lock()
         if self.dialect == "duckdb":
             harden(warehouse.cursor(), config.memory_limit)
-        allowed_function_keys()  # build the allowlist now, not on the first request
+        allowed_function_keys(self.dialect)  # build the allowlist now, not on the first request
 
     def run(self, sql: str, caller: Caller, limit: int | None = None, on_start: OnStart | None = None) -> QueryResult:
         """Check, run and audit one statement; at most ``min(limit, max_rows)`` rows."""

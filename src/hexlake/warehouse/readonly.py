@@ -194,12 +194,12 @@ def _checked(stmt: exp.Expr, dialect: str, sql: str) -> ParsedQuery:
     kind = type(stmt).__name__.lower() if isinstance(stmt, exp.Describe | exp.Summarize) else "select"
     tables: list[TableRef] = []
     columns: set[str] = set()
-    has_star = _walk(stmt, tables, columns)
+    has_star = _walk(stmt, tables, columns, allowed_function_keys(dialect))
     return ParsedQuery(kind=kind, sql=stmt.sql(dialect=dialect), tables=tuple(tables),
                        columns=frozenset(columns), has_star=has_star)
 
 
-def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str]) -> bool:
+def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str], functions: frozenset[str]) -> bool:
     """Check every node; collect the tables and column names; whether a ``*`` occurs."""
     has_star = False
     ctes = {cte.alias_or_name.lower() for cte in stmt.find_all(exp.CTE)}
@@ -211,7 +211,7 @@ def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str]) -> bool:
         if isinstance(node, _WRITES):
             _refuse(f"{_statement_name(node)} is not allowed")
         elif isinstance(node, exp.Func):
-            _check_function(node)
+            _check_function(node, functions)
         elif isinstance(node, exp.Table):
             _add_table(node, tables, ctes)
         elif isinstance(node, exp.Star):
@@ -221,9 +221,9 @@ def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str]) -> bool:
     return has_star
 
 
-def _check_function(node: exp.Func) -> None:
+def _check_function(node: exp.Func, functions: frozenset[str]) -> None:
     key = function_key(node)
-    if key not in allowed_function_keys():
+    if key not in functions:
         _refuse(f"function {key}() is not on the allowlist")
 
 
@@ -246,14 +246,14 @@ def function_key(node: exp.Func) -> str:
 
 
 @functools.cache
-def allowed_function_keys() -> frozenset[str]:
-    """``ALLOWED_FUNCTIONS`` as SQLGlot parses them (``date_trunc`` → ``timestamp_trunc``...)."""
+def allowed_function_keys(dialect: str = "duckdb") -> frozenset[str]:
+    """``ALLOWED_FUNCTIONS`` as SQLGlot parses them in ``dialect`` (``date_trunc`` → ``timestamp_trunc``...)."""
     keys: set[str] = set(_SYNTAX)
     for name in ALLOWED_FUNCTIONS:
         keys.add(name)
         for sql in (f"SELECT {name}", *(f"SELECT {name}({', '.join('abc'[:n])})" for n in range(4))):
             try:
-                parsed = sqlglot.parse_one(sql, read="duckdb")
+                parsed = sqlglot.parse_one(sql, read=dialect)
             except (sqlglot.errors.SqlglotError, IndexError):  # IndexError: sqlmesh's IF parser (`SELECT if`)
                 continue
             keys.update(function_key(f) for f in parsed.find_all(exp.Func) if not isinstance(f, exp.Anonymous))
