@@ -54,11 +54,12 @@ def check(runtime: Runtime, now: datetime | None = None) -> QualityReport:
     start, end = last_hour(now)
     label = start.isoformat()
     report = QualityReport(now, start, end)
-    cur = _warehouse_cursor(runtime)
+    wh = _warehouse(runtime)
+    cur = wh.cursor()
     counts, baselines = hourly_volumes(cur, start, cfg.volume_weeks)
     report.alerts += monitors.volume(counts, baselines, z=cfg.volume_z, min_weeks=cfg.volume_min_weeks,
                                      window_start=label)
-    new_keys = new_property_keys(cur, start, end, cfg.drift_baseline_days)
+    new_keys = new_property_keys(cur, start, end, cfg.drift_baseline_days, wh.dialect)
     report.alerts += monitors.schema_drift(new_keys, declared_properties(runtime, new_keys), window_start=label)
     accepted, accepted_before = _arrivals(cur, start, end), _arrivals(cur, start - WEEK, start)
     store = _quarantine(runtime)
@@ -80,8 +81,8 @@ def hourly_volumes(cur: Any, start: datetime, weeks: int) -> tuple[dict[tuple[st
     hours = [start - k * WEEK for k in range(weeks + 1)]
     rows = cur.execute(
         "SELECT event_type, source, date_trunc('hour', received_at) AS h, COUNT(DISTINCT event_id) "
-        "FROM main.raw_events WHERE received_at >= ? AND received_at < ? "
-        "AND date_trunc('hour', received_at) IN (SELECT unnest(?)) GROUP BY ALL",
+        "FROM raw_events WHERE received_at >= ? AND received_at < ? "
+        "AND date_trunc('hour', received_at) IN (SELECT unnest(?)) GROUP BY 1, 2, 3",
         [hours[-1], start + HOUR, hours]).fetchall()
     by_hour: dict[datetime, dict[tuple[str, str], float]] = defaultdict(dict)
     for event_type, source, hour, n in rows:
@@ -92,12 +93,16 @@ def hourly_volumes(cur: Any, start: datetime, weeks: int) -> tuple[dict[tuple[st
     return counts, {k: [by_hour[h].get(k, 0.0) for h in earlier] for k in keys}
 
 
-def new_property_keys(cur: Any, start: datetime, end: datetime, baseline_days: int) -> dict[str, set[str]]:
+_KEYS = {"duckdb": "unnest(json_keys(properties))", "postgres": "jsonb_object_keys(properties)"}
+
+
+def new_property_keys(cur: Any, start: datetime, end: datetime, baseline_days: int,
+                      dialect: str = "duckdb") -> dict[str, set[str]]:
     """Per event type, the top-level property keys first seen in ``[start, end)``."""
     rows = cur.execute(
-        "SELECT event_type, k FROM (SELECT event_type, received_at, unnest(json_keys(properties)) AS k "
-        "FROM main.raw_events WHERE received_at >= ? AND received_at < ? AND properties IS NOT NULL) "
-        "GROUP BY ALL HAVING MIN(received_at) >= ?",
+        f"SELECT event_type, k FROM (SELECT event_type, received_at, {_KEYS[dialect]} AS k "
+        "FROM raw_events WHERE received_at >= ? AND received_at < ? AND properties IS NOT NULL) AS p "
+        "GROUP BY 1, 2 HAVING MIN(received_at) >= ?",
         [start - timedelta(days=baseline_days), end, start]).fetchall()
     out: dict[str, set[str]] = defaultdict(set)
     for event_type, key in rows:
@@ -126,15 +131,15 @@ def model_lags(runtime: Runtime, now: datetime) -> dict[str, float | None]:
 
 
 def _arrivals(cur: Any, start: datetime, end: datetime) -> int:
-    row = cur.execute("SELECT COUNT(DISTINCT event_id) FROM main.raw_events WHERE received_at >= ? "
+    row = cur.execute("SELECT COUNT(DISTINCT event_id) FROM raw_events WHERE received_at >= ? "
                       "AND received_at < ?", [start, end]).fetchone()
     return int(row[0]) if row else 0
 
 
-def _warehouse_cursor(runtime: Runtime) -> Any:
+def _warehouse(runtime: Runtime) -> Any:
     from hexlake.warehouse import get_warehouse
 
-    return get_warehouse(runtime).cursor()
+    return get_warehouse(runtime)
 
 
 def _quarantine(runtime: Runtime) -> Any:
