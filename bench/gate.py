@@ -112,6 +112,7 @@ def reference_loop(registry: SchemaRegistry) -> Callable[[bytes], int]:
         n = 0
         for item in orjson.loads(body):
             compiled = registry.compiled(item["event_type"])
+            assert compiled is not None
             props = item.get("properties") or {}
             compiled.validator.is_valid(props)
             h = base.copy()
@@ -157,7 +158,7 @@ def step_breakdown(gate: Gate, registry: SchemaRegistry, batches: list[bytes]) -
         return out
 
     timed("decode_orjson", lambda: [orjson.loads(b) for b in batches])
-    compiled = [registry.compiled(i["event_type"]) for i in items]
+    compiled = [c for c in (registry.compiled(i["event_type"]) for i in items) if c is not None]
     pairs = list(zip(compiled, items, strict=True))
     timed("validate_jsonschema_rs", lambda: [c.validate(i.get("properties") or {}) for c, i in pairs])
     hasher = Hasher(SECRET)

@@ -176,7 +176,7 @@ def main() -> None:
     try:
         bodies = [orjson.dumps(events[i:i + 100]) for i in range(0, len(events), 100)]
         elapsed, lat = drive(url, key, bodies, clients=8)
-        batched = {"events": len(events), "seconds": elapsed, "events_per_s": len(events) / elapsed,
+        batched: dict[str, Any] = {"events": len(events), "seconds": elapsed, "events_per_s": len(events) / elapsed,
                    "request_latency_ms": {k: v * 1000 for k, v in percentiles(lat).items()}}
         single_events = [{**e, "event_id": f"s-{i}"} for i, e in enumerate(events[:n_single])]
         singles = [orjson.dumps(e) for e in single_events]

@@ -153,7 +153,11 @@ def bench_consumers(tmp: Path, n: int) -> dict[str, Any]:
         consumer = runner.build_consumers(runtime, [which])[0]
         if which == "geofences":  # measure the operator, not the gate: count derived events instead
             derived: list[Any] = []
-            consumer.sinks["derived"] = lambda _id, items, d=derived: d.extend(items)
+
+            def collect(_id: Any, items: list[Any], into: list[Any] = derived) -> None:
+                into.extend(items)
+
+            consumer.sinks["derived"] = collect
         wall, cpu = time.perf_counter(), time.process_time()
         consumer.run(threading.Event(), until_idle=True)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -68,7 +68,7 @@ def run(runs: int, rows: int) -> dict[str, Any]:
         runtime = build(Path(tmp), rows)
         try:
             sandbox = get_sandbox(runtime)
-            cursor = get_warehouse(runtime).cursor()
+            cursor: Any = get_warehouse(runtime).cursor()  # DuckDB: .cursor() of it opens a fresh one
 
             def bare() -> Any:
                 return cursor.execute(QUERY).fetchall()

@@ -1,6 +1,8 @@
 """Docs stay true: every setting is documented, every CLI command explains itself."""
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -13,6 +15,7 @@ def test_configuration_doc_is_regenerated_from_settings() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_config_doc.py")
+    assert spec is not None and spec.loader is not None
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert (ROOT / "docs" / "configuration.md").read_text() == gen.render(), (
@@ -20,7 +23,7 @@ def test_configuration_doc_is_regenerated_from_settings() -> None:
     )
 
 
-def _commands(cmd, path=()):
+def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     for name, sub in getattr(cmd, "commands", {}).items():
         yield (*path, name), sub
         yield from _commands(sub, (*path, name))

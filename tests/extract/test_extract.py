@@ -36,7 +36,7 @@ class Db:
     def run(self, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
         if self.kind == "pg":
             with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
-                cur.executemany(sql, rows) if rows else cur.execute(sql)  # type: ignore[arg-type]
+                cur.executemany(sql, rows) if rows else cur.execute(sql)
             return
         p = urlparse(self.url)
         conn = pymysql.connect(host=p.hostname, port=p.port, user=p.username, database=p.path.strip("/"),

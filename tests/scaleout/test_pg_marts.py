@@ -75,7 +75,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     name = unique_name("hexlake_marts")
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
     pg_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     base = Path(tmp_path_factory.mktemp("marts"))
     t0 = datetime.utcnow().replace(second=0, microsecond=0) - timedelta(hours=1)
@@ -87,7 +87,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     duck.close()
     pg.close()
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_every_model_was_built_on_postgresql(engines: tuple[Runtime, Runtime, str]) -> None:
@@ -115,7 +115,7 @@ def test_marts_on_postgresql_equal_duckdb_except_both_ways(engines: tuple[Runtim
             cols = [d[0] for d in dres.description]
             drows = [tuple(normal(v) for v in r) for r in dres.fetchall()]
             prows = [tuple(normal(v) for v in r) for r in pg.execute(
-                f"SELECT {', '.join(cols)} FROM {name}").fetchall()]  # type: ignore[arg-type]
+                f"SELECT {', '.join(cols)} FROM {name}").fetchall()]
             body = ", ".join(f'"{c}" VARCHAR' for c in cols)
             for side, data in (("d", drows), ("p", prows)):
                 cmp.execute(f"CREATE OR REPLACE TABLE {side} ({body})")

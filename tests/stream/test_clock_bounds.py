@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hexlake.gate.envelope import Event
 from hexlake.stream.consumer import Consumer, ConsumerOptions
 from hexlake.stream.counters import CounterOperator, MemoryCounterStore
 from hexlake.stream.sinks import counters_sink
@@ -16,7 +17,7 @@ from tests.stream.fakes import T0, FakeLog, append_events, make_event
 YEAR_9999 = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def poisoned(event_id: str, received: float):
+def poisoned(event_id: str, received: float) -> Event:
     """An event stamped 9999-12-31 that arrived at ``received`` (e.g. from before the gate's bounds)."""
     ev = make_event(event_id, received, user="evil")
     ev.ts = YEAR_9999

@@ -43,7 +43,7 @@ def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
 
 def target_count(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # type: ignore[arg-type]
+        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
     return int(row[0]) if row else 0
 
 

@@ -41,9 +41,9 @@ def append_to_log(runtime: Runtime, events: list[dict[str, Any]], delay: timedel
 def load_log(runtime: Runtime) -> int:
     """Drain the log into raw_events with the real raw loader; rows inserted."""
     from hexlake.log import get_log
-    from hexlake.warehouse.loader import RawLoader
+    from hexlake.warehouse import make_raw_loader
 
-    return RawLoader(get_log(runtime), get_warehouse(runtime)).run_once()
+    return make_raw_loader(get_log(runtime), get_warehouse(runtime)).run_once()
 
 
 def now_minute() -> datetime:
