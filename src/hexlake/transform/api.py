@@ -56,12 +56,15 @@ def _date_param(request: Request, name: str, default: date) -> date:
 
 def _columns(runtime: Runtime, table: str) -> list[str]:
     try:
-        rows = db.warehouse(runtime).cursor().execute(f"DESCRIBE {table}").fetchall()
+        # LIMIT 0 rather than DESCRIBE: the same on DuckDB and PostgreSQL
+        cur = db.warehouse(runtime).cursor().execute(f"SELECT * FROM {table} LIMIT 0")
+        names = [d[0] for d in cur.description]
+        cur.fetchall()
     except Exception as exc:  # the view does not exist until the first plan
         raise NotFound(
             f"{table} is not built yet; run `hexlake transform run` (or wait for the scheduler)"
         ) from exc
-    return [r[0] for r in rows]
+    return names
 
 
 def _query(runtime: Runtime, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:

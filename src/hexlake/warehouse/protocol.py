@@ -43,6 +43,11 @@ class Cursor(Protocol):
         """The remaining rows of the last result as Arrow."""
         ...
 
+    @property
+    def description(self) -> Any:
+        """DB-API column descriptions of the last result (``[0]`` of each is the name)."""
+        ...
+
 
 @runtime_checkable
 class Warehouse(Protocol):
