@@ -3,11 +3,13 @@ then print a short tour (counts, quarantine, top places, consumer lag) and where
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,15 +38,27 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
         keys = initialise(settings)
         console.print(f"[green]Initialised[/] {keys['data_dir']}  write key: {keys['write_key']}  "
                       f"read key: {keys['read_key']}")
-    log = open(settings.paths.server_log, "ab")  # noqa: SIM115 - handed to the child
+    # The server writes its JSON log itself, rotated by size (logging.*); the child's own stdout and
+    # stderr (a crash before logging starts) go to a small file rewritten at each start.
+    out = open(settings.paths.root / "server.out", "wb")  # noqa: SIM115 - handed to the child
     cmd = [sys.executable, "-m", "hexlake.cli", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
-    subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    env = {**os.environ, "HEXLAKE_LOGGING__FILE": str(server_log(settings))}
+    subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
     for _ in range(240):
         info = find_server(settings)
         if info is not None:
             return info
         time.sleep(0.25)
-    raise ServiceUnavailable(f"the server did not start; see {settings.paths.server_log}")
+    raise ServiceUnavailable(f"the server did not start; see {server_log(settings)} and "
+                             f"{settings.paths.root / 'server.out'}")
+
+
+def server_log(settings: Settings) -> Path:
+    """Where the demo's server logs: ``logging.file`` if set, else ``server.log`` in the data dir."""
+    file = settings.logging.file
+    if file is None:
+        return settings.paths.server_log.absolute()
+    return (file if file.is_absolute() else settings.paths.root / file).absolute()
 
 
 def _new_key(info: ServerInfo, op: str, field: str) -> str:
@@ -167,7 +181,7 @@ def wait_for_loader(info: ServerInfo, timeout_s: float = 300.0, poll_s: float = 
         time.sleep(poll_s)
 
 
-def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str]) -> None:
+def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str], log_file: Path | None = None) -> None:
     write_key, read_key = keys
     with console.status("waiting for the loader to move every event into raw_events…"):
         left = wait_for_loader(info)
@@ -198,6 +212,7 @@ def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str]) -> Non
         f"  write key:     {write_key}   (source 'demo')\n"
         f"  read key:      {read_key}\n"
         f"  read API:      curl -H 'Authorization: Bearer {read_key}' {info.url}/v1/log/status\n"
+        f"  server log:    {log_file or 'where the running server was told to log'}\n"
         f"  stop:          kill {info.pid}")
 
 
@@ -207,11 +222,15 @@ def _reason(item: dict[str, Any]) -> str:
 
 
 def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, port: int, seed: int) -> None:
+    started = find_server(settings) is None
     info = ensure_server(settings, port, start_server)
+    log_file = server_log(settings) if started else None
+    if log_file is not None:
+        console.print(f"server log: {log_file}")
     key = _new_key(info, "sources_create", "write_key")
     read_key = _new_key(info, "read_keys_create", "read_key")
     world = DemoWorld(users=users, days=days, seed=seed)
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
     console.print(f"registered {send_places(info, key, world)} places")
     totals = send_events(info, key, world)
-    tour(info, totals, (key, read_key))
+    tour(info, totals, (key, read_key), log_file)
