@@ -228,3 +228,20 @@ def _run_threads(fn: Any, n: int) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+def _admin_op(target: Target, op: str, **kwargs: Any) -> Any:
+    resp = httpx.post(f"{target.server.url}/v1/admin/ops/{op}", json=kwargs,
+                      headers={"Authorization": f"Bearer {target.admin_token}"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_scoped_read_keys_query_only_within_their_scope(target: Target) -> None:
+    marts_only = _admin_op(target, "keys_create", kind="read", name="dim-users",
+                           marts=["marts_core_dim_users"])["key"]
+    refused = target.query("SELECT count(*) FROM raw_events", key=marts_only)
+    assert refused.status_code == 400 and "may not read it" in refused.json()["error"]["message"]
+    assert target.query("SHOW TABLES", key=marts_only).json()["rows"] == []  # raw_events hidden
+    places_only = _admin_op(target, "keys_create", kind="read", name="places-app", apis=["places"])["key"]
+    assert target.query("SELECT 1", key=places_only).status_code == 403
