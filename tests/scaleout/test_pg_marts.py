@@ -128,3 +128,12 @@ def test_marts_on_postgresql_equal_duckdb_except_both_ways(engines: tuple[Runtim
     nonempty = [n for n in names if n not in differences or differences[n]["rows"]]
     assert len(nonempty) >= 5
     assert {n: d for n, d in differences.items() if d["only_duckdb"] or d["only_postgres"]} == {}
+
+
+def test_mart_columns_read_the_same_through_the_api_helper_on_both_engines(
+        engines: tuple[Runtime, Runtime, str]) -> None:
+    from hexlake.transform.api import _columns
+
+    duck, pg, _ = engines
+    for table in ("marts.metrics_active_users", "marts.marts_core_user_activity_daily"):
+        assert _columns(pg, table) == _columns(duck, table) != []
