@@ -1,0 +1,32 @@
+"""The privacy CLI as a user runs it (subprocesses on a temp data dir)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from tests.helpers import hexlake, init
+
+pytestmark = pytest.mark.slow
+
+
+def test_erase_export_and_retention_commands(tmp_path):
+    data = tmp_path / "data"
+    init(data)
+    report = json.loads(hexlake(data, "privacy", "erase", "--user", "12345", "--json").stdout)
+    assert report["clean"] is True and {r["layer"] for r in report["layers"]} >= {"log", "online store"}
+    hexlake(data, "privacy", "export", "--user", "12345", "--out", str(tmp_path / "me.zip"))
+    assert "README.md" in zipfile.ZipFile(tmp_path / "me.zip").namelist()
+    dry = json.loads(hexlake(data, "privacy", "retention", "--dry-run", "--json").stdout)
+    assert dry["dry_run"] is True and set(dry["classes"]) >= {"location", "transaction"}
+
+
+def test_bad_user_id_is_an_error_naming_the_field(tmp_path):
+    data = tmp_path / "data"
+    init(data)
+    proc = hexlake(data, "privacy", "erase", "--user", "x" * 300, check=False)
+    assert proc.returncode != 0 and "Error:" in proc.stderr + proc.stdout and "user_id" in proc.stderr + proc.stdout
+    proc = hexlake(data, "privacy", "export", "--user", "u", "--out", "/no/such/dir/x.zip", check=False)
+    assert proc.returncode != 0 and "out" in proc.stderr + proc.stdout
