@@ -162,17 +162,21 @@ def test_unsupported_urls_are_config_errors(url: str) -> None:
         open_warehouse(url)
 
 
-def test_embedded_mode_never_imports_psycopg(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_embedded_server_never_imports_psycopg(tmp_path: Path) -> None:
+    """The server with its background services (loader, stream) on the embedded defaults."""
     import subprocess
     import sys
 
     code = ("import sys\n"
-            "from hexlake.log import open_log, LogConfig\n"
-            "from hexlake.warehouse import open_warehouse, make_raw_loader\n"
-            "from hexlake.stream.sinks import OfflineFeatureTable\n"
-            f"wh = open_warehouse('duckdb:///{tmp_path / 'w.duckdb'}')\n"
-            "make_raw_loader(open_log('memory://', LogConfig()), wh).run_once()\n"
-            "OfflineFeatureTable(wh)\n"
+            "from fastapi.testclient import TestClient\n"
+            "from hexlake.config import Settings\n"
+            "from hexlake.serve.app import create_app\n"
+            "from hexlake.setup import initialise\n"
+            f"settings = Settings(data_dir={str(tmp_path / 'data')!r})\n"
+            "initialise(settings)\n"
+            "with TestClient(create_app(settings, background=True)) as client:\n"
+            "    client.post('/v1/admin/ops/load_once', json={})\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg2')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
