@@ -153,7 +153,9 @@ def worker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from hexlake.serve.logs import configure_logging  # the same JSON log as `hexlake serve`
+
+    configure_logging(runtime.settings.logging, runtime.settings.data_dir)
     started = time.monotonic()
     try:
         result = run_worker(runtime, which, stop, until_idle=until_idle, name=name,

@@ -66,3 +66,15 @@ def test_without_a_file_the_log_goes_to_stderr_as_json(
     logging.getLogger("hexlake.worker").info("worker started", extra={"consumer": "h-1"})
     err = capsys.readouterr().err.strip().splitlines()
     assert json.loads(err[-1])["consumer"] == "h-1"
+
+
+def test_worker_logs_the_same_json_as_serve(tmp_path: Path) -> None:
+    from tests.helpers import hexlake, init
+
+    data = tmp_path / "data"
+    init(data)
+    done = hexlake(data, "worker", "--only", "loader", "--until-idle", timeout=120)
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert records, done.stderr
+    assert {"ts", "level", "logger", "msg"} <= set(records[-1])
+    assert any(r["logger"] == "hexlake.worker" and "stopped" in r["msg"] for r in records)
