@@ -14,8 +14,8 @@ from fastapi.responses import Response
 from hexlake.collect.body import decode_body
 from hexlake.collect.ingest import IngestResult, ingest
 from hexlake.gate.envelope import SourceInfo
-from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_write_key
+from hexlake.serve.deps import runtime_of
 from hexlake.serve.errors import FastJSONResponse
 
 router = APIRouter()
@@ -36,7 +36,7 @@ EXAMPLE = {"accepted": 2, "duplicates": 0, "quarantined": 1, "errors": [{"index"
 async def post_events(
     request: Request, source: Annotated[SourceInfo, Depends(require_write_key)]
 ) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     raw = await request.body()
     received_at = datetime.now(UTC)
     body = decode_body(

@@ -28,6 +28,7 @@ from hexlake.errors import BadRequest, HexlakeError, Unauthorized
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import key_from_header
+from hexlake.serve.deps import runtime_of
 
 router = APIRouter(tags=["posthog"])
 
@@ -76,7 +77,7 @@ def _source(runtime: Runtime, key: str | None) -> SourceInfo:
 async def capture(request: Request) -> Response:
     """Capture one event or a batch in any of PostHog's body shapes."""
     received_at = datetime.now(UTC)
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         body = decode_json(
             await request.body(), max_bytes=runtime.settings.collect.max_request_bytes,

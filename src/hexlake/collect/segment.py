@@ -28,6 +28,7 @@ from hexlake.errors import BadRequest, HexlakeError, PayloadTooLarge, Unauthoriz
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import key_from_header
+from hexlake.serve.deps import runtime_of
 
 router = APIRouter(tags=["segment"])
 
@@ -87,7 +88,7 @@ def _map_batch(body: dict[str, Any], historical: bool, limit: int) -> MappedBatc
 
 async def _handle(request: Request, call: str | None, historical: bool = False) -> Response:
     received_at = datetime.now(UTC)
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     config = runtime.settings.collect
     limit = config.segment_max_batch_bytes if call is None else config.segment_max_event_bytes
     try:

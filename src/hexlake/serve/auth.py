@@ -30,6 +30,7 @@ from hexlake.collect.sources import get_keystore
 from hexlake.errors import Forbidden, Unauthorized
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
+from hexlake.serve.deps import runtime_of
 from hexlake.serve.principal import ADMIN_TOKEN_PRINCIPAL, Principal
 from hexlake.serve.ratelimit import get_limiter
 
@@ -51,11 +52,6 @@ def key_from_header(value: str | None) -> str | None:
     return None
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def is_admin_token(request: Request, key: str) -> bool:
     token: str | None = getattr(request.app.state, "admin_token", None)
     return token is not None and hmac.compare_digest(token.encode(), key.encode("utf-8", "surrogatepass"))
@@ -73,14 +69,14 @@ def authenticate(request: Request, *, what: str = "key") -> Principal:
     if is_admin_token(request, key):
         principal = ADMIN_TOKEN_PRINCIPAL
     else:
-        principal, source = get_keystore(_runtime(request)).resolve_full(key)
+        principal, source = get_keystore(runtime_of(request)).resolve_full(key)
     request.state.principal = principal
     request.state.source = source
     return principal
 
 
 def _take(request: Request, principal: Principal, bucket: str) -> None:
-    get_limiter(_runtime(request)).take(principal, bucket)
+    get_limiter(runtime_of(request)).take(principal, bucket)
 
 
 async def require_write_key(request: Request) -> SourceInfo:
@@ -152,7 +148,7 @@ def subject_matches(request: Request, principal: Principal, user_id: Any) -> boo
     """Does ``principal`` (a subject token) belong to the person ``user_id``? Compared as HMACs."""
     if principal.subject is None or user_id is None:
         return False
-    return hmac.compare_digest(principal.subject, _hasher(_runtime(request)).user_key(str(user_id)))
+    return hmac.compare_digest(principal.subject, _hasher(runtime_of(request)).user_key(str(user_id)))
 
 
 def _check_subject(request: Request, principal: Principal, user_id: Any) -> None:
