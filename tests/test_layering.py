@@ -29,6 +29,7 @@ ORCHESTRATORS = {
     "hexlake.ops.doctor": "checks every stage's files and the running server (``hexlake doctor``)",
     "hexlake.privacy.erase": "erases a person from every layer: log, warehouse, marts, online store…",
     "hexlake.privacy.scan": "the erasure's proof scan reads every store independently",
+    "hexlake.privacy.export": "a person's data from every layer (GDPR export)",
 }
 #: (importing module, imported module prefix) -> why it is tolerated for now.
 KNOWN_EXCEPTIONS = {
@@ -162,6 +163,11 @@ def test_known_exceptions_and_orchestrators_still_exist() -> None:
         assert any(i.module == module and i.target.startswith(target) for i in imports), (module, target)
     for module in ORCHESTRATORS:
         assert (SRC.parent / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_docs_architecture_names_every_stage_folder() -> None:
+    page = (SRC.parents[1] / "docs" / "architecture.md").read_text()
+    assert [s for s in sorted(stages(SRC)) if f"{s}/" not in page] == []
 
 
 # -- the checker, on planted violations -------------------------------------------------------------
