@@ -106,6 +106,17 @@ def test_freshness_breach_when_the_marts_fall_behind(lake: tuple[Runtime, Receiv
     assert [a["subject"] for a in report["alerts"] if a["monitor"] == "freshness"] == ["staging.stg_events"]
 
 
+def test_an_event_stamped_in_the_allowed_future_is_no_freshness_breach(lake: tuple[Runtime, Receiver]) -> None:
+    from hexlake.transform import operations
+
+    runtime, _ = lake
+    insert(runtime, to_rows(events("now-", HOUR, 22) + events("ahead-", NOW + timedelta(hours=12), 1)))
+    operations.run(runtime, execution_time=NOW)
+    report = run_once(runtime, NOW)
+    assert [a for a in report["alerts"] if a["monitor"] == "freshness"] == []
+    assert report["summary"]["lag_seconds"]["staging.stg_events"] < 3600
+
+
 def test_api_and_metrics_show_the_latest_report(lake: tuple[Runtime, Receiver]) -> None:
     from fastapi.testclient import TestClient
 

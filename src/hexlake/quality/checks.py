@@ -67,7 +67,7 @@ def check(runtime: Runtime, now: datetime | None = None) -> QualityReport:
     report.alerts += monitors.quarantine_spike(
         quarantined, accepted, quarantined_before, accepted_before, rate=cfg.quarantine_rate,
         factor=cfg.quarantine_factor, minimum=cfg.quarantine_min, window_start=label)
-    lags = model_lags(runtime, now)
+    lags = model_lags(runtime, now, cur)
     report.alerts += monitors.freshness(lags, max_lag_s=cfg.max_lag_s, window_start=label)
     report.summary = {"events": accepted, "quarantined": quarantined, "series": len(set(counts) | set(baselines)),
                       "new_property_keys": {k: sorted(v) for k, v in new_keys.items()}, "lag_seconds": lags}
@@ -122,12 +122,20 @@ def declared_properties(runtime: Runtime, event_types: Any) -> dict[str, set[str
     return out
 
 
-def model_lags(runtime: Runtime, now: datetime) -> dict[str, float | None]:
-    """Seconds each freshness model is behind the newest raw event (None before the first build)."""
+def model_lags(runtime: Runtime, now: datetime, cur: Any) -> dict[str, float | None]:
+    """Seconds each freshness model is behind the newest raw event up to ``now`` (None before the
+    first build): an event stamped in the allowed future (gate.max_future_s) is not due yet."""
     from hexlake.transform import operations
 
+    row = cur.execute("SELECT MAX(ts) FROM raw_events WHERE ts <= ?", [now]).fetchone()
+    raw_newest = row[0] if row else None
     rows = {r["model"]: r for r in operations.freshness(runtime, now=now)}
-    return {m: rows.get(m, {}).get("behind_raw_seconds") for m in FRESHNESS_MODELS}
+    out: dict[str, float | None] = {}
+    for model in FRESHNESS_MODELS:
+        newest = rows.get(model, {}).get("newest_event_time")
+        out[model] = None if newest is None or raw_newest is None else max(
+            (raw_newest.replace(tzinfo=None) - datetime.fromisoformat(newest)).total_seconds(), 0.0)
+    return out
 
 
 def _arrivals(cur: Any, start: datetime, end: datetime) -> int:
