@@ -6,6 +6,8 @@ A *stage* is a package directly under ``hexlake`` (``collect``, ``gate``, ``ware
    service factories: ``ADAPTERS``; whole-system operations: ``ORCHESTRATORS``) wire stages together
    and may import any stage, so they are left out of the stage graph; imports under
    ``if TYPE_CHECKING:`` do not count; imports inside functions do (a hidden cycle is still a cycle).
+   A stage that holds two layers (``PRIMITIVES``: privacy's hashing vs. its erase/export over every
+   layer) is two nodes.
 2. No stage imports another stage's ``backends`` package: backends are picked by their own stage
    (``open_log``, ``open_warehouse``…) and used through its protocol.
 3. ``collect`` does not import ``serve`` (apart from its HTTP routers, which use serve's auth).
@@ -27,9 +29,12 @@ ADAPTERS = {"api", "cli", "operations", "service", "posthog", "segment"}
 #: Whole-system operations that live in a stage folder but, like ``operations.py``, call many stages.
 ORCHESTRATORS = {
     "hexlake.ops.doctor": "checks every stage's files and the running server (``hexlake doctor``)",
-    "hexlake.privacy.erase": "erases a person from every layer: log, warehouse, marts, online store…",
-    "hexlake.privacy.scan": "the erasure's proof scan reads every store independently",
-    "hexlake.privacy.export": "a person's data from every layer (GDPR export)",
+}
+#: Stages that are two layers in one folder: primitives the other stages build on (the gate hashes
+#: with ``privacy.hashing``) and operations over every layer (erase, export, retention, proof scan).
+#: Modules not named here form the node ``<stage>.operations``, which may use any stage.
+PRIMITIVES = {
+    "privacy": {"config", "crypto", "detect", "geoip", "hashing", "secret", "suppression"},
 }
 #: (importing module, imported module prefix) -> why it is tolerated for now.
 KNOWN_EXCEPTIONS = {
@@ -80,8 +85,13 @@ def stages(root: Path) -> set[str]:
 
 
 def stage_of(module: str, known: set[str]) -> str | None:
+    """The graph node of ``module``: its stage, or ``<stage>.operations`` (see ``PRIMITIVES``)."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 and parts[1] in known else None
+    if len(parts) < 2 or parts[1] not in known:
+        return None
+    if parts[1] in PRIMITIVES and len(parts) > 2 and parts[2] not in PRIMITIVES[parts[1]]:
+        return f"{parts[1]}.operations"
+    return parts[1]
 
 
 def is_edge(module: str) -> bool:
@@ -143,7 +153,8 @@ def violations(root: Path) -> list[str]:
         out.append(f"import cycle between stages {group}: " + "; ".join(edges))
     for imp in imports:
         src, dst = stage_of(imp.module, known), stage_of(imp.target, known)
-        if src and dst and src != dst and imp.target.startswith(f"hexlake.{dst}.backends"):
+        if src and dst and src.split(".")[0] != dst.split(".")[0] and ".backends" in imp.target \
+                and imp.target.startswith(f"hexlake.{dst.split('.')[0]}.backends"):
             out.append(f"{imp.module}:{imp.line} imports another stage's backend {imp.target}")
         if src == "collect" and dst == "serve" and not is_edge(imp.module) and not excepted(imp):
             out.append(f"{imp.module}:{imp.line} (collect) imports {imp.target} (serve)")
@@ -163,6 +174,8 @@ def test_known_exceptions_and_orchestrators_still_exist() -> None:
         assert any(i.module == module and i.target.startswith(target) for i in imports), (module, target)
     for module in ORCHESTRATORS:
         assert (SRC.parent / (module.replace(".", "/") + ".py")).is_file(), module
+    for stage, names in PRIMITIVES.items():
+        assert all((SRC / stage / f"{n}.py").is_file() for n in names), stage
 
 
 def test_docs_architecture_names_every_stage_folder() -> None:
@@ -203,6 +216,18 @@ def test_checker_finds_a_cycle_even_through_a_function_level_import(tmp_path: Pa
     })
     (problem,) = violations(root)
     assert problem.startswith("import cycle between stages ['gate', 'log', 'stream']")
+
+
+def test_checker_splits_a_stage_into_primitives_and_operations(tmp_path: Path) -> None:
+    files = {
+        "gate/pipeline.py": "from hexlake.privacy.hashing import Hasher\n",
+        "warehouse/frames.py": "from hexlake.gate.pipeline import Gate\n",
+        "privacy/erase.py": "def run():\n    from hexlake.warehouse.frames import x\n",
+    }
+    assert violations(make_tree(tmp_path / "ok", files)) == []  # erase is an operation over the layers
+    files["privacy/hashing.py"] = "from hexlake.privacy.erase import run\n"  # a primitive using it
+    (problem,) = violations(make_tree(tmp_path / "bad", files))
+    assert problem.startswith("import cycle between stages ['gate', 'privacy', 'privacy.operations', 'warehouse']")
 
 
 def test_checker_ignores_typing_only_imports(tmp_path: Path) -> None:
