@@ -111,11 +111,11 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
 def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
     """The loader and the features sink write the warehouse; a DuckDB file takes one writing process,
     which is the server's when one runs: say so instead of failing on DuckDB's lock."""
+    from hexlake.cli_common import server_running
     from hexlake.errors import ConfigError
-    from hexlake.serve.client import find_server
 
     writers = sorted({"loader", "features"} & set(which))
-    if writers and settings.resolved_warehouse_url().startswith("duckdb") and find_server(settings) is not None:
+    if writers and settings.resolved_warehouse_url().startswith("duckdb") and server_running():
         raise ConfigError(
             f"a server runs on {settings.data_dir} and holds its DuckDB warehouse, which takes one writing "
             f"process; the worker's {' and '.join(writers)} cannot write it. Run the worker with "
