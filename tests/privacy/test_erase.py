@@ -40,7 +40,8 @@ def same_rows(a, b) -> bool:
 def test_scan_finds_the_person_before_the_erasure(runtime) -> None:
     populate(runtime, all_events())
     found = proof_scan(runtime, subject_of(runtime, ERASED))
-    assert found["warehouse tables"] > 0 and found["log"] > 0 and found["data dir files"] > 0
+    assert found["warehouse tables"] > 0 and found["data dir files"] > 0
+    assert any(k.startswith("file log.sqlite") for k in found)  # the embedded log is searched byte by byte
 
 
 def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime, tmp_path: Path) -> None:

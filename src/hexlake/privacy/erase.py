@@ -96,9 +96,10 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
 
 
 def _layer(name: str, count: Counter, delete: Callable[[], Any], note: str = "") -> LayerResult:
-    before = count()
-    if before:
-        delete()
+    """Delete, then count what is left. ``delete`` returns how many rows it removed (the "before":
+    it removes every match, so counting first would scan the store once more for the same number)."""
+    before = delete()
+    before = before if isinstance(before, int) else 0
     return LayerResult(name, before, count(), note)
 
 
@@ -156,7 +157,7 @@ def _online(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
         path = Path(url.removeprefix("sqlite:///"))
         return (lambda: 1 if store.get(key) is not None else 0), (
             lambda: stores.sqlite_mentions(path, (s.user_key,), delete=True))
-    return (lambda: 1 if store.get(key) is not None else 0), (lambda: store.delete([key]))
+    return (lambda: 1 if store.get(key) is not None else 0), (lambda: store.delete([key]))  # how many existed
 
 
 def _stream(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
@@ -170,11 +171,9 @@ def _stream(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
         n = sum(stores.sqlite_mentions(p, (s.user_key,)) for p in files)
         return n + (stores.redis_mentions(redis_url, s.user_key) if redis_url else 0)
 
-    def delete() -> None:
-        for p in files:
-            stores.sqlite_mentions(p, (s.user_key,), delete=True, skip=frozenset({"processed"}))
-        if redis_url:
-            stores.redis_mentions(redis_url, s.user_key, delete=True)
+    def delete() -> int:
+        n = sum(stores.sqlite_mentions(p, (s.user_key,), delete=True, skip=frozenset({"processed"})) for p in files)
+        return n + (stores.redis_mentions(redis_url, s.user_key, delete=True) if redis_url else 0)
 
     return count, delete
 

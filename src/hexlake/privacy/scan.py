@@ -28,7 +28,8 @@ def proof_scan(runtime: Runtime, subject: Subject) -> dict[str, int]:
     found: dict[str, int] = {}
     found.update(_files(runtime.paths.root, subject))
     found.update(_warehouse(runtime, subject))
-    found["log"] = _log(runtime, subject)
+    if not runtime.settings.resolved_log_url().startswith("sqlite:"):  # a SQLite log is a file: scanned above
+        found["log"] = _log(runtime, subject)
     url = runtime.settings.resolved_online_url()
     if url.startswith(("redis://", "rediss://")):
         found["redis online store"] = stores.redis_mentions(url, subject.user_key)
