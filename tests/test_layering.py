@@ -178,6 +178,33 @@ def test_known_exceptions_and_orchestrators_still_exist() -> None:
         assert all((SRC / stage / f"{n}.py").is_file() for n in names), stage
 
 
+def module_graph(imports: list[Import], package: str) -> dict[str, dict[str, list[Import]]]:
+    """module -> imported module, inside ``package`` (a module's own package ``__init__`` left out)."""
+    modules = {i.module for i in imports if i.module.startswith(package + ".")}
+    graph: dict[str, dict[str, list[Import]]] = {}
+    for imp in imports:
+        target = imp.target
+        while target not in modules and "." in target:
+            target = target.rsplit(".", 1)[0]
+        if imp.module in modules and target in modules and not imp.module.startswith(target + "."):
+            graph.setdefault(imp.module, {}).setdefault(target, []).append(imp)
+    return graph
+
+
+def test_warehouse_modules_import_each_other_without_a_cycle() -> None:
+    """The engines, the loader and the seen-id filter once imported each other in a circle."""
+    assert cycles(module_graph(all_imports(SRC), "hexlake.warehouse")) == []
+
+
+def test_module_cycle_check_sees_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {
+        "warehouse/backends/duckdb.py": "def f():\n    from hexlake.warehouse.loader import RawLoader\n",
+        "warehouse/loader.py": "from hexlake.warehouse.backends.duckdb import DuckDBWarehouse\n",
+    })
+    assert cycles(module_graph(all_imports(root), "hexlake.warehouse")) == [
+        ["hexlake.warehouse.backends.duckdb", "hexlake.warehouse.loader"]]
+
+
 def test_docs_architecture_names_every_stage_folder() -> None:
     page = (SRC.parents[1] / "docs" / "architecture.md").read_text()
     assert [s for s in sorted(stages(SRC)) if f"{s}/" not in page] == []
