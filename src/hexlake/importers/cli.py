@@ -24,9 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
-from hexlake.cli_common import local_runtime, settings
+from hexlake.cli_common import JsonOpt, local_runtime, settings, table
 from hexlake.config import Settings
 
 app = typer.Typer(
@@ -94,19 +93,10 @@ def _render(row: dict[str, Any]) -> None:
     if row.get("message"):
         out.print(f"  {row['message']}")
     if row.get("files"):
-        t = Table("file", "format", "status", "records", "new", "dup", "quar", "sha256")
-        for f in row["files"]:
-            t.add_row(
-                f["path"],
-                f["format"],
-                f["status"],
-                str(f["records_done"]),
-                str(f["accepted"]),
-                str(f["duplicates"]),
-                str(f["quarantined"]),
-                (f["sha256"] or "")[:12],
-            )
-        out.print(t)
+        rows = [{"file": f["path"], "format": f["format"], "status": f["status"], "records": f["records_done"],
+                 "new": f["accepted"], "dup": f["duplicates"], "quar": f["quarantined"],
+                 "sha256": (f["sha256"] or "")[:12]} for f in row["files"]]
+        table(rows, ["file", "format", "status", "records", "new", "dup", "quar", "sha256"])
 
 
 @app.command("takeout")
@@ -160,7 +150,7 @@ def status(
     import_id: Annotated[
         str | None, typer.Argument(help="An import id (imp_…); all recent imports if omitted.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show imports with status, progress and counters (one import: also its files and checkpoints)."""
     from hexlake.importers.store import ImportStore
@@ -178,20 +168,10 @@ def status(
     elif import_id is not None:
         _render(data)
     else:
-        t = Table("id", "status", "progress", "records", "new", "dup", "quar", "created", "source")
-        for r in data:
-            t.add_row(
-                r["id"],
-                r["status"],
-                f"{r['progress'] * 100:.0f}%",
-                str(r["records"]),
-                str(r["accepted"]),
-                str(r["duplicates"]),
-                str(r["quarantined"]),
-                r["created_at"][:19],
-                r["source_path"],
-            )
-        out.print(t)
+        rows = [{"id": r["id"], "status": r["status"], "progress": f"{r['progress'] * 100:.0f}%",
+                 "records": r["records"], "new": r["accepted"], "dup": r["duplicates"], "quar": r["quarantined"],
+                 "created": r["created_at"][:19], "source": r["source_path"]} for r in data]
+        table(rows, ["id", "status", "progress", "records", "new", "dup", "quar", "created", "source"])
 
 
 @app.command("resume")
