@@ -22,8 +22,8 @@ class ServeConfig(Section):
         1024 * 1024, ge=1024, description="Largest request body on routes without their own cap, counted as it "
         "streams (413 above, whatever Content-Length says).")
     max_admin_body_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="Largest body of `/v1/admin/*` calls (the CLI's `send`, "
-        "`places load`) on a running server.")
+        64 * 1024 * 1024, ge=1024, description="Largest body of `/v1/admin/*` calls made with the server's admin "
+        "token (the CLI's `send`, `places load`); other callers get `max_body_bytes` there.")
     rotation_grace: str = Field("24h", description="How long a rotated key keeps working by default (`keys rotate`).")
     shutdown_timeout_s: float = Field(
         8.0, gt=0, le=60, description="After SIGTERM/SIGINT the server finishes in-flight requests and stops its "
