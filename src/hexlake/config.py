@@ -154,6 +154,11 @@ class DataPaths:
         return self.root / "sqlmesh_cache"
 
     @property
+    def server_out(self) -> Path:
+        """Stdout/stderr of a server started in the background (a crash before its log starts)."""
+        return self.root / "server.out"
+
+    @property
     def server_log(self) -> Path:
         """Output of a server started in the background (``hexlake demo``)."""
         return self.root / "server.log"

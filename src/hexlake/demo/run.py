@@ -40,7 +40,7 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
                       f"read key: {keys['read_key']}")
     # The server writes its JSON log itself, rotated by size (logging.*); the child's own stdout and
     # stderr (a crash before logging starts) go to a small file rewritten at each start.
-    out = open(settings.paths.root / "server.out", "wb")  # noqa: SIM115 - handed to the child
+    out = open(settings.paths.server_out, "wb")  # noqa: SIM115 - handed to the child
     cmd = [sys.executable, "-m", "hexlake.cli", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
     env = {**os.environ, "HEXLAKE_LOGGING__FILE": str(server_log(settings))}
     subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
@@ -50,7 +50,7 @@ def ensure_server(settings: Settings, port: int, start: bool) -> ServerInfo:
             return info
         time.sleep(0.25)
     raise ServiceUnavailable(f"the server did not start; see {server_log(settings)} and "
-                             f"{settings.paths.root / 'server.out'}")
+                             f"{settings.paths.server_out}")
 
 
 def server_log(settings: Settings) -> Path:
