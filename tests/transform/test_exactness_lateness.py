@@ -252,3 +252,17 @@ def test_a_redelivered_batch_records_its_days_again(lake: Lake) -> None:
     operations.run(lake.runtime, execution_time=lake.t0)
     lake.events += late
     assert_marts_match(lake.runtime, truth.unique(lake.events), lake.t0)
+
+
+def test_days_before_the_models_start_reach_nothing_and_never_overflow() -> None:
+    from datetime import date
+
+    from hexlake.warehouse.intervals import TouchedDay
+
+    days = [TouchedDay(date(1, 1, 1), 1, 1, 1), TouchedDay(date(2019, 12, 31), 1, 0, 1),
+            TouchedDay(date(2024, 2, 29), 2, 0, 1)]
+    spans = restate.plan_spans(days, ["staging.stg_events", "marts.event_aggregations",
+                                      "marts.metrics_active_users"], first=date(2020, 1, 1))
+    assert spans == {"staging.stg_events": [(date(2024, 2, 29), date(2024, 3, 1))],
+                     "marts.event_aggregations": [(date(2024, 2, 26), date(2024, 3, 4))],
+                     "marts.metrics_active_users": [(date(2024, 2, 29), date(2024, 3, 30))]}

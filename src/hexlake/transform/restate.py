@@ -85,10 +85,12 @@ def late_days(days: Sequence[TouchedDay], execution_time: datetime, lookback_day
 
 
 def plan_spans(days: Sequence[TouchedDay], models: Iterable[str], *, first: date) -> dict[str, list[Span]]:
-    """Per incremental model, the merged spans that ``days`` reach."""
+    """Per incremental model, the merged spans that ``days`` reach (days before ``first``, the
+    models' start, reach nothing: no model covers them)."""
     spans: dict[str, list[Span]] = defaultdict(list)
+    covered = [d for d in days if d.day >= first]
     for model in models:
-        for d in days:
+        for d in covered:
             spans[model].append(reach(model, d.day, user_events=d.user_events > 0, first=first))
     return {m: merge(s) for m, s in spans.items() if s}
 
