@@ -170,3 +170,37 @@ def test_planted_pii_never_reaches_postgres_or_redis(tmp_path: Path, pg_url: str
     with psycopg.connect(pg_url) as conn:
         dump = b"".join(bytes(r[0]) for r in conn.execute("SELECT payload FROM hexlake_log_messages").fetchall())
     assert_none(values, data + dump + redis_bytes(redis_url.partition("#")[2]))
+
+
+def test_planted_pii_in_a_takeout_archive_never_reaches_the_data_dir(tmp_path: Path) -> None:
+    """Takeout: PII inside search titles, activity titles and mail headers, imported for a plain owner id."""
+    import json
+
+    from hexlake.importers.runner import ImportOptions
+    from hexlake.importers.service import get_importer
+    from hexlake.runtime import Runtime
+    from tests.importers import fixtures as fx
+
+    values = [fresh(kind) for kind in ("email", "phone", "ip", "email", "phone")]
+    activity = [{"header": "Search", "title": f"Searched for call {values[0]} or {values[1]}",
+                 "titleUrl": f"https://www.google.com/search?q={values[0]}", "time": "2023-05-01T10:00:00Z"},
+                {"header": "Maps", "title": f"Used Maps from {values[2]}", "time": "2023-05-01T11:00:00Z"},
+                {"header": "Drive", "title": f"Shared a file with {values[3]} ({values[4]})",
+                 "time": "2023-05-01T12:00:00Z"}]
+    files = fx.takeout_files(records=3)
+    files["Takeout/My Activity/Search/MyActivity.json"] = json.dumps(activity).encode()
+    owner = "plain-owner-id-77q"
+    archive = fx.write_zip(tmp_path / "takeout.zip", files)
+    cfg = Settings(data_dir=tmp_path / "data")
+    initialise(cfg)
+    runtime = Runtime(cfg)
+    try:
+        row = get_importer(runtime).import_path(archive, owner, ImportOptions())
+        assert row.status == "done" and row.accepted > 0
+        from hexlake.serve import operations as ops
+
+        while ops.get("load_once")(runtime).get("rows", 0):
+            pass
+    finally:
+        runtime.close()
+    assert_none([*values, owner, "alice@Example.COM", "alice@example.com"], bytes_of(tmp_path / "data"))
