@@ -316,3 +316,37 @@ def more_takeout_files() -> dict[str, bytes]:
         "Takeout/My Activity/Maps/My Activity.json": my_activity_json(),
         "Takeout/Location History/Location History.json": records_json(2),
     }
+
+
+def _cell(header: str, body: str, caption: str = "<b>Products:</b><br>&emsp;Search<br>") -> str:
+    return (f'<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">'
+            f'<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">{header}<br></p>'
+            f'</div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">{body}</div>'
+            f'<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1 '
+            f'mdl-typography--text-right"></div><div class="content-cell mdl-cell mdl-cell--12-col '
+            f'mdl-typography--caption">{caption}</div></div></div>')
+
+
+def my_activity_html() -> bytes:
+    cells = [
+        _cell("Search", 'Searched for&nbsp;<a href="https://www.google.com/search?q=paris+cafes">paris cafes</a>'
+                        "<br>Jan 15, 2021, 6:54:12\u202fPM CET"),
+        _cell("Maps", 'Used&nbsp;<a href="https://www.google.com/maps">Maps</a><br>Jun 23, 2015, 2:43:45 PM',
+              "<b>Products:</b><br>&emsp;Maps<br>"),
+        _cell("Search", 'Searched for&nbsp;<a href="https://www.google.com/search?q=x">x</a>'
+                        "<br>Mar 3, 2020, 1:00:00 PM XYZT"),
+    ]
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><div class="mdl-grid">'
+            + "".join(cells) + "</div></body></html>").encode()
+
+
+def watch_history_html() -> bytes:
+    body = ('Watched&nbsp;<a href="https://www.youtube.com/watch?v=html1">Cats in HTML</a><br>'
+            '<a href="https://www.youtube.com/channel/UC1">Cat Channel</a><br>Feb 1, 2022, 10:00:00 AM UTC')
+    return ("<html><body>" + _cell("YouTube", body, "<b>Products:</b><br>&emsp;YouTube<br>")
+            + "</body></html>").encode()
+
+
+def comments_html() -> bytes:
+    return (b'<html><body><ul><li>Sent at 2020-04-27 23:18:23 UTC while watching '
+            b'<a href="http://www.youtube.com/watch?v=mM">a video</a>.<br/>content here</li></ul></body></html>')

@@ -232,3 +232,43 @@ def test_comment_text_formats() -> None:
     assert comment_text('{"takeoutSegments":[{"text":"old"}]}') == "old"
     assert comment_text("plain words") == "plain words"
     assert comment_text("") is None
+
+
+def _all(parser, data: bytes) -> list[dict]:
+    import io
+
+    from hexlake.importers.formats import ParseOptions
+
+    return list(parser(io.BytesIO(data), ParseOptions()))
+
+
+def test_html_my_activity_gives_the_same_events_as_json():
+    from hexlake.importers.formats.html import parse_my_activity_html
+
+    search, maps, unknown_zone = _all(parse_my_activity_html, fx.my_activity_html())
+    assert search["event_type"] == "search_activity" and search["properties"]["query"] == "paris cafes"
+    assert search["timestamp"] == "2021-01-15T17:54:12.000Z"  # CET in January is UTC+1
+    assert maps["event_type"] == "app_activity" and maps["properties"]["product"] == "Maps"
+    assert maps["timestamp"] == "2015-06-23T14:43:45.000Z"  # no zone in old exports: UTC
+    assert "timestamp" not in unknown_zone  # quarantined by the gate, not stamped with a guess
+
+
+def test_html_watch_history_and_comments():
+    from hexlake.importers.formats.html import parse_comments_html, parse_watch_history_html
+
+    (watch,) = _all(parse_watch_history_html, fx.watch_history_html())
+    assert watch["event_type"] == "youtube_watch" and watch["properties"]["video_id"] == "html1"
+    assert watch["properties"]["channel"] == "Cat Channel" and watch["timestamp"] == "2022-02-01T10:00:00.000Z"
+    (comment,) = _all(parse_comments_html, fx.comments_html())
+    assert comment["properties"] == {"video_id": "mM", "text_length": len("content here"),
+                                     "recorded_at": "2020-04-27T23:18:23.000Z"}
+
+
+def test_html_times_with_zones_and_offsets():
+    from hexlake.importers.formats.html import html_time
+
+    assert html_time("Sep 10, 2019, 8:51:45 PM PDT") == "2019-09-11T03:51:45Z"
+    assert html_time("Jan 25, 2019, 8:23:48 AM GMT") == "2019-01-25T08:23:48Z"
+    assert html_time("Jan 25, 2019, 8:23:48 AM GMT+02:00") == "2019-01-25T06:23:48Z"
+    assert html_time("25 Jan 2019, 08:23:48 CET") == "2019-01-25T07:23:48Z"
+    assert html_time("yesterday") is None and html_time("Jan 25, 2019, 8:23:48 AM QQQ") is None

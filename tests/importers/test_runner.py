@@ -288,3 +288,14 @@ def test_comment_and_note_text_only_with_bodies(runtime: Runtime, tmp_path: Path
     texts = {e.event_type: e.properties for e in log_events(runtime)}
     assert texts["youtube_comment"]["text"] == "Nice, video\n!"
     assert texts["keep_note"]["title"] == "Groceries" and texts["keep_note"]["text"] == "milk\neggs"
+
+
+def test_legacy_html_exports_are_imported_too(runtime: Runtime, tmp_path: Path):
+    yt = "Takeout/YouTube and YouTube Music/"
+    files = {"Takeout/My Activity/Search/My Activity.html": fx.my_activity_html(),
+             yt + "history/watch-history.html": fx.watch_history_html(),
+             yt + "my-comments/my-comments.html": fx.comments_html()}
+    row = get_importer(runtime).import_path(fx.write_zip(tmp_path / "t.zip", files), "alice", OPTS)
+    assert (row.status, row.records, row.accepted, row.quarantined) == ("done", 5, 4, 1)  # one unknown zone
+    types = sorted(e.event_type for e in log_events(runtime))
+    assert types == ["app_activity", "search_activity", "youtube_comment", "youtube_watch"]

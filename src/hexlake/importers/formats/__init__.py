@@ -17,6 +17,7 @@ from hexlake.importers.formats.extra import (
     parse_youtube_likes,
     parse_youtube_live_chats,
 )
+from hexlake.importers.formats.html import parse_comments_html, parse_my_activity_html, parse_watch_history_html
 from hexlake.importers.formats.location import parse_records, parse_semantic, parse_timeline
 from hexlake.importers.formats.mbox import parse_mbox
 
@@ -43,6 +44,9 @@ YOUTUBE_LIKES = Format("youtube_likes", parse_youtube_likes, (b"[",))
 KEEP_NOTE = Format("keep_note", parse_keep_note, (b"{",))
 YOUTUBE_COMMENTS = Format("youtube_comments", parse_youtube_comments, (b"Comment ID",))
 YOUTUBE_LIVE_CHATS = Format("youtube_live_chats", parse_youtube_live_chats, (b"Live Chat ID",))
+MY_ACTIVITY_HTML = Format("my_activity_html", parse_my_activity_html, (b"<",))
+WATCH_HISTORY_HTML = Format("watch_history_html", parse_watch_history_html, (b"<",))
+COMMENTS_HTML = Format("comments_html", parse_comments_html, (b"<",))
 
 _SEMANTIC_PATH = re.compile(r"(^|/)semantic location history/\d{4}/[^/]+\.json$")
 _YT = r"(^|/)youtube( and youtube music)?/"
@@ -53,10 +57,14 @@ _PATHS: tuple[tuple[re.Pattern[str], Format], ...] = tuple((re.compile(rx), fmt)
     (r"(^|/)location history( \(timeline\))?/location ?history\.json$", RECORDS),  # before 2017
     (_YT + r"history/watch-history\.json$", WATCH_HISTORY),
     (_YT + r"history/[^/]+\.json$", MY_ACTIVITY),  # search-history.json: My Activity entries
+    (_YT + r"history/watch-history\.html$", WATCH_HISTORY_HTML),
+    (_YT + r"history/[^/]+\.html$", MY_ACTIVITY_HTML),
+    (_YT + r"(my-comments|my-live-chat-messages)/[^/]+\.html$", COMMENTS_HTML),
     (_YT + r"comments/comments\.csv$", YOUTUBE_COMMENTS),
     (_YT + r"live ?chats/live ?chats\.csv$", YOUTUBE_LIVE_CHATS),
     (_YT + r"playlists/likes\.json$", YOUTUBE_LIKES),
     (r"(^|/)my activity/(.*/)?my ?activity\.json$", MY_ACTIVITY),
+    (r"(^|/)my activity/(.*/)?my ?activity(-\d+)?\.html$", MY_ACTIVITY_HTML),  # -N: split files
     (r"(^|/)keep/[^/]+\.json$", KEEP_NOTE),
 ))
 

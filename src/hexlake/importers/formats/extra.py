@@ -32,7 +32,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _body(text: str | None, options: ParseOptions) -> dict[str, Any]:
+def text_properties(text: str | None, options: ParseOptions) -> dict[str, Any]:
     """``text_length`` always; ``text`` (capped) only when bodies were asked for."""
     if text is None:
         return {}
@@ -94,7 +94,7 @@ def keep_note(note: dict[str, Any], options: ParseOptions) -> Record:
         "checked_items": sum(isinstance(i, dict) and i.get("isChecked") is True for i in items) or None,
         "labels": [lb["name"] for lb in labels if isinstance(lb, dict) and isinstance(lb.get("name"), str)] or None,
         "title": _str(note.get("title")) if options.include_bodies else None,
-        **_body(text, options),
+        **text_properties(text, options),
     })
 
 
@@ -151,7 +151,7 @@ def parse_youtube_comments(stream: Readable, options: ParseOptions) -> Iterator[
             "comment_id": _str(row.get("Comment ID")),
             "video_id": _str(row.get("Video ID")),
             "parent_comment_id": _str((row.get("Parent Comment ID") or "").strip()),
-            **_body(comment_text(row.get("Comment Text")), options),
+            **text_properties(comment_text(row.get("Comment Text")), options),
         })
 
 
@@ -161,7 +161,7 @@ def parse_youtube_live_chats(stream: Readable, options: ParseOptions) -> Iterato
         yield record("youtube_live_chat", to_epoch_ms(row.get("Live Chat Create Timestamp")), {
             "chat_id": _str(row.get("Live Chat ID")),
             "video_id": _str(row.get("Video ID")),
-            **_body(comment_text(row.get("Live Chat Text")), options),
+            **text_properties(comment_text(row.get("Live Chat Text")), options),
         })
 
 
@@ -174,5 +174,6 @@ __all__ = [
     "parse_youtube_comments",
     "parse_youtube_likes",
     "parse_youtube_live_chats",
+    "text_properties",
     "youtube_like",
 ]
