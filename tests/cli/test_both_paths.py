@@ -63,8 +63,8 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
     ("quarantine show", Cmd(("quarantine", "show", "1"))),
     ("quarantine fix", Cmd(("quarantine", "fix", "1", "{files}/fixed.json"), as_json=False)),
     ("quarantine replay", Cmd(("quarantine", "replay", "--json"))),
-    ("log status", Cmd(("log", "status", "--json"))),
     ("load", Cmd(("load", "--json"))),
+    ("log status", Cmd(("log", "status", "--json"))),
     ("query", Cmd(("query", "SELECT event_type, count(*) AS n FROM raw_events GROUP BY 1 ORDER BY 1",
                    "--format", "json"))),
     ("transform plan", Cmd(("transform", "plan", "--execution-time", "2026-11-21T00:00:00Z", "--json"))),
@@ -103,6 +103,8 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
     ("doctor", Cmd(("doctor", "--json"), by_nature=("check", "server"))),
     ("audit list", Cmd(("audit", "list", "--json"))),
     ("audit purge", Cmd(("audit", "purge", "--json"))),
+    ("privacy export", Cmd(("privacy", "export", "--user", "u1", "--out", "{lake}.zip", "--json"))),
+    ("privacy retention", Cmd(("privacy", "retention", "--dry-run", "--json"))),
     ("privacy erase", Cmd(("privacy", "erase", "--user", "u2", "--json"))),
 ]
 
