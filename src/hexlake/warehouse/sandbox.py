@@ -28,11 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from hexlake.errors import BadRequest, Forbidden, TooManyRequests
-from hexlake.warehouse.config import QueryConfig
-from hexlake.warehouse.readonly import ParsedQuery, QueryRefused, TableRef, parse_query
+from hexlake.warehouse.readonly import ParsedQuery, QueryRefused
 
 # Schemas and tables hexlake keeps for itself: invisible to read keys.
 INTERNAL_SCHEMAS = frozenset({"ops", "information_schema", "pg_catalog", "temp", "system"})
@@ -156,7 +153,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="hexlake-query-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is entry:  # only an earlier deadline needs the thread to wake up
+                self._cond.notify()
         return entry
 
     @staticmethod
@@ -235,10 +233,6 @@ def _check_columns(parsed: ParsedQuery, caller: Caller, columns_of: dict[str, li
                 raise QueryRefused(f"query refused: this key may not read column {table}.{column}", field="sql")
 
 
-def rows_of(table: pa.Table) -> list[list[Any]]:
-    return [list(r.values()) for r in table.to_pylist()]
-
-
 def visible_tables(caller: Caller, catalogue: dict[tuple[str, str], list[str]]) -> QueryResult:
     """``SHOW TABLES`` answered from the catalogue, so hidden tables stay hidden."""
     rows = sorted([schema, name] for schema, name in catalogue if caller.may_read(schema, name))
@@ -257,17 +251,14 @@ __all__ = [
     "Caller",
     "Catalogue",
     "QueryCancelled",
-    "QueryConfig",
     "QueryResult",
     "QueryTimeout",
     "Running",
     "Slots",
-    "TableRef",
     "Watchdog",
     "authorise",
+    "check_forbidden_kind",
     "harden",
     "is_internal",
-    "parse_query",
-    "rows_of",
     "visible_tables",
 ]
