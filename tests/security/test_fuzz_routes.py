@@ -30,7 +30,8 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     settings_ = Settings(data_dir=Path(tmp_path_factory.mktemp("fuzz")) / "data")
     keys = initialise(settings_)
     app = create_app(settings_, admin_token=ADMIN_TOKEN, background=False)
-    with TestClient(app):  # run the lifespan (ready, services off)
+    with TestClient(app) as client:  # run the lifespan (ready, services off)
+        _state["client"] = client
         _state["headers"] = {
             "write": {"Authorization": f"Bearer {keys['write_key']}"},
             "read": {"Authorization": f"Bearer {keys['read_key']}"},
@@ -81,3 +82,17 @@ def test_the_fuzzer_finds_a_planted_500(fuzz_schema: Any, monkeypatch: pytest.Mo
     operation = next(r.ok() for r in fuzz_schema.get_all_operations() if r.ok().path == "/v1/log/status")
     _fuzz(operation, failures)
     assert {(f[1], f[2], f[3]) for f in failures} >= {("/v1/log/status", "read", 500)}
+
+
+def test_the_three_former_500s_are_4xx_json(fuzz_schema: Any) -> None:
+    client, admin = _state["client"], _state["headers"]["admin"]
+    for method, path, body in [
+        ("GET", "/v1/quarantine/9223372036854775808", None),
+        ("GET", "/v1/quarantine?offset=1e23", None),
+        ("GET", "/v1/quarantine?offset=9223372036854775808", None),
+        ("POST", "/v1/query", {"sql": "SELECT " + "(" * 60 + "1" + ")" * 60}),
+        ("POST", "/v1/query", {"sql": "SELECT " + "NOT " * 5000 + "true"}),
+    ]:
+        resp = client.request(method, path, json=body, headers=admin)
+        assert 400 <= resp.status_code < 500, (path, resp.status_code, resp.text[:200])
+        assert resp.json()["error"]["message"]
