@@ -28,6 +28,7 @@ ROUTERS: list[str] = [
     "hexlake.importers.api:router",
     "hexlake.privacy.api:router",
     "hexlake.quality.api:router",
+    "hexlake.console.api:router",
 ]
 
 CLI_APPS: list[tuple[str, str, str]] = [

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from hexlake.collect.body import decode_body
 from hexlake.collect.ingest import IngestResult, ingest
+from hexlake.collect.openapi_bodies import EVENTS_BODY
 from hexlake.gate.envelope import SourceInfo
 from hexlake.serve.auth import require_write_key
 from hexlake.serve.deps import runtime_of
@@ -29,7 +30,8 @@ EXAMPLE = {"accepted": 2, "duplicates": 0, "quarantined": 1, "errors": [{"index"
     {"path": "/properties/location/lat", "keyword": "maximum", "message": "999 is greater than the maximum of 90"}]}]}
 
 
-@router.post("/v1/events", summary="Collect events", description=EVENTS_DOC, tags=["collect"], responses={
+@router.post("/v1/events", summary="Collect events", description=EVENTS_DOC, tags=["collect"],
+             openapi_extra=EVENTS_BODY, responses={
     200: {"description": "Counts; accepted events are durable", "content": {"application/json": {"example": EXAMPLE}}},
     400: {"description": "Body is not JSON; nothing stored"}, 401: {"description": "Missing/unknown/revoked key"},
     413: {"description": "Too large"}, 415: {"description": "Unsupported content type or encoding"}})

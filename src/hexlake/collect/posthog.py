@@ -22,6 +22,7 @@ from hexlake.collect.body import decode_json
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import first_error, map_items
 from hexlake.collect.mapping.posthog import map_event
+from hexlake.collect.openapi_bodies import POSTHOG_BODY
 from hexlake.collect.segment import json_response
 from hexlake.collect.sources import resolve_write_key
 from hexlake.errors import BadRequest, HexlakeError, Unauthorized
@@ -112,6 +113,6 @@ async def capture(request: Request) -> Response:
 
 for _path in PATHS:
     router.add_api_route(_path, capture, methods=["POST"], summary=f"PostHog capture ({_path})",
-                         include_in_schema=_path.endswith("/"))
+                         include_in_schema=_path.endswith("/"), openapi_extra=POSTHOG_BODY)
 
 __all__ = ["router"]

@@ -23,6 +23,7 @@ from hexlake.collect.body import decode_json
 from hexlake.collect.ingest import ingest
 from hexlake.collect.mapping.batch import MappedBatch, first_error, map_items
 from hexlake.collect.mapping.segment import CALL_TYPES, map_message
+from hexlake.collect.openapi_bodies import SEGMENT_BATCH_BODY, SEGMENT_BODY
 from hexlake.collect.sources import resolve_write_key
 from hexlake.errors import BadRequest, HexlakeError, PayloadTooLarge, Unauthorized
 from hexlake.gate.envelope import SourceInfo
@@ -129,17 +130,18 @@ def _single(call: str) -> Any:
 
 for _call in CALL_TYPES:
     router.add_api_route(
-        f"/v1/{_call}", _single(_call), methods=["POST"], summary=f"Segment {_call}",
+        f"/v1/{_call}", _single(_call), methods=["POST"], summary=f"Segment {_call}", openapi_extra=SEGMENT_BODY,
         description=f"Segment HTTP Tracking API `{_call}` call (one message).",
     )
 
 
-@router.post("/v1/batch", summary="Segment batch", description="Up to 500 KB of Segment messages.")
+@router.post("/v1/batch", summary="Segment batch", description="Up to 500 KB of Segment messages.",
+             openapi_extra=SEGMENT_BATCH_BODY)
 async def segment_batch(request: Request) -> Response:
     return await _handle(request, None)
 
 
-@router.post("/v1/import", summary="Segment import",
+@router.post("/v1/import", summary="Segment import", openapi_extra=SEGMENT_BATCH_BODY,
              description="Like /v1/batch for historical data: timestamps are trusted, not skew corrected.")
 async def segment_import(request: Request) -> Response:
     return await _handle(request, None, historical=True)

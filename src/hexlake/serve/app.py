@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from hexlake import __version__, plugins
 from hexlake.config import Settings
+from hexlake.console.docs import install_openapi
 from hexlake.errors import NotInitialised
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
         default_response_class=FastJSONResponse,
         lifespan=lifespan,
         description="Collect, protect, process and serve product and location events.",
+        docs_url=None, redoc_url=None,  # served offline by hexlake.console (packaged Swagger UI / ReDoc)
     )
     app.state.runtime = Runtime(settings)
     app.state.admin_token = admin_token
@@ -69,6 +71,7 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     app.state.services = []
     install_error_handlers(app)
     install_metrics(app)
+    install_openapi(app)
     for ref in plugins.ROUTERS:
         app.include_router(plugins.load(ref))
     install_body_limit(app, settings)
