@@ -7,7 +7,7 @@ export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS := 1
 DEMO_DIR ?= .hexlake
 DEMO_PORT ?= 8600
 
-.PHONY: install demo test bench lint fmt clean
+.PHONY: install demo test bench lint fmt clean vendor
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
+
+vendor:  # maintainers only: refresh the console's vendored JS/CSS from the npm registry (pinned versions)
+	bash scripts/vendor-console.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
