@@ -10,9 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from hexlake.runtime import Runtime
 
 
 def free_port() -> int:
@@ -104,3 +109,13 @@ def act_as(app: Any, principal: Any = None) -> None:
     async def _act_as(request: Any, call_next: Any) -> Any:
         request.state.principal = who
         return await call_next(request)
+
+
+def app_runtime(client: TestClient) -> Runtime:
+    """The server's runtime behind an in-process ``TestClient``."""
+    from fastapi import FastAPI
+
+    app = client.app
+    assert isinstance(app, FastAPI)
+    runtime: Runtime = app.state.runtime
+    return runtime

@@ -234,7 +234,7 @@ def test_comment_text_formats() -> None:
     assert comment_text("") is None
 
 
-def _all(parser, data: bytes) -> list[dict]:
+def _all(parser: Callable[..., Iterable[dict]], data: bytes) -> list[dict]:
     import io
 
     from hexlake.importers.formats import ParseOptions
@@ -242,7 +242,7 @@ def _all(parser, data: bytes) -> list[dict]:
     return list(parser(io.BytesIO(data), ParseOptions()))
 
 
-def test_html_my_activity_gives_the_same_events_as_json():
+def test_html_my_activity_gives_the_same_events_as_json() -> None:
     from hexlake.importers.formats.html import parse_my_activity_html
 
     search, maps, unknown_zone = _all(parse_my_activity_html, fx.my_activity_html())
@@ -253,7 +253,7 @@ def test_html_my_activity_gives_the_same_events_as_json():
     assert "timestamp" not in unknown_zone  # quarantined by the gate, not stamped with a guess
 
 
-def test_html_watch_history_and_comments():
+def test_html_watch_history_and_comments() -> None:
     from hexlake.importers.formats.html import parse_comments_html, parse_watch_history_html
 
     (watch,) = _all(parse_watch_history_html, fx.watch_history_html())
@@ -264,7 +264,7 @@ def test_html_watch_history_and_comments():
                                      "recorded_at": "2020-04-27T23:18:23.000Z"}
 
 
-def test_html_times_with_zones_and_offsets():
+def test_html_times_with_zones_and_offsets() -> None:
     from hexlake.importers.formats.html import html_time
 
     assert html_time("Sep 10, 2019, 8:51:45 PM PDT") == "2019-09-11T03:51:45Z"

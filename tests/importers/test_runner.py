@@ -290,7 +290,7 @@ def test_comment_and_note_text_only_with_bodies(runtime: Runtime, tmp_path: Path
     assert texts["keep_note"]["title"] == "Groceries" and texts["keep_note"]["text"] == "milk\neggs"
 
 
-def test_legacy_html_exports_are_imported_too(runtime: Runtime, tmp_path: Path):
+def test_legacy_html_exports_are_imported_too(runtime: Runtime, tmp_path: Path) -> None:
     yt = "Takeout/YouTube and YouTube Music/"
     files = {"Takeout/My Activity/Search/My Activity.html": fx.my_activity_html(),
              yt + "history/watch-history.html": fx.watch_history_html(),

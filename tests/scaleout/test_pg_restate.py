@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from ..transform.events import ev
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def test_a_40_day_late_event_reaches_the_pg_marts(tmp_path, pg_url: str) -> None:
+def test_a_40_day_late_event_reaches_the_pg_marts(tmp_path: Path, pg_url: str) -> None:
     from hexlake.log import get_log
     from hexlake.warehouse import get_warehouse, make_raw_loader
 

@@ -24,7 +24,7 @@ from hexlake.serve.app import create_app
 from hexlake.serve.principal import Principal, parse_rate
 from hexlake.serve.ratelimit import RateLimiter
 from hexlake.setup import initialise
-from tests.helpers import Server, init
+from tests.helpers import Server, app_runtime, init
 
 ADMIN_TOKEN = "hxa_limits-admin-token"
 EVENT = {"event_type": "app_open", "user_id": "1", "timestamp": "2026-11-20T10:00:00Z"}
@@ -40,6 +40,9 @@ def make_client(tmp_path: Path, **serve: Any) -> tuple[TestClient, dict[str, str
     return TestClient(create_app(settings, admin_token=ADMIN_TOKEN, background=False)), keys
 
 
+Limited = tuple[TestClient, dict[str, str]]  # an in-process client and the data dir's keys
+
+
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     client, keys = make_client(tmp_path, read_rate="off", ingest_rate="off", max_body_bytes=64 * 1024)
@@ -48,9 +51,9 @@ def limited(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
 
 
 # --- rate limits ------------------------------------------------------------------------------------
-def test_a_key_over_its_own_rate_gets_429_with_retry_after_then_recovers(limited) -> None:
+def test_a_key_over_its_own_rate_gets_429_with_retry_after_then_recovers(limited: Limited) -> None:
     client, _ = limited
-    runtime = client.app.state.runtime
+    runtime = app_runtime(client)
     key = ops.keys_create(runtime, "read", name="app", rate="3/s")["key"]
     answers = [client.get("/v1/places", headers=auth(key)) for _ in range(4)]
     assert [a.status_code for a in answers[:3]] == [200, 200, 200]
@@ -66,9 +69,9 @@ def test_a_key_over_its_own_rate_gets_429_with_retry_after_then_recovers(limited
     assert client.get("/v1/places", headers=auth(key)).status_code == 200
 
 
-def test_ingest_is_limited_per_write_key_on_every_collector(limited) -> None:
+def test_ingest_is_limited_per_write_key_on_every_collector(limited: Limited) -> None:
     client, _ = limited
-    runtime = client.app.state.runtime
+    runtime = app_runtime(client)
     ops.sources_create(runtime, "burst")
     key = ops.keys_create(runtime, "write", source="burst", rate="2/min")["key"]
     assert client.post("/v1/events", json=EVENT, headers=auth(key)).status_code == 200
@@ -142,7 +145,7 @@ ROUTES = [("POST", "/v1/query"), ("POST", "/v1/places"), ("POST", "/v1/geofences
 
 
 @pytest.mark.parametrize("method, path", ROUTES)
-def test_lying_content_length_and_chunked_bodies_stop_at_the_cap(limited, method: str, path: str) -> None:
+def test_lying_content_length_and_chunked_bodies_stop_at_the_cap(limited: Limited, method: str, path: str) -> None:
     client, keys = limited
     app = client.app
     writes = ("/v1/places", "/v1/geofences", "/v1/uploads")
@@ -160,7 +163,7 @@ def test_lying_content_length_and_chunked_bodies_stop_at_the_cap(limited, method
     assert status == 413 and read == 0  # a declared size over the cap: refused unread
 
 
-def test_admin_routes_take_big_bodies_only_from_the_server_admin_token(limited) -> None:
+def test_admin_routes_take_big_bodies_only_from_the_server_admin_token(limited: Limited) -> None:
     client, keys = limited
     chunks = [b"x" * (256 * 1024)] * 64  # 16 MiB
     for key in ("bogus", keys["read_key"]):
@@ -169,7 +172,7 @@ def test_admin_routes_take_big_bodies_only_from_the_server_admin_token(limited) 
         assert status == 413 and read <= 1  # the default 64 KiB cap, not the admin 64 MiB one
 
 
-def test_collectors_keep_their_own_larger_cap(limited) -> None:
+def test_collectors_keep_their_own_larger_cap(limited: Limited) -> None:
     client, keys = limited
     events = [{**EVENT, "event_id": f"e{i}", "properties": {"pad": "p" * 200}} for i in range(1000)]
     body = b"\n".join(orjson.dumps(e) for e in events)
@@ -241,12 +244,12 @@ def test_bogus_keys_over_http_are_401_and_bounded(tmp_path: Path) -> None:
             assert client.get("/v1/places", headers=auth(f"hxr_x{i}")).status_code == 401
         from hexlake.collect.sources import get_keystore
 
-        assert get_keystore(client.app.state.runtime).cache_len() <= 50
+        assert get_keystore(app_runtime(client)).cache_len() <= 50
         assert client.get("/v1/places", headers=auth(keys["read_key"])).status_code == 200
 
 
 # --- uploads ------------------------------------------------------------------------------------------
-def test_tiny_chunk_size_is_refused_naming_chunk_size(limited) -> None:
+def test_tiny_chunk_size_is_refused_naming_chunk_size(limited: Limited) -> None:
     client, keys = limited
     r = client.post("/v1/uploads", json={"filename": "t.zip", "size": 30_000_000, "chunk_size": 1},
                     headers=auth(keys["write_key"]))
@@ -254,7 +257,7 @@ def test_tiny_chunk_size_is_refused_naming_chunk_size(limited) -> None:
     assert len(r.content) < 1000
 
 
-def test_chunk_count_is_capped_and_missing_chunks_come_as_ranges(limited) -> None:
+def test_chunk_count_is_capped_and_missing_chunks_come_as_ranges(limited: Limited) -> None:
     client, keys = limited
     w = auth(keys["write_key"])
     too_many = client.post("/v1/uploads", json={"filename": "t.zip", "size": 50 * 1024**3, "chunk_size": MIB},
@@ -273,5 +276,5 @@ def test_chunk_count_is_capped_and_missing_chunks_come_as_ranges(limited) -> Non
     done = client.post(f"/v1/uploads/{small['id']}/complete", json={"user_id": "a"}, headers=w)
     assert done.status_code == 409 and done.json()["error"]["details"] == [[1, small["chunks_total"] - 1]]
     # the upload file itself is private
-    folder = Path(client.app.state.runtime.paths.uploads) / small["id"]
+    folder = Path(app_runtime(client).paths.uploads) / small["id"]
     assert all(p.stat().st_mode & 0o077 == 0 for p in [folder, *folder.iterdir()])

@@ -12,24 +12,15 @@ from typing import Any
 
 import orjson
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hexlake.config import Settings
-from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.serve.app import create_app
 from hexlake.setup import initialise
+from tests.helpers import app_runtime
 
 Keys = tuple[Settings, dict[str, Any]]  # settings and what `initialise` printed (write and read keys)
-
-
-def runtime_of(client: TestClient) -> Runtime:
-    """The server's runtime behind an in-process client."""
-    app = client.app
-    assert isinstance(app, FastAPI)
-    runtime: Runtime = app.state.runtime
-    return runtime
 
 
 @pytest.fixture
@@ -83,7 +74,7 @@ def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client
     assert resp["accepted"] == 1 and resp["quarantined"] == 1
     assert resp["errors"][0]["index"] == 1 and resp["errors"][0]["event_id"] == "bad-1"
     assert resp["errors"][0]["messages"][0]["path"]
-    admin = ops.keys_create(runtime_of(client), "admin")["key"]  # quarantine is admin-only
+    admin = ops.keys_create(app_runtime(client), "admin")["key"]  # quarantine is admin-only
     listed = client.get("/v1/quarantine", headers=auth(admin)).json()
     assert [i["event_id"] for i in listed["items"]] == ["bad-1"]
 
@@ -91,8 +82,8 @@ def test_invalid_events_are_quarantined_with_reason_and_the_rest_accepted(client
 def test_user_id_is_stored_only_as_hmac(client: TestClient, keys: Keys) -> None:
     settings, k = keys
     client.post("/v1/events", json=[ping("h1", user="bob@example.org")], headers=auth(k["write_key"]))
-    ops.load_once(runtime_of(client))
-    rows = ops.query(runtime_of(client), "SELECT user_key, lat, h3_r9 FROM raw_events")["rows"]
+    ops.load_once(app_runtime(client))
+    rows = ops.query(app_runtime(client), "SELECT user_key, lat, h3_r9 FROM raw_events")["rows"]
     secret = settings.paths.secret.read_bytes()
     expected = hmac.new(secret, b"bob@example.org", hashlib.sha256).hexdigest()
     assert rows == [[expected, 48.8566, rows[0][2]]] and rows[0][2]
@@ -112,7 +103,7 @@ def test_missing_or_unknown_key_is_401(client: TestClient, headers: Any) -> None
 
 def test_revoked_key_is_401(client: TestClient, keys: Keys) -> None:
     _, k = keys
-    ops.sources_revoke(runtime_of(client), "default")
+    ops.sources_revoke(app_runtime(client), "default")
     import time
 
     time.sleep(1.1)  # key lookups are cached for a second
@@ -130,7 +121,7 @@ def test_body_that_is_not_json_is_400_and_stores_nothing(client: TestClient, key
     err = assert_error_shape(client.post("/v1/events", content=b"{oops", headers={
         **auth(k["write_key"]), "Content-Type": "application/json"}), 400, field="body")
     assert "JSON" in err["message"]
-    assert ops.log_status(runtime_of(client))["head_offset"] == 0
+    assert ops.log_status(app_runtime(client))["head_offset"] == 0
 
 
 def test_too_many_events_is_413_and_wrong_type_is_415(client: TestClient, keys: Keys) -> None:
@@ -168,7 +159,7 @@ def test_health_ready_metrics_and_openapi(client: TestClient, keys: Keys) -> Non
 
 def test_unknown_route_and_bad_query_params_use_the_error_shape(client: TestClient, keys: Keys) -> None:
     assert_error_shape(client.get("/v1/nope"), 404)
-    admin = ops.keys_create(runtime_of(client), "admin")["key"]
+    admin = ops.keys_create(app_runtime(client), "admin")["key"]
     err = assert_error_shape(client.get("/v1/quarantine?limit=0", headers=auth(admin)), 400)
     assert err["field"] == "limit"
 
