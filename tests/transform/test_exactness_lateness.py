@@ -259,8 +259,8 @@ def test_days_before_the_models_start_reach_nothing_and_never_overflow() -> None
 
     from hexlake.warehouse.intervals import TouchedDay
 
-    days = [TouchedDay(date(1, 1, 1), 1, 1, 1), TouchedDay(date(2019, 12, 31), 1, 0, 1),
-            TouchedDay(date(2024, 2, 29), 2, 0, 1)]
+    days = [TouchedDay(date(1, 1, 1), 1, 1), TouchedDay(date(2019, 12, 31), 1, 0),
+            TouchedDay(date(2024, 2, 29), 2, 0)]
     spans = restate.plan_spans(days, ["staging.stg_events", "marts.event_aggregations",
                                       "marts.metrics_active_users"], first=date(2020, 1, 1))
     assert spans == {"staging.stg_events": [(date(2024, 2, 29), date(2024, 3, 1))],

@@ -194,7 +194,7 @@ def restate_range(engine: TransformEngine, warehouse: Any, *, first: date, end: 
         snapshots = incremental_models(engine)
         targets = downstream(engine, models) if models else set(snapshots)
         user_events = _has_user_events(warehouse, first, end)
-        days = [TouchedDay(first + i * DAY, 0, int(user_events), 0) for i in range((end - first).days)]
+        days = [TouchedDay(first + i * DAY, 0, int(user_events)) for i in range((end - first).days)]
         spans = plan_spans(days, sorted(targets & set(snapshots)), first=date.fromisoformat(start))
         removed = remove_intervals(engine, spans)
         report = engine.run(execution_time=execution_time)

@@ -1,16 +1,18 @@
 """Which event-time days each load touched, so the transform can restate exactly those.
 
 Incremental models recompute only their lookback window on a normal run; an event older than
-that would stay in ``raw_events`` and never reach the marts. So every load records the days its
-rows fall on in ``ops.load_intervals`` (one row per day, upserted), and the transform restates the
-days outside its window, then removes the rows it handled (``transform.restate``).
+that would stay in ``raw_events`` and never reach the marts. So every load appends one row per
+event-time day of its batch to ``ops.load_touches``, and the transform restates the days outside
+its window, then deletes exactly the rows it read (``transform.restate``).
 
-``version`` grows with every load touching the day, so a restatement only clears a day when no
-load touched it again while the restatement ran.
+Append-only on purpose: a load never updates a row the transform may be deleting (on DuckDB a
+concurrent upsert and delete of one row can lose the upsert), so a day touched while a
+restatement runs keeps its new row and is restated by the next run.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -24,37 +26,26 @@ USER_EVENT_TYPES = ("signup", "identify", "login")
 
 LOAD_INTERVALS_DDL = (
     "CREATE SCHEMA IF NOT EXISTS ops;\n"
-    "CREATE TABLE IF NOT EXISTS ops.load_intervals (\n"
-    "  day DATE PRIMARY KEY,\n"
+    "CREATE SEQUENCE IF NOT EXISTS ops.load_touches_seq;\n"
+    "CREATE TABLE IF NOT EXISTS ops.load_touches (\n"
+    "  seq BIGINT NOT NULL DEFAULT nextval('ops.load_touches_seq'),\n"
+    "  day DATE NOT NULL,\n"
     "  events BIGINT NOT NULL,\n"
     "  user_events BIGINT NOT NULL,\n"
-    "  first_loaded_at TIMESTAMP NOT NULL,\n"
-    "  last_loaded_at TIMESTAMP NOT NULL,\n"
-    "  version BIGINT NOT NULL\n"
+    "  loaded_at TIMESTAMP NOT NULL\n"
     ")"
 )
 
-_UPSERT = (
-    "INSERT INTO ops.load_intervals AS t "
-    "(day, events, user_events, first_loaded_at, last_loaded_at, version) VALUES (?, ?, ?, ?, ?, 1) "
-    "ON CONFLICT (day) DO UPDATE SET events = t.events + excluded.events, "
-    "user_events = t.user_events + excluded.user_events, "
-    "last_loaded_at = excluded.last_loaded_at, version = t.version + 1"
-)
-
+_INSERT = "INSERT INTO ops.load_touches (day, events, user_events, loaded_at) VALUES (?, ?, ?, ?)"
 
 # The PostgreSQL loader's twin of ``record``, run in the insert's transaction over its staged payloads.
 PG_RECORD_SQL = (
-    "INSERT INTO ops.load_intervals AS t "
-    "(day, events, user_events, first_loaded_at, last_loaded_at, version) "
+    "INSERT INTO ops.load_touches (day, events, user_events, loaded_at) "
     "SELECT CAST((j->>'ts')::timestamptz AT TIME ZONE 'UTC' AS date), COUNT(*), "
     f"COUNT(*) FILTER (WHERE j->>'event_type' IN ({', '.join(repr(t) for t in USER_EVENT_TYPES)})), "
-    "%(loaded_at)s, %(loaded_at)s, 1 "
+    "%(loaded_at)s "
     "FROM (SELECT convert_from(payload, 'UTF8')::jsonb AS j FROM hexlake_staged) AS s "
-    "WHERE j->>'ts' IS NOT NULL GROUP BY 1 "
-    "ON CONFLICT (day) DO UPDATE SET events = t.events + excluded.events, "
-    "user_events = t.user_events + excluded.user_events, "
-    "last_loaded_at = excluded.last_loaded_at, version = t.version + 1"
+    "WHERE j->>'ts' IS NOT NULL GROUP BY 1"
 )
 
 
@@ -64,16 +55,16 @@ class _Executes(Protocol):
 
 @dataclass(frozen=True)
 class TouchedDay:
-    """One event-time day that loads touched since it was last restated."""
+    """One event-time day that loads touched since it was last restated; ``seqs`` are its rows."""
 
     day: date
     events: int
     user_events: int
-    version: int
+    seqs: tuple[int, ...] = ()
 
 
 def ensure(cur: _Executes) -> None:
-    """Create ``ops.load_intervals`` if missing (idempotent)."""
+    """Create ``ops.load_touches`` if missing (idempotent)."""
     for statement in LOAD_INTERVALS_DDL.split(";\n"):
         cur.execute(statement)
 
@@ -92,7 +83,7 @@ def days_of(table: pa.Table) -> list[tuple[date, int, int]]:
 
 
 def record(warehouse: _Executes, table: pa.Table, now: datetime | None = None) -> None:
-    """Upsert the event-time days of ``table``'s rows, after they were inserted.
+    """Append the event-time days of ``table``'s rows, after they were inserted.
 
     Call it with the whole batch, duplicates included: after a crash between the insert and this
     call the redelivered batch is all duplicates and must still record its days.
@@ -100,24 +91,28 @@ def record(warehouse: _Executes, table: pa.Table, now: datetime | None = None) -
     at = now or datetime.now(UTC).replace(tzinfo=None)
     for day, events, user_events in days_of(table):
         try:
-            warehouse.execute(_UPSERT, [day, events, user_events, at, at])
+            warehouse.execute(_INSERT, [day, events, user_events, at])
         except Exception:  # the first load into this warehouse: create the table, retry once
             ensure(warehouse)
-            warehouse.execute(_UPSERT, [day, events, user_events, at, at])
+            warehouse.execute(_INSERT, [day, events, user_events, at])
 
 
 def touched(cur: Any) -> list[TouchedDay]:
-    """Every day waiting to be restated, oldest first."""
+    """Every day waiting to be restated, oldest first, with the rows that recorded it."""
     ensure(cur)
-    rows = cur.execute(
-        "SELECT day, events, user_events, version FROM ops.load_intervals ORDER BY day").fetchall()
-    return [TouchedDay(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    rows = cur.execute("SELECT seq, day, events, user_events FROM ops.load_touches").fetchall()
+    per_day: dict[date, list[tuple[int, int, int]]] = defaultdict(list)
+    for seq, day, events, user_events in rows:
+        per_day[day].append((int(seq), int(events), int(user_events)))
+    return [TouchedDay(day, sum(r[1] for r in rs), sum(r[2] for r in rs), tuple(sorted(r[0] for r in rs)))
+            for day, rs in sorted(per_day.items())]
 
 
 def clear(cur: Any, days: list[TouchedDay]) -> None:
-    """Forget days once restated, unless a load touched them again meanwhile (version changed)."""
-    for d in days:
-        cur.execute("DELETE FROM ops.load_intervals WHERE day = ? AND version = ?", [d.day, d.version])
+    """Forget the rows that recorded ``days`` once restated; rows added meanwhile stay."""
+    seqs = [s for d in days for s in d.seqs]
+    if seqs:
+        cur.execute("DELETE FROM ops.load_touches WHERE seq IN (SELECT unnest(?))", [seqs])
 
 
 __all__ = ["LOAD_INTERVALS_DDL", "PG_RECORD_SQL", "USER_EVENT_TYPES", "TouchedDay", "clear", "days_of", "ensure",

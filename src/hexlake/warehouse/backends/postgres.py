@@ -254,7 +254,7 @@ class PostgresRawLoader(LoaderBase):
                  group: str = "raw_loader", **kwargs: Any):
         super().__init__(log, warehouse, config, group, **kwargs)
         self.pg = warehouse
-        intervals.ensure(warehouse)  # ops.load_intervals, before the first batch's transaction
+        intervals.ensure(warehouse)  # ops.load_touches, before the first batch's transaction
 
     def load_batch(self, messages: Sequence[LogMessage]) -> tuple[int, int]:
         try:
