@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -39,15 +40,23 @@ def _busy_threads() -> dict[str, str]:
 
 
 def force_exit_after(seconds: float, cleanup: Callable[[], None]) -> threading.Timer:
-    """Exit the process with status 1 (after ``cleanup``) unless it ended by itself within ``seconds``."""
+    """End the process within ``seconds`` unless it ends by itself.
+
+    At 85 % a timer thread logs the busy threads, runs ``cleanup`` and exits with status 1. A thread
+    can only run when it gets the GIL, and C code (scikit-learn, a DuckDB call) may hold it for
+    seconds; so the kernel also gets an interval timer for ``seconds`` whose SIGALRM, left at its
+    default action, ends the process without needing the GIL.
+    """
     def expire() -> None:
-        serve_log.error("shutdown took longer than %.0fs; exiting now", seconds,
+        serve_log.error("shutdown took longer than %.1fs; exiting now", seconds * 0.85,
                         extra={"threads": _busy_threads()})
         cleanup()
         logging.shutdown()
         os._exit(1)
 
-    timer = threading.Timer(seconds, expire)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the caller is the main thread (a signal handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    timer = threading.Timer(seconds * 0.85, expire)
     timer.daemon = True
     timer.start()
     return timer
