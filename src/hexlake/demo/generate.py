@@ -51,6 +51,7 @@ class User:
     precise: bool
     activity: float
     home: tuple[float, float] = field(default=(0.0, 0.0))
+    tastes: tuple[str, ...] = ()  # favourite categories: most of their place picks (ML has something to learn)
 
 
 def real_cities(n: int) -> list[City]:
@@ -96,6 +97,9 @@ class DemoWorld:
         self.places = self._make_places(per_city=40)
         self.users = self._make_users(users)
         self._ids = random.Random(seed + 1)
+        taste_rng = random.Random(seed + 2)  # its own stream: the users and places above stay as they were
+        for u in self.users:
+            u.tastes = tuple(taste_rng.sample(CATEGORIES, 2))
 
     def _make_places(self, per_city: int) -> list[Place]:
         places = []
@@ -122,6 +126,10 @@ class DemoWorld:
 
     def _place_for(self, user: User) -> Place:
         local = [p for p in self.places if p.city is user.city]
+        liked = [p for p in local if p.category in user.tastes]
+        if liked and self.rng.random() < 0.6:  # taste: a liked category, nearer home more likely
+            liked.sort(key=lambda p: (p.lat - user.home[0]) ** 2 + (p.lng - user.home[1]) ** 2)
+            return liked[min(len(liked) - 1, int(self.rng.expovariate(1 / 3)))]
         # Zipf-like popularity: rank r is chosen with weight 1/r.
         idx = min(len(local) - 1, int(len(local) ** self.rng.random()) - 1)
         return local[max(0, idx)]

@@ -1,0 +1,100 @@
+"""HTTP API of the ML stage: ``/v1/recommend``, ``/v1/search/places``, ``/v1/places/{id}/similar``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from hexlake.errors import BadRequest
+from hexlake.runtime import Runtime
+from hexlake.serve.auth import require_read
+from hexlake.serve.deps import runtime_of
+
+router = APIRouter(tags=["ml"])
+read_recommend = [Depends(require_read("recommend"))]
+read_search = [Depends(require_read("search"))]
+
+
+@router.get("/v1/recommend", dependencies=read_recommend)
+def recommend(
+    request: Request,
+    user_id: str = Query(..., min_length=1, max_length=256, description="The app's user id (hashed at once)."),
+    lat: float | None = Query(None, ge=-90, le=90, description="With lng: prefer places near this point."),
+    lng: float | None = Query(None, ge=-180, le=180),
+    k: int = Query(10, ge=1, le=100, description="How many places."),
+) -> dict[str, Any]:
+    """Top ``k`` places for the user, each with ``reasons``; popularity when no model is promoted."""
+    if (lat is None) != (lng is None):
+        raise BadRequest("lat and lng go together", field="lng" if lng is None else "lat")
+    runtime = runtime_of(request)
+    return recommend_for(runtime, user_id, lat, lng, k)
+
+
+def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int) -> dict[str, Any]:
+    from hexlake.ml.serve import recommender
+
+    rec = recommender(runtime)
+    ensure_fresh(runtime)
+    user_key = user_key_of(runtime, user_id)
+    nearby: list[str] = []
+    if lat is not None and lng is not None:
+        from hexlake.spatial.resources import places
+
+        nearby = [h.id for h in places(runtime).nearby_hits(lat, lng, 5000.0, 200)]
+    result = rec.recommend(user_key, lat=lat, lng=lng, k=k, nearby=nearby)
+    rec.served_event(user_key, result, k)
+    names = rec.names
+    result["items"] = [{**i, **names.get(i["place_id"], {})} for i in result["items"]]
+    return result
+
+
+def ensure_fresh(runtime: Runtime) -> None:
+    """Build the feature snapshot on first use or when it is older than ``refresh_s``."""
+    from hexlake.ml import source
+    from hexlake.ml.serve import recommender
+
+    rec = recommender(runtime)
+    if rec.snapshot is None or time.monotonic() - rec.snapshot_at > rec.refresh_s:
+        rec.refresh(source.interactions(runtime), source.places(runtime))
+
+
+def user_key_of(runtime: Runtime, user_id: str) -> str:
+    from hexlake.privacy.hashing import Hasher
+    from hexlake.privacy.secret import load_secret
+
+    hasher = runtime.resource("ml.hasher", lambda rt: Hasher(load_secret(rt.paths.secret), memo_size=10_000))
+    key: str = hasher.user_key(user_id)
+    return key
+
+
+@router.get("/v1/search/places", dependencies=read_search)
+def search(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=500, description="What to look for, in words."),
+    k: int = Query(10, ge=1, le=100),
+    lat: float | None = Query(None, ge=-90, le=90, description="With lng: only places within radius_m."),
+    lng: float | None = Query(None, ge=-180, le=180),
+    radius_m: float | None = Query(None, gt=0, le=50_000),
+) -> dict[str, Any]:
+    """Places closest in meaning to ``q`` (MiniLM embeddings, cosine). 501 without ``hexlake[ml]``."""
+    from hexlake.ml.vectors import search_places
+
+    if (lat is None) != (lng is None):
+        raise BadRequest("lat and lng go together", field="lng" if lng is None else "lat")
+    rows = search_places(runtime_of(request), q, k=k, lat=lat, lng=lng, radius_m=radius_m)
+    return {"places": rows, "count": len(rows)}
+
+
+@router.get("/v1/places/{place_id}/similar", dependencies=read_search)
+def similar(request: Request, place_id: str, k: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
+    """Places whose text is nearest to this place's (the ANN index). 501 without ``hexlake[ml]``."""
+    from hexlake.ml.embeddings import available
+    from hexlake.ml.errors import EXTRA_HINT, NotInstalled
+    from hexlake.ml.vectors import similar_places
+
+    if not available():
+        raise NotInstalled(EXTRA_HINT)
+    rows = similar_places(runtime_of(request), place_id, k)
+    return {"places": rows, "count": len(rows)}

@@ -1,0 +1,161 @@
+"""Serving recommendations: candidates, point-in-time features, the promoted model, reasons, cache.
+
+``Recommender`` is one per process (``recommender(runtime)``). Its feature ``Snapshot`` is rebuilt
+from the warehouse every ``refresh_s`` (by the ML service, or lazily); users whose features changed
+lose their cached lists. Candidates: places near ``lat/lng`` (the places index), the most active
+places, and the user's own history. With no promoted model the list is ranked by popularity.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hexlake.errors import BadRequest
+from hexlake.ml.cache import RecommendationCache
+from hexlake.ml.features import FEATURES, Snapshot
+from hexlake.ml.registry import Registry, arm_for
+from hexlake.runtime import Runtime
+
+REASONS = {
+    "place_interactions_30d": "popular lately", "place_interactions_7d": "busy this week",
+    "place_unique_users": "many people go", "place_followers": "many followers",
+    "place_avg_rating": "well rated", "place_trending": "trending", "user_interactions_30d": "you are active",
+    "user_place_prior": "you have been here", "user_category_share": "a category you like",
+    "distance_km": "near you",
+}
+
+
+class Recommender:
+    def __init__(self, registry: Registry, cache: RecommendationCache, *, refresh_s: float = 300.0) -> None:
+        self.registry, self.cache, self.refresh_s = registry, cache, refresh_s
+        self.snapshot: Snapshot | None = None
+        self.snapshot_at = 0.0
+        self.names: dict[str, dict[str, str]] = {}
+        self._boosters: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.served: list[dict[str, Any]] = []  # recommendation_served events waiting for the log
+
+    # --- features ---
+    def refresh(self, interactions: pl.DataFrame, places: pl.DataFrame, now: datetime | None = None) -> int:
+        """Rebuild the snapshot; drop the cache of users whose features changed. Returns that count."""
+        new = Snapshot.at(interactions, places, now or datetime.utcnow())
+        old, changed = self.snapshot, set()
+        if old is not None:
+            cols = ["user_key", "user_interactions_30d", "home_lat", "home_lng"]
+            diff = new.user.select(cols).join(old.user.select(cols), on=cols, how="anti")
+            changed = set(diff["user_key"].to_list())
+        names = {r[0]: {"name": r[1], "category": r[2]}
+                 for r in new.places.select("place_id", "name", "category").iter_rows()}
+        with self._lock:
+            self.snapshot, self.snapshot_at, self.names = new, time.monotonic(), names
+        if old is None:
+            self.cache.clear()
+        for user in changed:
+            self.cache.invalidate_user(user)
+        return len(changed)
+
+    def _booster(self, version: str) -> Any:
+        if version not in self._boosters:
+            import lightgbm
+
+            self._boosters[version] = lightgbm.Booster(model_file=str(self.registry.model_path(version)))
+        return self._boosters[version]
+
+    # --- serving ---
+    def recommend(self, user_key: str, *, lat: float | None = None, lng: float | None = None, k: int = 10,
+                  nearby: list[str] | None = None) -> dict[str, Any]:
+        if not 1 <= k <= 100:
+            raise BadRequest("k must be between 1 and 100", field="k")
+        state = self.registry.state()
+        arm, version = arm_for(user_key, state)
+        key = f"{user_key}|{lat if lat is None else round(lat, 3)}|{lng if lng is None else round(lng, 3)}|{k}|" \
+              f"{version}|{self.registry.generation()}"
+        hit = self.cache.get(key)
+        if hit is not None:
+            return {**hit, "cached": True}
+        result = self._score(user_key, version, nearby or [], k)
+        result.update(arm=arm, model_version=version or "popularity")
+        self.cache.put(key, result)
+        return {**result, "cached": False}
+
+    def _score(self, user_key: str, version: str | None, nearby: list[str], k: int) -> dict[str, Any]:
+        snap = self.snapshot
+        if snap is None or snap.places.is_empty():
+            return {"items": [], "fallback": "no places"}
+        cands = self._candidates(snap, user_key, nearby)
+        feats = snap.pair_features(pl.DataFrame({"user_key": [user_key] * len(cands), "place_id": cands}))
+        x = feats.select(FEATURES).to_numpy()
+        scores = feats["place_interactions_30d"].to_numpy() if version is None else self._booster(version).predict(x)
+        order = np.lexsort((np.array(cands), -scores))[:k]
+        # reasons only for the shown items: SHAP contributions cost more than the scores
+        contrib = None if version is None else self._booster(version).predict(x[order], pred_contrib=True)
+        items = []
+        for pos, i in enumerate(order):
+            reasons = _reasons(contrib[pos]) if contrib is not None else ["popular lately"]
+            items.append({"place_id": cands[i], "position": pos, "score": round(float(scores[i]), 6),
+                          "reasons": reasons})
+        return {"items": items, "fallback": None if version else "popularity"}
+
+    def _candidates(self, snap: Snapshot, user_key: str, nearby: list[str]) -> list[str]:
+        top = snap.place.sort(["place_interactions_30d", "place_id"], descending=[True, False]).head(100)
+        mine = snap.user_place.filter(pl.col("user_key") == user_key)["place_id"].to_list()
+        known = set(snap.places["place_id"].to_list())
+        seen: dict[str, None] = {}
+        for p in [*nearby, *top["place_id"].to_list(), *mine]:
+            if p in known:
+                seen.setdefault(p, None)
+        return list(seen)[:300]
+
+    def served_event(self, user_key: str, result: dict[str, Any], k: int) -> dict[str, Any]:
+        """The ``recommendation_served`` event of one response (ids, positions, model, arm)."""
+        rid = str(uuid.uuid4())
+        result["recommendation_id"] = rid
+        event = {"event_id": str(uuid.uuid4()), "event_type": "recommendation_served", "user_key": user_key,
+                 "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "properties": {
+            "recommendation_id": rid, "model_version": result["model_version"], "arm": result["arm"], "k": k,
+            "cached": result["cached"], "place_ids": [i["place_id"] for i in result["items"]],
+            "positions": [i["position"] for i in result["items"]]}}
+        with self._lock:
+            self.served.append(event)
+        return event
+
+    def take_served(self) -> list[dict[str, Any]]:
+        with self._lock:
+            out, self.served = self.served, []
+        return out
+
+
+def _reasons(contrib: np.ndarray) -> list[str]:
+    """The top two features pushing this place up (SHAP contributions; the last column is the bias)."""
+    idx = [int(i) for i in np.argsort(-contrib[:-1])[:2] if contrib[i] > 0]
+    return [REASONS[FEATURES[i]] for i in idx] or ["a close match"]
+
+
+def recommender(runtime: Runtime) -> Recommender:
+    """This process's recommender (L2 cache on Redis when ``online_store`` is Redis)."""
+    from hexlake.ml.source import ml_dir
+
+    def factory(rt: Runtime) -> Recommender:
+        return Recommender(Registry(ml_dir(rt)), RecommendationCache(redis=_redis(rt)))
+
+    rec: Recommender = runtime.resource("ml.recommender", factory)
+    return rec
+
+
+def _redis(runtime: Runtime) -> Any:
+    url = getattr(getattr(runtime.settings, "ml", None), "cache_redis_url", None)
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+__all__ = ["REASONS", "Recommender", "recommender"]

@@ -1,0 +1,204 @@
+"""Place vectors: an in-process ANN index (usearch HNSW, cosine) with exact search beside it.
+
+``PlaceVectors`` keeps the vectors of place texts (``"name, category"``) in
+``<data_dir>/ml/vectors/``: ``places.npy`` (float32, unit length), ``places.json`` (ids and the hash
+of each text, so only new or changed texts are embedded again) and the usearch index file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hexlake.errors import BadRequest, NotFound
+from hexlake.runtime import Runtime
+
+
+class AnnIndex:
+    """usearch HNSW over unit vectors; keys are row numbers of the matrix."""
+
+    def __init__(self, dim: int, *, connectivity: int = 16, expansion_search: int = 128) -> None:
+        from usearch.index import Index
+
+        self.index = Index(ndim=dim, metric="cos", dtype="f32", connectivity=connectivity,
+                           expansion_add=128, expansion_search=expansion_search)
+
+    def add(self, vectors: np.ndarray, start: int = 0) -> None:
+        if len(vectors):
+            self.index.add(np.arange(start, start + len(vectors), dtype=np.uint64), vectors, threads=1)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row numbers, cosine similarities), best first."""
+        found = self.index.search(query, k, threads=1)
+        return np.asarray(found.keys, dtype=np.int64), 1.0 - np.asarray(found.distances, dtype=np.float32)
+
+
+def exact_search(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force cosine (``matrix`` rows unit length): the ground truth for the ANN index."""
+    sims = matrix @ query
+    k = min(k, len(sims))
+    top = np.argpartition(-sims, k - 1)[:k]
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return top, sims[top]
+
+
+class PlaceVectors:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.RLock()
+        self.ids: list[str] = []
+        self.hashes: list[str] = []
+        self.matrix = np.zeros((0, 384), dtype=np.float32)
+        self._ann: AnnIndex | None = None
+        self._load()
+
+    def _load(self) -> None:
+        meta, npy = self.folder / "places.json", self.folder / "places.npy"
+        if meta.exists() and npy.exists():
+            data = json.loads(meta.read_text())
+            self.ids, self.hashes = data["ids"], data["hashes"]
+            self.matrix = np.load(npy)
+
+    def _save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "places.npy.tmp.npy"
+        np.save(tmp, self.matrix)
+        os.replace(tmp, self.folder / "places.npy")
+        (self.folder / "places.json.tmp").write_text(json.dumps({"ids": self.ids, "hashes": self.hashes}))
+        os.replace(self.folder / "places.json.tmp", self.folder / "places.json")
+
+    def pending(self, texts: dict[str, str]) -> dict[str, str]:
+        """The texts (by place id) that are new or changed since they were embedded."""
+        known = dict(zip(self.ids, self.hashes, strict=True))
+        return {pid: t for pid, t in texts.items() if known.get(pid) != _hash(t)}
+
+    def upsert(self, texts: dict[str, str], vectors: np.ndarray, keep: set[str] | None = None) -> None:
+        """Store vectors for ``texts`` (same order); with ``keep``, drop ids not in it (deleted places)."""
+        with self._lock:
+            rows = {pid: i for i, pid in enumerate(self.ids)}
+            matrix, ids, hashes = self.matrix.copy(), list(self.ids), list(self.hashes)
+            extra = []
+            for (pid, text), vec in zip(texts.items(), vectors, strict=True):
+                if pid in rows:
+                    matrix[rows[pid]], hashes[rows[pid]] = vec, _hash(text)
+                else:
+                    ids.append(pid)
+                    hashes.append(_hash(text))
+                    extra.append(vec)
+            if extra:
+                matrix = np.vstack([matrix, np.asarray(extra, dtype=np.float32)])
+            if keep is not None:
+                mask = np.array([pid in keep for pid in ids], dtype=bool)
+                matrix = matrix[mask] if len(ids) else matrix
+                ids = [p for p, m in zip(ids, mask, strict=True) if m]
+                hashes = [h for h, m in zip(hashes, mask, strict=True) if m]
+            self.matrix, self.ids, self.hashes, self._ann = matrix, ids, hashes, None
+            self._save()
+
+    def ann(self) -> AnnIndex:
+        with self._lock:
+            if self._ann is None:
+                index = AnnIndex(self.matrix.shape[1] if self.matrix.size else 384)
+                index.add(self.matrix)
+                self._ann = index
+            return self._ann
+
+    def search(self, query: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[str, float]]:
+        if not self.ids:
+            return []
+        k = min(k, len(self.ids))
+        rows, sims = exact_search(self.matrix, query, k) if exact else self.ann().search(query, k)
+        n = len(self.ids)
+        return [(self.ids[int(r)], round(float(s), 6)) for r, s in zip(rows, sims, strict=True) if 0 <= r < n]
+
+    def vector_of(self, place_id: str) -> np.ndarray:
+        try:
+            return self.matrix[self.ids.index(place_id)]
+        except ValueError:
+            raise NotFound(f"place {place_id!r} has no vector yet (new places are embedded within a minute)",
+                           field="place_id") from None
+
+
+def place_text(place: dict[str, Any]) -> str:
+    """What a place's vector says: its name and category, plus a description attribute when present."""
+    attrs = place.get("attributes") or {}
+    parts = [str(place.get("name") or ""), str(place.get("category") or ""), str(attrs.get("description") or "")]
+    return ", ".join(p for p in parts if p)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def place_vectors(runtime: Runtime) -> PlaceVectors:
+    from hexlake.ml.source import ml_dir
+
+    pv: PlaceVectors = runtime.resource("ml.place_vectors", lambda rt: PlaceVectors(ml_dir(rt) / "vectors"))
+    return pv
+
+
+def embed_pending(runtime: Runtime, batch: int = 256) -> int:
+    """The embedding consumer's work: embed new or changed place texts; returns how many."""
+    from hexlake.ml.embeddings import available, embed
+    from hexlake.spatial.resources import places
+
+    if not available():
+        return 0
+    pv = place_vectors(runtime)
+    texts, after = {}, None
+    while True:
+        page = places(runtime).page(after=after, limit=1000)
+        texts.update({p.id: place_text(p.to_json()) for p in page})
+        if len(page) < 1000:
+            break
+        after = page[-1].id
+    todo = pv.pending(texts)
+    items = list(todo.items())
+    for i in range(0, len(items), batch):
+        chunk = dict(items[i:i + batch])
+        pv.upsert(chunk, embed(list(chunk.values())))
+    if set(pv.ids) - set(texts):
+        pv.upsert({}, np.zeros((0, 384), dtype=np.float32), keep=set(texts))
+    return len(todo)
+
+
+def search_places(runtime: Runtime, q: str, *, k: int = 10, lat: float | None = None, lng: float | None = None,
+                  radius_m: float | None = None) -> list[dict[str, Any]]:
+    """Places whose text is closest in meaning to ``q``; with lat/lng/radius_m only places within it."""
+    from hexlake.ml.embeddings import embed
+
+    if not q.strip() or len(q) > 500:
+        raise BadRequest("q must be 1 to 500 characters", field="q")
+    query = embed([q])[0]
+    pv = place_vectors(runtime)
+    if lat is not None and lng is not None:
+        from hexlake.spatial.resources import places
+
+        inside = {h.id for h in places(runtime).nearby_hits(lat, lng, radius_m or 1000.0, 10_000)}
+        hits = [h for h in pv.search(query, len(pv.ids), exact=True) if h[0] in inside][:k]
+    else:
+        hits = pv.search(query, k)
+    return _with_places(runtime, hits)
+
+
+def similar_places(runtime: Runtime, place_id: str, k: int = 10) -> list[dict[str, Any]]:
+    pv = place_vectors(runtime)
+    hits = [h for h in pv.search(pv.vector_of(place_id), k + 1) if h[0] != place_id][:k]
+    return _with_places(runtime, hits)
+
+
+def _with_places(runtime: Runtime, hits: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    from hexlake.spatial.resources import places
+
+    found = places(runtime).store.get_many([pid for pid, _ in hits])
+    return [{**found[pid].to_json(), "similarity": sim} for pid, sim in hits if pid in found]
+
+
+__all__ = ["AnnIndex", "PlaceVectors", "embed_pending", "exact_search", "place_text", "place_vectors",
+           "search_places", "similar_places"]
