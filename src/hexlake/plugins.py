@@ -29,6 +29,7 @@ ROUTERS: list[str] = [
     "hexlake.privacy.api:router",
     "hexlake.quality.api:router",
     "hexlake.console.api:router",
+    "hexlake.ml.api:router",
 ]
 
 CLI_APPS: list[tuple[str, str, str]] = [
@@ -41,6 +42,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
     ("privacy", "hexlake.privacy.cli:app", "Erase or export one person's data; enforce retention."),
     ("audit", "hexlake.ops.audit_cli:app", "The query audit log: list, purge."),
+    ("ml", "hexlake.ml.cli:app", "Recommendations: training sets, models, the model registry."),
 ]
 
 OPERATIONS: list[str] = [
@@ -50,6 +52,7 @@ OPERATIONS: list[str] = [
     "hexlake.extract.operations:OPERATIONS",
     "hexlake.serve.query:OPERATIONS",
     "hexlake.privacy.operations:OPERATIONS",
+    "hexlake.ml.operations:OPERATIONS",
 ]
 
 SERVICES: list[str] = [
@@ -59,6 +62,7 @@ SERVICES: list[str] = [
     "hexlake.spatial.service:create",
     "hexlake.quality.service:create",
     "hexlake.privacy.service:create",
+    "hexlake.ml.service:create",
 ]
 
 
