@@ -56,6 +56,8 @@ def test_usage_errors_print_the_usage_line_and_exit_2(args: list[str], says: str
     (["sources", "create", "x", "--unknown-events", "maybe"], ["accept", "quarantine", "reject"]),
     (["quarantine", "list", "--status", "lost"], ["open", "replayed", "discarded"]),
     (["query", "SELECT 1", "--format", "xml"], ["table", "json", "csv"]),
+    (["transform", "history", "--status", "lost"], ["success", "warning", "failed"]),
+    (["audit", "list", "--outcome", "lost"], ["ok", "refused", "timeout", "cancelled", "throttled", "error"]),
 ])
 def test_a_value_outside_its_choices_lists_the_valid_ones(args: list[str], choices: list[str]) -> None:
     r = run_cli(None, *args)

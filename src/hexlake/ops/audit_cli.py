@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from hexlake.cli_common import JsonOpt, call, emit, out, table
+from hexlake.ops.audit import OUTCOMES
 
 app = typer.Typer(no_args_is_help=True)
+Outcome = StrEnum("Outcome", {o: o for o in OUTCOMES})  # type: ignore[misc]  # one list: ops/audit.py
 _COLUMNS = ["executed_at", "key_id", "outcome", "rows_returned", "execution_time_ms", "tables", "query_text"]
 
 
@@ -16,13 +19,12 @@ _COLUMNS = ["executed_at", "key_id", "outcome", "rows_returned", "execution_time
 def list_(
     limit: Annotated[int, typer.Option(help="Most records, newest first.", min=1, max=10_000)] = 50,
     key: Annotated[str | None, typer.Option("--key", help="Only this key id.")] = None,
-    outcome: Annotated[str | None, typer.Option(
-        help="Only this outcome: ok, refused, timeout, cancelled, throttled, error.")] = None,
+    outcome: Annotated[Outcome | None, typer.Option(help="Only this outcome.")] = None,
     since: Annotated[str | None, typer.Option(help="Only records at or after this ISO time (UTC).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Who queried what: key id, SQL, tables touched, rows, duration, outcome."""
-    result = call("audit_list", limit=limit, key_id=key, outcome=outcome, since=since)
+    result = call("audit_list", limit=limit, key_id=key, outcome=outcome.value if outcome else None, since=since)
     emit(result["items"], as_json, _render)
 
 

@@ -7,6 +7,7 @@ when there is one (it owns the warehouse file), otherwise on the files directly.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,12 @@ app = typer.Typer(
 def _emit(data: Any, as_json: bool, rows: list[dict[str, Any]], columns: list[str]) -> None:
     emit(data, as_json, lambda _: table(rows, columns))
 
+
+
+class RunStatus(StrEnum):
+    success = "success"
+    warning = "warning"
+    failed = "failed"
 
 @app.command()
 def run(
@@ -66,11 +73,11 @@ def status(as_json: JsonOpt = False) -> None:
 def history(
     limit: Annotated[int, typer.Option(help="Most rows to show.", min=1, max=10_000)] = 50,
     model: Annotated[str | None, typer.Option(help="Only this model, e.g. marts.place_popularity.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only success | warning | failed.")] = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs with this status.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run history, newest first: model, interval, start, end, status, rows, error."""
-    r = call("transform_history", limit=limit, model=model, status=status)
+    r = call("transform_history", limit=limit, model=model, status=status.value if status else None)
     _emit(r, as_json, r, ["started_at", "model", "interval_start", "interval_end", "status", "rows",
                           "error", "trigger"])
 
