@@ -7,6 +7,7 @@ with ``statement_timeout``, cancelled the same way. Both parse with the same all
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -135,7 +136,8 @@ class QuerySandbox:
         except psycopg.Error as exc:
             raise self._failure(handle, exc) from exc
         finally:
-            conn.rollback()
+            with contextlib.suppress(psycopg.Error):  # a cancelled or broken connection: just close it
+                conn.rollback()
             conn.close()
 
     def _tracked(self, handle: Running, on_start: OnStart | None) -> _Tracked:
