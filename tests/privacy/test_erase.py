@@ -74,3 +74,29 @@ def test_replayed_events_of_an_erased_person_are_dropped(runtime) -> None:
 def test_erasing_someone_unknown_reports_nothing_and_is_clean(runtime) -> None:
     report = erase(runtime, "nobody-at-all")
     assert report.clean and all(r.before == 0 for r in report.layers)
+
+
+def test_windows_open_in_a_running_consumer_do_not_bring_the_person_back(runtime):
+    """A consumer built before the erasure holds the person's open window in memory; when later
+    events close it, the sinks must drop it (online store, offline features)."""
+    from datetime import timedelta
+
+    from hexlake.stream.runner import build_consumers
+
+    from .conftest import BASE
+
+    populate(runtime, all_events()[:30], quarantine=False)
+    consumers = build_consumers(runtime)  # loads the person's open windows into memory
+    report = erase(runtime, ERASED)
+    assert report.clean, report.to_text()
+    later = [{"event_id": f"late-{i}", "event_type": "track", "user_id": "zed-9", "properties": {"event": "x"},
+              "timestamp": (BASE + timedelta(days=2, minutes=i * 30)).isoformat()} for i in range(6)]
+    ops.get("send")(runtime, later, source="app")
+    for consumer in consumers:
+        while consumer.step():
+            pass
+        consumer.deliver_outbox()
+    while ops.get("load_once")(runtime).get("rows", 0):
+        pass
+    found = proof_scan(runtime, subject_of(runtime, ERASED))
+    assert all(v == 0 for v in found.values()), found

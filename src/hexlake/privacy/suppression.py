@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Container
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from hexlake.catalog import connect_catalog
 
@@ -57,6 +59,12 @@ class SuppressionList:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def epoch(self) -> int:
+        """Changes whenever someone is erased (in any process): stream consumers reload their state."""
+        if time.monotonic() - self._checked > self._refresh_s:
+            self._reload()
+        return len(self._keys)
+
     def _reload(self) -> None:
         with self._lock:
             self._checked = time.monotonic()
@@ -69,6 +77,20 @@ class SuppressionList:
         self._db.close()
 
 
+def suppressing(deliver: Callable[[int, Any], None], gone: Container[str],
+                user_of: Callable[[Any], Any]) -> Callable[[int, Any], None]:
+    """A stream sink that drops the items of erased people: windows open in a consumer's memory at
+    the moment of an erasure close later, and must not bring the person back (online store, offline
+    table, derived events, webhooks)."""
+
+    def deliver_kept(outbox_id: int, items: Any) -> None:
+        kept = [item for item in items if user_of(item) not in gone]
+        if kept or not items:
+            deliver(outbox_id, kept)
+
+    return deliver_kept
+
+
 def get_suppression(runtime: object) -> SuppressionList:
     """The process's suppression list (one per runtime)."""
     from hexlake.runtime import Runtime
@@ -77,4 +99,4 @@ def get_suppression(runtime: object) -> SuppressionList:
     return runtime.resource("privacy.suppression", lambda rt: SuppressionList(rt.paths.catalog_db))
 
 
-__all__ = ["SuppressionList", "digest", "get_suppression"]
+__all__ = ["SuppressionList", "digest", "get_suppression", "suppressing"]

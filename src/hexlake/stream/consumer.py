@@ -94,8 +94,13 @@ class Consumer:
         options: ConsumerOptions,
         *,
         name: str = "c1",
+        reload_epoch: Callable[[], int] | None = None,
     ):
+        """``reload_epoch``: a counter that changes when someone else edited this group's state file
+        (a privacy erasure); the consumer then reloads its in-memory state before the next batch."""
         self.log, self.state, self.op, self.sinks = log_, state, operator, sinks
+        self._reload_epoch = reload_epoch
+        self._epoch = reload_epoch() if reload_epoch is not None else 0
         self.opts, self.name, self.group = options, name, operator.group
         self._sink_backoff_s = 0.0
         self._sink_retry_at = 0.0
@@ -117,6 +122,9 @@ class Consumer:
     # -- one step ------------------------------------------------------------------------------
     def step(self) -> int:
         """Run one micro-batch; return the number of messages handled (0 when idle or blocked)."""
+        if self._reload_epoch is not None and self._reload_epoch() != self._epoch:
+            self._epoch = self._reload_epoch()
+            self._restore()  # the state file was edited under us (an erasure): forget what it forgot
         if not self.deliver_outbox():
             return 0  # backpressure: a sink is failing, leave the backlog in the log
         msgs = self.log.read(self.group, self.name, self.opts.batch_size,

@@ -14,6 +14,7 @@ from typing import Any
 from hexlake.errors import ConfigError
 from hexlake.features import get_online_store
 from hexlake.gate.envelope import SourceInfo
+from hexlake.privacy.suppression import get_suppression, suppressing
 from hexlake.runtime import Runtime
 from hexlake.services import BackgroundService
 from hexlake.stream.consumer import Consumer, ConsumerOptions, ConsumerService
@@ -77,6 +78,7 @@ def build_consumers(runtime: Runtime, which: Sequence[str] = ALL) -> list[Consum
     from hexlake.log import get_log
 
     cfg, elog = runtime.settings.stream, get_log(runtime)
+    gone = get_suppression(runtime)  # erased people: their open windows never reach a sink
     out = []
 
     def state(group: str) -> StreamState:
@@ -84,16 +86,21 @@ def build_consumers(runtime: Runtime, which: Sequence[str] = ALL) -> list[Consum
 
     if "counters" in which:
         out.append(Consumer(elog, state(counters_group), CounterOperator(cfg.counter_ttl_s),
-                            {"counters": counters_sink(get_counter_store(runtime))}, options(runtime)))
+                            {"counters": counters_sink(get_counter_store(runtime))}, options(runtime),
+                            reload_epoch=gone.epoch))
     if "features" in which:
         table = OfflineFeatureTable(get_warehouse_for(runtime))
-        sinks = {"online": online_sink(get_online_store(runtime), cfg.feature_ttl_s), "offline": table.sink()}
+        sinks = {"online": suppressing(online_sink(get_online_store(runtime), cfg.feature_ttl_s), gone,
+                                       lambda item: item[0]),
+                 "offline": suppressing(table.sink(), gone, lambda row: row.get("user_key"))}
         out.append(Consumer(elog, state(features_group), UserWindowOperator(cfg.window_minutes * 60.0), sinks,
-                            options(runtime)))
+                            options(runtime), reload_epoch=gone.epoch))
     if "geofences" in which:
         op = GeofenceOperator(get_geofence_store(runtime), cfg.geofence_hysteresis_m, cfg.geofence_max_accuracy_m)
-        sink = derived_sink(lambda events: _ingest(runtime, events), webhook_queue(runtime))
-        out.append(Consumer(elog, state(op.group), op, {"derived": sink}, options(runtime)))
+        sink = suppressing(derived_sink(lambda events: _ingest(runtime, events), webhook_queue(runtime)), gone,
+                           lambda item: item.get("user_key"))
+        out.append(Consumer(elog, state(op.group), op, {"derived": sink}, options(runtime),
+                            reload_epoch=gone.epoch))
     return out
 
 
