@@ -115,6 +115,9 @@ def test_column_limited_key_names_only_its_columns(sandbox: QuerySandbox) -> Non
     for sql, reason in [("SELECT * FROM marts.daily", r"no \*"), ("SELECT secret FROM marts.daily", "secret"),
                         ("SELECT d.secret FROM marts.daily d", "secret"), ("SUMMARIZE marts.daily", "SUMMARIZE"),
                         ("SELECT daily FROM marts.daily", "whole row"),
+                        ("SELECT to_json(d) FROM marts.daily d", "whole row"),
+                        ("SELECT #3 FROM marts.daily", "#n"),
+                        ("SELECT c FROM marts.daily AS d(a, b, c)", "renaming"),
                         ("SELECT x FROM (SELECT secret AS x FROM marts.daily)", "secret")]:
         with pytest.raises(QueryRefused, match=reason):
             sandbox.run(sql, limited)

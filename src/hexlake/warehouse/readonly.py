@@ -108,7 +108,10 @@ class ParsedQuery:
     sql: str
     tables: tuple[TableRef, ...] = ()
     columns: frozenset[str] = frozenset()
+    #: the statement reads columns it does not name: ``*``, ``#1``, or an alias renaming a table's columns
     has_star: bool = False
+    #: names a whole row could be referenced by (table names and their aliases)
+    row_names: frozenset[str] = frozenset()
 
 
 def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
@@ -195,8 +198,9 @@ def _checked(stmt: exp.Expr, dialect: str, sql: str) -> ParsedQuery:
     tables: list[TableRef] = []
     columns: set[str] = set()
     has_star = _walk(stmt, tables, columns, allowed_function_keys(dialect))
+    row_names = {t.name.lower() for t in tables} | {t.alias.lower() for t in stmt.find_all(exp.Table) if t.alias}
     return ParsedQuery(kind=kind, sql=stmt.sql(dialect=dialect), tables=tuple(tables),
-                       columns=frozenset(columns), has_star=has_star)
+                       columns=frozenset(columns), has_star=has_star, row_names=frozenset(row_names))
 
 
 def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str], functions: frozenset[str]) -> bool:
@@ -214,11 +218,15 @@ def _walk(stmt: exp.Expr, tables: list[TableRef], columns: set[str], functions: 
             _check_function(node, functions)
         elif isinstance(node, exp.Table):
             _add_table(node, tables, ctes)
-        elif isinstance(node, exp.Star):
+        elif isinstance(node, exp.Star | exp.PositionalColumn) or _renames_columns(node):
             has_star = True
         elif isinstance(node, exp.Column) and node.name:
             columns.add(node.name.lower())
     return has_star
+
+
+def _renames_columns(node: exp.Expr) -> bool:
+    return isinstance(node, exp.TableAlias) and bool(node.columns)
 
 
 def _check_function(node: exp.Func, functions: frozenset[str]) -> None:

@@ -223,10 +223,10 @@ def authorise(parsed: ParsedQuery, caller: Caller, catalogue: dict[tuple[str, st
 
 def _check_columns(parsed: ParsedQuery, caller: Caller, columns_of: dict[str, list[str]]) -> None:
     if parsed.has_star or parsed.kind in ("describe", "summarize"):
-        raise QueryRefused("query refused: this key may read only some columns; name them (no *, "
-                           "DESCRIBE or SUMMARIZE)", field="sql")
+        raise QueryRefused("query refused: this key may read only some columns; name them (no *, #n, "
+                           "column-renaming aliases, DESCRIBE or SUMMARIZE)", field="sql")
     for column in parsed.columns:
-        if column in columns_of:
+        if column in columns_of or column in parsed.row_names:
             raise QueryRefused(f"query refused: {column!r} names a whole row; name the columns", field="sql")
         for table, cols in columns_of.items():
             if column in {c.lower() for c in cols} and not caller.may_read_column(table, column):
