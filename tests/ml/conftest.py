@@ -33,7 +33,11 @@ def frames(world: DemoWorld) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 @pytest.fixture
 def runtime(tmp_path: Any) -> Iterator[Runtime]:
-    rt = Runtime(Settings(data_dir=tmp_path / "data", spatial={"cluster_interval_s": 0}))
+    from hexlake.setup import initialise
+
+    settings = Settings(data_dir=tmp_path / "data", spatial={"cluster_interval_s": 0})
+    initialise(settings)
+    rt = Runtime(settings)
     yield rt
     rt.close()
 
