@@ -75,7 +75,7 @@ def _stream(runtime: Runtime) -> None:
         consumer.deliver_outbox()
 
 
-def make_runtime(data_dir: Path, secret: Path | None = None, **urls: str) -> Iterator[Runtime]:
+def make_runtime(data_dir: Path, secret: Path | None = None, **urls: Any) -> Iterator[Runtime]:
     """An initialised data dir (with ``secret``'s bytes as its secret: the same user_keys)."""
     settings = Settings(data_dir=data_dir, **urls)
     initialise(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.helpers import hexlake, init
 pytestmark = pytest.mark.slow
 
 
-def test_erase_export_and_retention_commands(tmp_path):
+def test_erase_export_and_retention_commands(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
     report = json.loads(hexlake(data, "privacy", "erase", "--user", "12345", "--json").stdout)
@@ -23,7 +24,7 @@ def test_erase_export_and_retention_commands(tmp_path):
     assert dry["dry_run"] is True and set(dry["classes"]) >= {"location", "transaction"}
 
 
-def test_bad_user_id_is_an_error_naming_the_field(tmp_path):
+def test_bad_user_id_is_an_error_naming_the_field(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
     proc = hexlake(data, "privacy", "erase", "--user", "x" * 300, check=False)

@@ -4,25 +4,28 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import h3
 import pytest
 
 from hexlake.demo.generate import DemoWorld
+from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.spatial.heatmap import heatmap
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_week_heatmap_at_res_7_shows_the_cities(runtime):
+def test_demo_week_heatmap_at_res_7_shows_the_cities(runtime: Runtime) -> None:
     world = DemoWorld(users=300, days=7, seed=7)
     items = list(world.events())
     for i in range(0, len(items), 1000):
         ops.get("send")(runtime, items[i:i + 1000], source="app")
     while ops.get("load_once")(runtime).get("rows", 0):
         pass
-    window = {"start": world.now - timedelta(days=7), "end": world.now + timedelta(hours=1), "now": world.now}
+    window: dict[str, Any] = {"start": world.now - timedelta(days=7), "end": world.now + timedelta(hours=1),
+                              "now": world.now}
     k = runtime.settings.transform.heatmap_k
     big = [c for c in world.cities if sum(u.city is c for u in world.users) >= 3 * k]
     assert len(big) >= 5

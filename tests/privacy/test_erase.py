@@ -4,12 +4,14 @@ rebuild without them; their replayed events are dropped at the gate."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from hexlake.privacy.erase import erase, subject_of
 from hexlake.privacy.scan import proof_scan
+from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.warehouse import get_warehouse
 
@@ -23,28 +25,28 @@ MARTS = ["marts.daily_engagement", "marts.event_aggregations", "marts.heatmap_ho
 VOLATILE = {"received_at", "loaded_at", "load_date", "log_offset"}  # when it arrived, not what
 
 
-def mart(runtime, name):
+def mart(runtime: Runtime, name: str) -> Any:
     table = get_warehouse(runtime).query_arrow(f"SELECT * FROM {name}")
     return table.drop_columns([c for c in table.column_names if c in VOLATILE])
 
 
-def same_rows(a, b) -> bool:
+def same_rows(a: Any, b: Any) -> bool:
     con = duckdb.connect()
     con.register("a", a)
     con.register("b", b)
-    left = con.execute("SELECT COUNT(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b)").fetchone()[0]
-    right = con.execute("SELECT COUNT(*) FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a)").fetchone()[0]
-    return left == right == 0
+    counts = [con.execute(f"SELECT COUNT(*) FROM (SELECT * FROM {x} EXCEPT ALL SELECT * FROM {y})").fetchone()
+              for x, y in (("a", "b"), ("b", "a"))]
+    return counts == [(0,), (0,)]
 
 
-def test_scan_finds_the_person_before_the_erasure(runtime) -> None:
+def test_scan_finds_the_person_before_the_erasure(runtime: Runtime) -> None:
     populate(runtime, all_events())
     found = proof_scan(runtime, subject_of(runtime, ERASED))
     assert found["warehouse tables"] > 0 and found["data dir files"] > 0
     assert any(k.startswith("file log.sqlite") for k in found)  # the embedded log is searched byte by byte
 
 
-def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime, tmp_path: Path) -> None:
+def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime: Runtime, tmp_path: Path) -> None:
     populate(runtime, all_events())
     report = erase(runtime, ERASED)
     assert report.clean, report.to_text()
@@ -59,7 +61,7 @@ def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtim
             assert same_rows(mart(runtime, name), mart(rebuilt, name)), name
 
 
-def test_replayed_events_of_an_erased_person_are_dropped(runtime) -> None:
+def test_replayed_events_of_an_erased_person_are_dropped(runtime: Runtime) -> None:
     populate(runtime, all_events()[:30], quarantine=False)
     erase(runtime, ERASED)
     old = events_of(ERASED)[:3]
@@ -71,12 +73,12 @@ def test_replayed_events_of_an_erased_person_are_dropped(runtime) -> None:
     assert all(v == 0 for v in proof_scan(runtime, subject_of(runtime, ERASED)).values())
 
 
-def test_erasing_someone_unknown_reports_nothing_and_is_clean(runtime) -> None:
+def test_erasing_someone_unknown_reports_nothing_and_is_clean(runtime: Runtime) -> None:
     report = erase(runtime, "nobody-at-all")
     assert report.clean and all(r.before == 0 for r in report.layers)
 
 
-def test_windows_open_in_a_running_consumer_do_not_bring_the_person_back(runtime):
+def test_windows_open_in_a_running_consumer_do_not_bring_the_person_back(runtime: Runtime) -> None:
     """A consumer built before the erasure holds the person's open window in memory; when later
     events close it, the sinks must drop it (online store, offline features)."""
     from datetime import timedelta

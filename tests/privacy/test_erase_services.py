@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("log_backend", ["postgresql", "redis"])
-def test_erase_is_clean_on_postgres_and_redis(tmp_path: Path, request: FixtureRequest, log_backend, redis_url) -> None:
+def test_erase_is_clean_on_postgres_and_redis(
+    tmp_path: Path, request: FixtureRequest, log_backend: str, redis_url: str
+) -> None:
     log_url = request.getfixturevalue("pg_url") if log_backend == "postgresql" else redis_url + "log"
     for runtime in make_runtime(tmp_path / "data", log_url=log_url, online_url=redis_url):
         populate(runtime, all_events())

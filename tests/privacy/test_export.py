@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hexlake.privacy.erase import subject_of
 from hexlake.privacy.export import export_zip
+from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.serve.app import create_app
 
@@ -24,7 +26,7 @@ def rows(zf: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.TextIOWrapper(zf.open(name), encoding="utf-8")))
 
 
-def test_export_holds_every_layer_of_the_person_and_only_theirs(runtime, tmp_path):
+def test_export_holds_every_layer_of_the_person_and_only_theirs(runtime: Runtime, tmp_path: Path) -> None:
     populate(runtime, all_events())
     key = subject_of(runtime, ERASED).user_key
     written = export_zip(runtime, ERASED, tmp_path / "me.zip")
@@ -40,7 +42,7 @@ def test_export_holds_every_layer_of_the_person_and_only_theirs(runtime, tmp_pat
         assert all(other.encode() not in zf.read(n) for n in names)
 
 
-def test_export_over_http_admin_and_own_subject_token_only(runtime):
+def test_export_over_http_admin_and_own_subject_token_only(runtime: Runtime) -> None:
     populate(runtime, all_events()[:20], quarantine=False)
     mine = ops.get("keys_create")(runtime, kind="subject", name="me", subject=ERASED)["key"]
     theirs = ops.get("keys_create")(runtime, kind="subject", name="them", subject=OTHERS[0])["key"]

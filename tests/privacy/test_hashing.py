@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_emails_are_normalised_before_hashing() -> None:
         (None, "***"),
     ],
 )
-def test_mask_keeps_only_a_non_identifying_shape(value, masked) -> None:
+def test_mask_keeps_only_a_non_identifying_shape(value: Any, masked: Any) -> None:
     assert mask(value) == masked
 
 
@@ -59,5 +60,5 @@ def test_mask_keeps_only_a_non_identifying_shape(value, masked) -> None:
     ("value", "domain"),
     [("a@Gmail.com", "gmail.com"), ("no-at-sign", None), ("a@localhost", None), (7, None), ("@x.com", None)],
 )
-def test_email_domain(value, domain) -> None:
+def test_email_domain(value: Any, domain: Any) -> None:
     assert email_domain(value) == domain

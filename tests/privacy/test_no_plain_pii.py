@@ -104,7 +104,7 @@ def bytes_of(root: Path) -> bytes:
 
 
 def redis_bytes(prefix: str) -> bytes:
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client: Any = redis.Redis.from_url("redis://127.0.0.1:6379/0")  # bytes in, bytes out
     try:
         out = []
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -123,7 +123,7 @@ def redis_bytes(prefix: str) -> bytes:
         client.close()
 
 
-def run_property(data_dir: Path, **urls: str) -> tuple[list[str], bytes]:
+def run_property(data_dir: Path, **urls: Any) -> tuple[list[str], bytes]:
     cfg = Settings(data_dir=data_dir, **urls)
     keys = initialise(cfg)
     app = create_app(cfg, background=False)

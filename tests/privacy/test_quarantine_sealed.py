@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ def record(failed_at: datetime | None = None) -> QuarantineRecord:
                             payload=PAYLOAD)
 
 
-def test_payload_and_failure_are_not_in_the_file_but_read_back_whole(tmp_path):
+def test_payload_and_failure_are_not_in_the_file_but_read_back_whole(tmp_path: Path) -> None:
     db = tmp_path / "catalog.sqlite"
     store = QuarantineStore(db, secret=SECRET)
     [rid] = store.put([record()])
@@ -36,7 +37,7 @@ def test_payload_and_failure_are_not_in_the_file_but_read_back_whole(tmp_path):
     assert again.counts()[0].count == 1
 
 
-def test_rows_carry_the_user_key_and_fixes_stay_sealed(tmp_path):
+def test_rows_carry_the_user_key_and_fixes_stay_sealed(tmp_path: Path) -> None:
     store = QuarantineStore(tmp_path / "c.sqlite", secret=SECRET)
     [rid] = store.put([record()])
     store.update_payload(rid, {**PAYLOAD, "user_id": "u-other-88"})
@@ -44,14 +45,14 @@ def test_rows_carry_the_user_key_and_fixes_stay_sealed(tmp_path):
     assert len(key[0]) == 64 and key[1].startswith("enc:v1:") and "u-other-88" not in key[1]
 
 
-def test_another_secret_cannot_read_it(tmp_path):
+def test_another_secret_cannot_read_it(tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
     QuarantineStore(db, secret=SECRET).put([record()])
     with pytest.raises(ConfigError):
         QuarantineStore(db, secret=b"x" * 32).list()
 
 
-def test_rows_expire_after_their_retention(tmp_path):
+def test_rows_expire_after_their_retention(tmp_path: Path) -> None:
     store = QuarantineStore(tmp_path / "c.sqlite", secret=SECRET)
     now = datetime.now(UTC)
     store.put([record(now - timedelta(days=31)), record(now - timedelta(days=1))])
@@ -59,7 +60,7 @@ def test_rows_expire_after_their_retention(tmp_path):
     assert len(store.list(status=None)) == 1
 
 
-def test_sealer_binds_the_purpose():
+def test_sealer_binds_the_purpose() -> None:
     sealed = Sealer(SECRET, "quarantine").seal("hello")
     assert Sealer(SECRET, "quarantine").open(sealed) == "hello"
     with pytest.raises(ConfigError):

@@ -10,25 +10,26 @@ from hexlake.catalog import connect_catalog
 from hexlake.errors import ConfigError
 from hexlake.privacy.retention import duration, enforce
 from hexlake.privacy.service import clean_uploads, housekeeping
+from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.warehouse import get_warehouse
 
 from .conftest import all_events
 
 
-def load(runtime) -> None:
+def load(runtime: Runtime) -> None:
     ops.get("send")(runtime, all_events()[:40], source="app")
     while ops.get("load_once")(runtime).get("rows", 0):
         pass
 
 
-def by_class(runtime) -> dict[str, int]:
+def by_class(runtime: Runtime) -> dict[str, int]:
     rows = get_warehouse(runtime).cursor().execute(
         "SELECT coalesce(retention, '-'), COUNT(*) FROM raw_events GROUP BY 1").fetchall()
     return dict(rows)
 
 
-def test_dry_run_counts_and_the_real_run_deletes_only_expired_classes(runtime):
+def test_dry_run_counts_and_the_real_run_deletes_only_expired_classes(runtime: Runtime) -> None:
     load(runtime)
     before = by_class(runtime)
     assert before.get("location", 0) > 0
@@ -42,14 +43,14 @@ def test_dry_run_counts_and_the_real_run_deletes_only_expired_classes(runtime):
     assert "location" not in after and after.get("interaction") == before.get("interaction")
 
 
-def test_bad_duration_names_the_setting():
+def test_bad_duration_names_the_setting() -> None:
     with pytest.raises(ConfigError) as err:
         duration("forever")
     assert err.value.field == "privacy.retention_classes"
     assert duration("2y") == timedelta(days=730)
 
 
-def test_imported_and_abandoned_uploads_are_deleted_with_their_files(runtime):
+def test_imported_and_abandoned_uploads_are_deleted_with_their_files(runtime: Runtime) -> None:
     db = runtime.paths.imports_db
     conn = connect_catalog(db)
     conn.execute("CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, filename TEXT NOT NULL, size INTEGER, "
@@ -68,7 +69,7 @@ def test_imported_and_abandoned_uploads_are_deleted_with_their_files(runtime):
     assert sorted(p.name for p in runtime.paths.uploads.iterdir()) == ["busy", "fresh"]
 
 
-def test_housekeeping_runs_every_part(runtime):
+def test_housekeeping_runs_every_part(runtime: Runtime) -> None:
     load(runtime)
     done = housekeeping(runtime)
     assert set(done) == {"quarantine", "uploads", "retention"}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -27,7 +29,7 @@ def key_of(value: object) -> str:
 
 
 @pytest.fixture
-def registry(tmp_path: Path):
+def registry(tmp_path: Path) -> Iterator[SchemaRegistry]:
     reg = SchemaRegistry(tmp_path / "catalog.sqlite")
     yield reg
     reg.close()
@@ -60,14 +62,14 @@ LEAKY = {
 }
 
 
-def test_no_plain_value_survives_anywhere_in_the_event(registry) -> None:
+def test_no_plain_value_survives_anywhere_in_the_event(registry: SchemaRegistry) -> None:
     data = stored(registry, LEAKY)
     for value in PLAIN:
         assert value.encode() not in data, value
     assert b"jane.doe%40example.com" not in data
 
 
-def test_id_like_keys_get_the_envelope_user_key(registry) -> None:
+def test_id_like_keys_get_the_envelope_user_key(registry: SchemaRegistry) -> None:
     event = msgspec.json.decode(stored(registry, LEAKY))
     assert event["user_key"] == key_of("u-4242")
     assert event["properties"]["user_id"] == event["properties"]["userId"] == key_of("u-4242")
@@ -76,14 +78,14 @@ def test_id_like_keys_get_the_envelope_user_key(registry) -> None:
     assert "ref=ad" in event["properties"]["url"]
 
 
-def test_emails_hash_the_same_whatever_their_case_or_encoding(registry) -> None:
+def test_emails_hash_the_same_whatever_their_case_or_encoding(registry: SchemaRegistry) -> None:
     props = msgspec.json.decode(stored(registry, LEAKY))["properties"]
     expected = key_of("jane.doe@example.com")
     assert props["Email"] == props["EMAIL"] == props["email_address"] == props["user"]["email"] == expected
     assert expected in props["note"] and expected in props["url"]
 
 
-def test_network_addresses_and_person_names_are_removed(registry) -> None:
+def test_network_addresses_and_person_names_are_removed(registry: SchemaRegistry) -> None:
     event = msgspec.json.decode(stored(registry, LEAKY))
     assert "ip" not in event["properties"]["user"]
     assert event["context"]["network"] == {} and event["context"]["headers"] == {}
@@ -91,7 +93,7 @@ def test_network_addresses_and_person_names_are_removed(registry) -> None:
     assert event["properties"]["$set"] == {}
 
 
-def test_ordinary_values_are_left_alone(registry) -> None:
+def test_ordinary_values_are_left_alone(registry: SchemaRegistry) -> None:
     item = {"event_type": "track", "properties": {"event": "x", "name": "Home page", "version": "2.1.3",
                                                   "at": "2024-06-01T10:00:00Z", "order": 12345678901,
                                                   "time": "10:00:00", "place": {"name": "Cafe"}}}
@@ -103,14 +105,14 @@ def test_ordinary_values_are_left_alone(registry) -> None:
     ("drop", lambda v: v is None),
     ("keep", lambda v: v == "jane.doe@example.com"),
 ])
-def test_source_policy_decides_what_happens_to_found_pii(registry, policy, check) -> None:
+def test_source_policy_decides_what_happens_to_found_pii(registry: SchemaRegistry, policy: Any, check: Any) -> None:
     item = {"event_type": "track", "properties": {"event": "x", "contact_email": "jane.doe@example.com"}}
     props = msgspec.json.decode(stored(registry, item, source="partner",
                                        source_pii_policy={"partner": policy}))["properties"]
     assert check(props.get("contact_email"))
 
 
-def test_schema_policy_and_x_pii_override_the_default(registry) -> None:
+def test_schema_policy_and_x_pii_override_the_default(registry: SchemaRegistry) -> None:
     registry.add({"x-event-type": "signup_form", "x-version": 1, "x-pii-policy": "drop", "type": "object",
                        "properties": {"email": {"type": "string", "x-pii": "mask"},
                                       "support_email": {"type": "string", "x-pii": "keep"}}})
@@ -122,7 +124,7 @@ def test_schema_policy_and_x_pii_override_the_default(registry) -> None:
                      "email_domain": "example.com"}
 
 
-def test_hostile_nesting_is_bounded(registry) -> None:
+def test_hostile_nesting_is_bounded(registry: SchemaRegistry) -> None:
     deep: dict = {"email": "jane.doe@example.com"}
     for _ in range(40):
         deep = {"a": [deep]}
@@ -132,19 +134,19 @@ def test_hostile_nesting_is_bounded(registry) -> None:
 
 @pytest.mark.parametrize("key", ["email", "E-Mail", "email_address", "EMAIL", "$email", "phone_number", "mobile",
                                  "ip_address", "remote_addr", "X-Forwarded-For", "userId", "uid", "user_id"])
-def test_key_spellings_are_recognised(key) -> None:
+def test_key_spellings_are_recognised(key: Any) -> None:
     assert key_class(key) != 0, normalise_key(key)
 
 
 @pytest.mark.parametrize("text", ["mail a@b.io now", "+44 20 7946 0958", "(415) 555-0132", "ip 10.1.2.3",
                                   "fe80::1ff:fe23:4567:890a", "?email=a%40b.io"])
-def test_value_detectors_find_pii_in_text(text) -> None:
+def test_value_detectors_find_pii_in_text(text: Any) -> None:
     assert find_pii(text)
 
 
 @pytest.mark.parametrize("text", ["2024-06-01T10:00:00Z", "version 2.1.3", "order 12345678901", "10:00:00",
                                   "https://example.com/a?q=pizza"])
-def test_value_detectors_ignore_ordinary_text(text) -> None:
+def test_value_detectors_ignore_ordinary_text(text: Any) -> None:
     assert not find_pii(text)
 
 
@@ -155,7 +157,7 @@ def test_scrub_does_not_mutate_its_input() -> None:
     assert msgspec.json.encode(props) == snapshot
 
 
-def test_nested_objects_are_scrubbed_when_the_schema_annotates_other_fields():
+def test_nested_objects_are_scrubbed_when_the_schema_annotates_other_fields() -> None:
     """A schema with x-pii paths must not switch the walk off for unannotated nested objects."""
     out = Scrubber(Hasher(SECRET)).properties({"a": {"b": {"note": "mail jane.doe@example.com"}}},
                                               exempt={"email": True})
