@@ -68,6 +68,16 @@ def test_database_refuses_to_change_any_setting_back(runtime: Runtime, name: str
     assert cur.execute("SELECT current_setting('enable_external_access')").fetchone() == (False,)
 
 
+def test_memory_limit_of_the_query_database_is_the_setting(tmp_path: Path) -> None:
+    rt = Runtime(Settings(data_dir=tmp_path / "other", query={"memory_limit": "300MB"}))
+    try:
+        expected = duckdb.connect().execute("SET memory_limit = '300MB'").execute(
+            "SELECT current_setting('memory_limit')").fetchone()
+        assert get_warehouse(rt).cursor().execute("SELECT current_setting('memory_limit')").fetchone() == expected
+    finally:
+        rt.close()
+
+
 def test_database_reads_and_writes_no_file_even_without_the_parser(runtime: Runtime, tmp_path: Path) -> None:
     cur = get_warehouse(runtime).cursor()
     secret = tmp_path / "data" / "server.json"
