@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -54,7 +54,7 @@ def test_a_future_event_changes_no_training_row(frames: Frames) -> None:
     """Adversarial: a burst of activity after the window changes nothing that is already labelled."""
     inter, places = frames
     end = inter["ts"].max()
-    assert end is not None
+    assert isinstance(end, datetime)
     burst = inter.head(500).with_columns(pl.lit(end + timedelta(days=1)).alias("ts"))
     a = dataset.build(inter, places, days=5, seed=1, now=end)
     b = dataset.build(pl.concat([inter, burst]), places, days=5, seed=1, now=end)

@@ -28,7 +28,7 @@ def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
 def _rows(prefix: str, at: datetime, n: int, props: dict[str, object]) -> list[tuple[object, ...]]:
     rows = []
     for i in range(n):
-        values = {c: None for c, _ in RAW_EVENTS_COLUMNS}
+        values: dict[str, object] = {c: None for c, _ in RAW_EVENTS_COLUMNS}
         values.update(event_id=f"{prefix}{i}", event_type="track", schema_version=1, source="app", ts=at,
                       received_at=at + timedelta(seconds=i), properties=json.dumps(props), context="{}",
                       consent="{}", log_offset=i, load_date=at.date(), loaded_at=at)
