@@ -102,3 +102,21 @@ def test_windows_open_in_a_running_consumer_do_not_bring_the_person_back(runtime
         pass
     found = proof_scan(runtime, subject_of(runtime, ERASED))
     assert all(v == 0 for v in found.values()), found
+
+
+def test_sync_targets_are_rewritten_without_the_person(runtime, tmp_path: Path):
+    import pyarrow.parquet as pq
+
+    populate(runtime, all_events(), quarantine=False)
+    target = f"parquet://{tmp_path / 'lake'}"
+    assert ops.get("sync_run")(runtime, target=target, tables=["raw_events"])["failed"] == 0
+    key = subject_of(runtime, ERASED).user_key
+    files = sorted((tmp_path / "lake").rglob("*.parquet"))
+    before = sum(pq.read_table(f).num_rows for f in files)
+    report = erase(runtime, ERASED)
+    assert report.clean, report.to_text()
+    synced = next(r for r in report.layers if r.layer == f"sync {target}")
+    assert synced.before > 0 and synced.after == 0
+    after = sum(pq.read_table(f).num_rows for f in files)
+    assert after == before - synced.before > 0
+    assert all(key.encode() not in f.read_bytes() for f in files)

@@ -31,3 +31,20 @@ def test_erase_is_clean_on_postgres_and_redis(
         before = {r.layer: r.before for r in report.layers}
         assert before["log"] > 0 and before["online store"] == 1 and before["stream state and counters"] > 0
         assert all(v == 0 for v in proof_scan(runtime, subject).values())
+
+
+def test_postgres_sync_target_rows_are_deleted(tmp_path, pg_url):
+    import psycopg
+
+    from hexlake.serve import operations as ops
+
+    for runtime in make_runtime(tmp_path / "data"):
+        populate(runtime, all_events(), quarantine=False)
+        assert ops.get("sync_run")(runtime, target=pg_url, tables=["raw_events"])["failed"] == 0
+        key = subject_of(runtime, ERASED).user_key
+        report = erase(runtime, ERASED)
+        assert report.clean, report.to_text()
+        with psycopg.connect(pg_url) as conn:
+            left = conn.execute('SELECT COUNT(*) FROM "raw_events" t WHERE strpos(t::text, %s) > 0', (key,)).fetchone()
+            others = conn.execute('SELECT COUNT(*) FROM "raw_events"').fetchone()
+        assert left == (0,) and others[0] > 0
