@@ -23,7 +23,7 @@ from hexlake.runtime import Runtime
 class AnnIndex:
     """usearch HNSW over unit vectors; keys are row numbers of the matrix."""
 
-    def __init__(self, dim: int, *, connectivity: int = 16, expansion_search: int = 128) -> None:
+    def __init__(self, dim: int, *, connectivity: int = 16, expansion_search: int = 256) -> None:
         from usearch.index import Index
 
         self.index = Index(ndim=dim, metric="cos", dtype="f32", connectivity=connectivity,
@@ -83,6 +83,8 @@ class PlaceVectors:
         with self._lock:
             rows = {pid: i for i, pid in enumerate(self.ids)}
             matrix, ids, hashes = self.matrix.copy(), list(self.ids), list(self.hashes)
+            if not ids and len(vectors):
+                matrix = np.zeros((0, vectors.shape[1]), dtype=np.float32)  # the first vectors set the width
             extra = []
             for (pid, text), vec in zip(texts.items(), vectors, strict=True):
                 if pid in rows:
@@ -180,7 +182,8 @@ def search_places(runtime: Runtime, q: str, *, k: int = 10, lat: float | None = 
     if lat is not None and lng is not None:
         from hexlake.spatial.resources import places
 
-        inside = {h.id for h in places(runtime).nearby_hits(lat, lng, radius_m or 1000.0, 10_000)}
+        service = places(runtime)
+        inside = {h.id for h in service.nearby_hits(lat, lng, radius_m or 1000.0, service.max_limit)}
         hits = [h for h in pv.search(query, len(pv.ids), exact=True) if h[0] in inside][:k]
     else:
         hits = pv.search(query, k)

@@ -1,0 +1,89 @@
+"""Embeddings and vector search: ANN recall against exact search, semantic search, similar places, 501s."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from hexlake.ml.vectors import AnnIndex, PlaceVectors, exact_search, place_vectors
+from hexlake.runtime import Runtime
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors around 50 centres: nearer to real text embeddings than uniform noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, dim))
+    x = centres[rng.integers(0, 50, n)] + 0.6 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_ann_recall_at_10_against_exact_is_at_least_095() -> None:
+    data, queries = _clustered(5_000, 64, 1), _clustered(100, 64, 2)
+    index = AnnIndex(64)
+    index.add(data)
+    hits = 0
+    for q in queries:
+        ann, _ = index.search(q, 10)
+        exact, _ = exact_search(data, q, 10)
+        hits += len(set(ann.tolist()) & set(exact.tolist()))
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+def test_place_vectors_upsert_change_delete_and_persist(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path)) / "vectors"
+    pv = PlaceVectors(folder)
+    vecs = _clustered(3, 8, 3)
+    texts = {"a": "Cafe Blue, cafe", "b": "Green Park, park", "c": "Iron Gym, gym"}
+    assert pv.pending(texts) == texts
+    pv.upsert(texts, vecs)
+    assert pv.pending(texts) == {}
+    changed = {**texts, "b": "Green Park, park, with a lake"}
+    assert pv.pending(changed) == {"b": changed["b"]}
+    pv.upsert({"b": changed["b"]}, vecs[:1])
+    assert pv.search(vecs[0], 2, exact=True)[0][1] == pytest.approx(1.0, abs=1e-5)
+    pv.upsert({}, np.zeros((0, 8), dtype=np.float32), keep={"a", "c"})  # b deleted from the registry
+    again = PlaceVectors(folder)
+    assert again.ids == ["a", "c"] and again.matrix.shape == (2, 8)
+    assert [h[0] for h in again.search(vecs[2], 1)] == ["c"]
+
+
+@pytest.mark.slow
+def test_coffee_finds_the_espresso_bar_and_similar_places(client: TestClient, runtime: Runtime) -> None:
+    from hexlake.ml.vectors import embed_pending
+    from hexlake.spatial.resources import places
+
+    rows = [("p1", "Blue Bottle Espresso Bar", "cafe"), ("p2", "Riverside Park", "park"),
+            ("p3", "Iron Works Gym", "gym"), ("p4", "City Art Museum", "museum"),
+            ("p5", "Corner Hardware Store", "shop"), ("p6", "The Tea Room", "cafe"),
+            ("p7", "Night Owl Cocktail Bar", "bar"), ("p8", "Sushi Garden", "restaurant")]
+    for i, (pid, name, cat) in enumerate(rows):
+        places(runtime).create({"id": pid, "name": name, "category": cat, "lat": 52.5 + i * 0.001, "lng": 13.4})
+    assert embed_pending(runtime) == len(rows)
+    assert embed_pending(runtime) == 0  # nothing new: nothing embedded again
+    body = client.get("/v1/search/places", params={"q": "coffee", "k": 8}).json()
+    order = [p["id"] for p in body["places"]]
+    # the espresso bar never says "coffee": it is found by meaning, ahead of every place that is not a cafe
+    assert order.index("p1") <= 1 and all(order.index("p1") < order.index(p) for p in ("p2", "p3", "p4", "p5", "p7"))
+    assert body["places"][order.index("p1")]["similarity"] > body["places"][-1]["similarity"]
+    near = client.get("/v1/search/places", params={"q": "coffee", "lat": 52.5035, "lng": 13.4,
+                                                   "radius_m": 200}).json()
+    assert "p1" not in [p["id"] for p in near["places"]]  # 390 m away: outside the radius
+    similar = client.get("/v1/places/p7/similar", params={"k": 3}).json()
+    assert "p7" not in [p["id"] for p in similar["places"]] and len(similar["places"]) == 3
+    assert client.get("/v1/places/nope/similar").status_code == 404
+    assert client.get("/v1/search/places", params={"q": ""}).status_code in (400, 422)
+    assert len(place_vectors(runtime).ids) == len(rows)
+
+
+def test_without_the_extra_search_answers_501_naming_it(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hexlake.ml.embeddings as emb
+
+    monkeypatch.setattr(emb, "available", lambda: False)
+    monkeypatch.setattr(emb, "_model", None)
+    for path, params in (("/v1/search/places", {"q": "coffee"}), ("/v1/places/p1/similar", {})):
+        r = client.get(path, params=params)
+        assert r.status_code == 501, r.text
+        assert "hexlake[ml]" in r.text
