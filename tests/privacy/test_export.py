@@ -56,3 +56,19 @@ def test_export_over_http_admin_and_own_subject_token_only(runtime: Runtime) -> 
         assert denied.status_code == 403
         erase = client.delete(f"/v1/subjects/{ERASED}", headers={"Authorization": f"Bearer {mine}"})
         assert erase.status_code == 403  # erasure is an admin's act
+
+
+def test_erase_over_http_needs_an_admin_and_a_valid_id(runtime):
+    admin = ops.get("keys_create")(runtime, kind="admin", name="ops")["key"]
+    reader = ops.get("keys_create")(runtime, kind="read", name="dash")["key"]
+    runtime.close()
+    app = create_app(runtime.settings, background=False)
+    with TestClient(app) as client:
+        as_admin = {"Authorization": f"Bearer {admin}"}
+        done = client.delete("/v1/subjects/someone-42", headers=as_admin)
+        assert done.status_code == 200 and done.json()["clean"] is True and "CLEAN" in done.json()["text"]
+        too_long = client.delete("/v1/subjects/" + "x" * 300, headers=as_admin)
+        assert too_long.status_code == 400 and too_long.json()["error"]["field"] == "user_id"
+        as_reader = {"Authorization": f"Bearer {reader}"}
+        assert client.delete("/v1/subjects/someone-42", headers=as_reader).status_code == 403
+        assert client.delete("/v1/subjects/someone-42").status_code == 401
