@@ -108,6 +108,14 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
     return {"consumer": name, "loaded": loader.loaded if loader else 0, "parts": ["loader"] * bool(loader) + parts}
 
 
+def _check_parts(only: str) -> str:
+    """A usage error (exit 2, usage line) naming the valid parts when --only has an unknown one."""
+    unknown = sorted({p.strip() for p in only.split(",") if p.strip()} - set(PARTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    return only
+
+
 def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
     """The loader and the features sink write the warehouse; a DuckDB file takes one writing process,
     which is the server's when one runs: say so instead of failing on DuckDB's lock."""
@@ -127,7 +135,8 @@ def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
 @app.callback(invoke_without_command=True)
 def worker(
     only: Annotated[str, typer.Option(
-        "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).")] = ",".join(PARTS),
+        "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).",
+        callback=_check_parts)] = ",".join(PARTS),
     until_idle: Annotated[bool, typer.Option(
         "--until-idle", help="Exit once the log is drained instead of waiting for new events.")] = False,
     name: Annotated[str | None, typer.Option(
@@ -142,13 +151,7 @@ def worker(
     """Run the raw loader and stream consumers against HEXLAKE_LOG_URL until SIGTERM/SIGINT (graceful:
     the current batch finishes). Start several, on several machines, with a PostgreSQL or Redis log."""
     from hexlake.cli_common import settings
-    from hexlake.errors import ConfigError
-
     which = [p.strip() for p in only.split(",") if p.strip()]
-    unknown = sorted(set(which) - set(PARTS))
-    if unknown:
-        raise ConfigError(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
-                          field="only")
     runtime = Runtime(_check_warehouse_free(settings(), which))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -38,8 +38,8 @@ def test_worker_refuses_unknown_parts(tmp_path: Path) -> None:
 
     done = subprocess.run([*HEXLAKE, "--data-dir", str(tmp_path), "worker", "--only", "loader,nope"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert done.stderr.startswith("Error: unknown worker part(s) nope")
+    assert done.returncode == 2  # a usage error: usage line, then the valid parts
+    assert done.stderr.startswith("Usage: hexlake worker") and "unknown worker part(s) nope; choose from" in done.stderr
 
 
 def test_worker_features_consumer_writes_user_windows_into_a_postgres_warehouse(
