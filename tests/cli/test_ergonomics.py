@@ -44,6 +44,7 @@ def test_version_option_and_command_print_the_version() -> None:
     (["query", "SELECT 1", "--limit", "zero"], "Invalid value for '--limit'"),
     (["query", "SELECT 1", "--limit", "0"], "greater than or equal to 1"),
     (["places", "nearby", "--lat", "1"], "Missing option '--lng'"),
+    (["worker", "--only", "loader,bogus"], "choose from loader, counters, features, geofences"),
 ])
 def test_usage_errors_print_the_usage_line_and_exit_2(args: list[str], says: str) -> None:
     r = run_cli(None, *args)
