@@ -1,6 +1,6 @@
 """``hexlake serve``: run uvicorn on the app and advertise the server in the data dir.
 
-Stopping is bounded: SIGTERM/SIGINT gives in-flight requests half of ``serve.shutdown_timeout_s``,
+Stopping is bounded: SIGTERM/SIGINT gives in-flight requests a quarter of ``serve.shutdown_timeout_s``,
 then the services stop; a watchdog ends the process when the whole budget is spent (a transform or
 query still running is abandoned — every store it writes is transactional, so it is redone).
 """
@@ -99,7 +99,7 @@ def run_server(
         serve_log.info("serving", extra={"url": url, "data_dir": str(settings.data_dir), "pid": os.getpid(),
                                          "log_file": str(log_file) if log_file else None})
         config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_config=None,
-                                log_level=logging.INFO, timeout_graceful_shutdown=max(1, int(budget / 2)))
+                                log_level=logging.INFO, timeout_graceful_shutdown=max(1, int(budget / 4)))
         BoundedServer(config, budget, lambda: remove_server_file(settings.paths.server_file, info.pid)).run()
     finally:
         remove_server_file(settings.paths.server_file, info.pid)
