@@ -146,3 +146,30 @@ def test_lands_in_a_postgres_warehouse_partitioned_by_extracted_date(pg_url: str
     wh.close()
 
 
+
+
+def test_identifiers_are_protected_by_default_after_deriving_what_staging_needs(source: Db,
+                                                                                  warehouse: Warehouse) -> None:
+    source.run("ALTER TABLE users ADD COLUMN hashed_password VARCHAR(100)")
+    source.run("ALTER TABLE users ADD COLUMN last_login_ip VARCHAR(45)")
+    source.run("UPDATE users SET hashed_password = '$2b$secret', last_login_ip = '10.1.2.3' WHERE id = 1")
+    source.run("UPDATE users SET email = 'no-domain' WHERE id = 3")
+    run(source, warehouse, pii=[])  # no rules: the defaults still protect every identifier
+    got = rows(warehouse, "SELECT id, email, email_domain, has_password, last_login_ip, phone "
+                          "FROM raw_app_users ORDER BY id")
+    assert got[0] == (1, HASHER.hash_pii("ann@example.com", email=True), "example.com", True,
+                      HASHER.hash_pii("10.1.2.3"), "***0101")
+    assert got[1][2:4] == ("example.com", False)
+    assert got[2][2] is None  # seed 004: NULLIF(SPLIT_PART(email, '@', 2), '')
+    cols = [r[0] for r in rows(warehouse, "SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_name = 'raw_app_users'")]
+    assert "hashed_password" not in cols
+    dump = repr(rows(warehouse, "SELECT * FROM raw_app_users"))
+    for plain in ("Ann@Example.com", "bob@example.com", "$2b$secret", "10.1.2.3", "555-0101"):
+        assert plain not in dump
+
+
+def test_keep_opts_a_column_out_of_the_defaults(source: Db, warehouse: Warehouse) -> None:
+    run(source, warehouse, pii=["users.phone=keep"])
+    assert rows(warehouse, "SELECT phone FROM raw_app_users WHERE id = 1") == [("555-0101",)]
+    assert rows(warehouse, "SELECT count(*) FROM raw_app_users WHERE email LIKE '%@%'") == [(0,)]

@@ -25,7 +25,8 @@ def extract(
     name: Annotated[str | None, typer.Option(
         "--name", help="Source name in raw_<name>_<table> (default: the database name).")] = None,
     pii: Annotated[list[str] | None, typer.Option(
-        "--pii", help="PII rule table.column=hash|mask|drop (repeatable); applied before landing.")] = None,
+        "--pii", help="PII rule table.column=hash|mask|drop|keep (repeatable); applied before landing "
+                      "(email, IP, password, phone and name columns are protected by default).")] = None,
     pii_policy: Annotated[Path | None, typer.Option(
         "--pii-policy", help='TOML/JSON file: {"users": {"email": "hash", "phone": "mask"}}.',
         exists=True, dir_okay=False)] = None,

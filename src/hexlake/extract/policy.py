@@ -3,13 +3,19 @@
 From a TOML/JSON file (``{"users": {"email": "hash", "phone": "mask", "password": "drop"}}``) or CLI
 rules ``users.email=hash``. Hashing is the data dir's HMAC (``hexlake.privacy.hashing.Hasher``), so
 the hashed columns join with the gate's hashed identifiers; emails are normalised first.
+
+Well-known identifier columns are protected even without a rule (``DEFAULT_RULES``: email, IP,
+password, phone, names, photo URLs); ``keep`` opts a column out. Before an identifier is hashed or
+dropped, the non-identifying facts seed 004 derives in staging are computed from the plain value and
+landed beside it (``derived_columns``): ``email`` → ``email_domain``, ``hashed_password`` →
+``has_password``. So nothing plain is stored and staging still has what analysts need.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,48 @@ from typing import Any
 from hexlake.extract.errors import ExtractConfigError
 from hexlake.privacy.hashing import Hasher, mask
 
-ACTIONS = ("hash", "mask", "drop")
+ACTIONS = ("hash", "mask", "drop", "keep")
+
+#: (test on the lower-cased column name, action) applied when no rule names the column.
+DEFAULT_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda c: c == "email" or c.endswith("_email"), "hash"),
+    (lambda c: "password" in c, "drop"),
+    (lambda c: c in ("ip", "ip_address") or c.endswith("_ip"), "hash"),
+    (lambda c: "phone" in c, "mask"),
+    (lambda c: c in ("first_name", "last_name", "full_name", "middle_name"), "drop"),
+    (lambda c: c in ("profile_photo_url", "avatar_url", "photo_url"), "drop"),
+)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A non-identifying column computed from a protected column's plain value before landing."""
+
+    name: str
+    type: str
+    compute: Callable[[Any], Any]
+
+
+def email_domain(value: Any) -> str | None:
+    """``Ann@Example.COM`` → ``example.com``; ``None`` when there is no domain (seed 004's NULLIF)."""
+    if not isinstance(value, str):
+        return None
+    domain = value.strip().rpartition("@")[2].lower() if "@" in value else ""
+    return domain or None
+
+
+def derived_columns(column: str, action: str) -> list[Derived]:
+    """What to derive from ``column`` before ``action`` hides it (nothing for kept columns)."""
+    c = column.lower()
+    if action == "keep":
+        return []
+    if c == "email" or c.endswith("_email"):
+        return [Derived(f"{c}_domain", "VARCHAR", email_domain)]
+    if "password" in c:
+        name = "has_password" if c in ("password", "hashed_password", "password_hash", "encrypted_password") \
+            else f"has_{c}"
+        return [Derived(name, "BOOLEAN", lambda v: v is not None and v != "")]
+    return []
 
 
 @dataclass(frozen=True)
@@ -42,7 +89,7 @@ class PiiPolicy:
             target, sep, action = rule.partition("=")
             table, dot, col = target.partition(".")
             if not sep or not dot:
-                raise ExtractConfigError(f"PII rule {rule!r} must look like table.column=hash|mask|drop",
+                raise ExtractConfigError(f"PII rule {rule!r} must look like table.column=hash|mask|drop|keep",
                                          field="pii")
             rules.setdefault(table, {})[col] = action
         policy = cls(rules)
@@ -60,6 +107,14 @@ class PiiPolicy:
     def for_table(self, table: str) -> dict[str, str]:
         return {c.lower(): a for c, a in self.rules.get(table, {}).items()}
 
+    def action(self, table: str, column: str) -> str:
+        """The action for ``table.column``: its rule, else a default for well-known identifiers, else keep."""
+        c = column.lower()
+        explicit = self.for_table(table).get(c)
+        if explicit is not None:
+            return explicit
+        return next((action for test, action in DEFAULT_RULES if test(c)), "keep")
+
 
 def protect(value: Any, action: str, column: str, hasher: Hasher) -> Any:
     """The value to land for a PII column (``drop``ped columns never reach this)."""
@@ -70,4 +125,4 @@ def protect(value: Any, action: str, column: str, hasher: Hasher) -> Any:
     return mask(value)
 
 
-__all__ = ["ACTIONS", "PiiPolicy", "protect"]
+__all__ = ["ACTIONS", "DEFAULT_RULES", "Derived", "PiiPolicy", "derived_columns", "email_domain", "protect"]

@@ -14,7 +14,7 @@ import orjson
 
 from hexlake.extract import land
 from hexlake.extract.errors import ExtractConfigError, ExtractError
-from hexlake.extract.policy import PiiPolicy, protect
+from hexlake.extract.policy import Derived, PiiPolicy, derived_columns, protect
 from hexlake.extract.sources import Column, Source, check_ident, open_source
 from hexlake.privacy.hashing import Hasher
 
@@ -71,18 +71,22 @@ class TableExtractor:
     def __init__(self, source: Source, warehouse: Any, table: str, options: ExtractOptions,
                  policy: PiiPolicy, hasher: Hasher, now: datetime):
         self.source, self.wh, self.table, self.options = source, warehouse, table, options
-        self.rules = policy.for_table(table)
+        self.policy = policy
         self.hasher = hasher
         self.now = now
         self.raw = f"raw_{source.name}_{table}".lower()
 
     def landed_columns(self, source_cols: Sequence[Column]) -> list[Column]:
-        out = []
+        """Source columns as landed (hashed/masked → VARCHAR, dropped → absent) plus derived columns."""
+        out: list[Column] = []
+        self._plan: list[tuple[str, str, list[Derived]]] = []  # (source column, action, derivations)
         for c in source_cols:
-            action = self.rules.get(c.name.lower())
-            if action == "drop":
-                continue
-            out.append(Column(c.name, "VARCHAR") if action in ("hash", "mask") else c)
+            action = self.policy.action(self.table, c.name)
+            derived = derived_columns(c.name, action)
+            self._plan.append((c.name, action, derived))
+            if action != "drop":
+                out.append(Column(c.name, "VARCHAR") if action in ("hash", "mask") else c)
+            out += [Column(d.name, d.type) for d in derived]
         return out
 
     def run(self, on_rows: Callable[[str, int], None] | None = None) -> TableResult:
@@ -107,7 +111,7 @@ class TableExtractor:
         pos = {c.name: i for i, c in enumerate(source_cols)}
         for batch in self.source.batches(self.table, [c.name for c in source_cols], opts.cursor, after,
                                          opts.batch_size):
-            rows = [self._row(r, names, pos) for r in batch]
+            rows = [self._row(r) for r in batch]
             if opts.cursor:
                 result.high_water = batch[-1][pos[opts.cursor]]
             total += len(rows)
@@ -139,12 +143,14 @@ class TableExtractor:
                 kept[change["column"]] = Column(change["column"], "VARCHAR")
         return list(kept.values())
 
-    def _row(self, row: Sequence[Any], names: list[str], pos: dict[str, int]) -> tuple[Any, ...]:
+    def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """One landed row: derivations read the plain value, then it is protected or left out."""
         values: list[Any] = [self.now, self.now.date(), self.source.name]
-        for name in names:
-            value = _normalise(row[pos[name]])
-            action = self.rules.get(name.lower())
-            values.append(protect(value, action, name, self.hasher) if action else value)
+        for i, (name, action, derived) in enumerate(self._plan):
+            value = _normalise(row[i])
+            if action != "drop":
+                values.append(value if action == "keep" else protect(value, action, name, self.hasher))
+            values += [d.compute(value) for d in derived]
         return tuple(values)
 
 
