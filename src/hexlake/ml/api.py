@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -56,7 +55,7 @@ def ensure_fresh(runtime: Runtime) -> None:
     from hexlake.ml.serve import recommender
 
     rec = recommender(runtime)
-    if rec.snapshot is None or time.monotonic() - rec.snapshot_at > rec.refresh_s:
+    if rec.stale():
         rec.refresh(source.interactions(runtime), source.places(runtime))
 
 

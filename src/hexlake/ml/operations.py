@@ -34,7 +34,7 @@ def ml_train(runtime: Runtime, dataset: str = "latest", test_days: int = 3, seed
     reg = recommender(runtime).registry
     version = reg.add(result.model_text(), meta)
     if promote:
-        reg.promote(version)
+        ml_models_promote(runtime, version)
     return {"version": version, "promoted": promote, "metrics": result.metrics,
             "path": str(source.ml_dir(runtime) / "models" / version)}
 
@@ -67,11 +67,13 @@ def ml_models_list(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def ml_models_promote(runtime: Runtime, version: str, arm: str = "a", share: float = 0.5) -> dict[str, Any]:
+    from hexlake.ml import source
     from hexlake.ml.serve import recommender
 
     rec = recommender(runtime)
     state = rec.registry.promote(version, arm=arm, share=share)
     rec.cache.clear()  # every cached list was scored by the previous model
+    rec.refresh(source.interactions(runtime), source.places(runtime))  # serve with features as of now
     return state
 
 

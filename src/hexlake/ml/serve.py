@@ -33,7 +33,7 @@ REASONS = {
 
 
 class Recommender:
-    def __init__(self, registry: Registry, cache: RecommendationCache, *, refresh_s: float = 300.0) -> None:
+    def __init__(self, registry: Registry, cache: RecommendationCache, *, refresh_s: float = 60.0) -> None:
         self.registry, self.cache, self.refresh_s = registry, cache, refresh_s
         self.snapshot: Snapshot | None = None
         self.snapshot_at = 0.0
@@ -61,6 +61,11 @@ class Recommender:
             self.cache.invalidate_user(user)
         return len(changed)
 
+    def stale(self) -> bool:
+        """True when the snapshot is missing, older than ``refresh_s``, or empty for more than 2 s."""
+        age = time.monotonic() - self.snapshot_at
+        return self.snapshot is None or age > self.refresh_s or (self.snapshot.places.is_empty() and age > 2.0)
+
     def _booster(self, version: str) -> Any:
         if version not in self._boosters:
             import lightgbm
@@ -82,7 +87,8 @@ class Recommender:
             return {**hit, "cached": True}
         result = self._score(user_key, version, nearby or [], k)
         result.update(arm=arm, model_version=version or "popularity")
-        self.cache.put(key, result)
+        if result["items"]:  # an empty list (no places yet) is not worth keeping
+            self.cache.put(key, result)
         return {**result, "cached": False}
 
     def _score(self, user_key: str, version: str | None, nearby: list[str], k: int) -> dict[str, Any]:

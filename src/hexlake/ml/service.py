@@ -35,7 +35,7 @@ class MLService(BackgroundService):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(interval_s=1.0, backoff_base_s=1.0, backoff_max_s=60.0)
         self.runtime = runtime
-        self._refreshed = 0.0
+        self._embedded = -1e9
 
     def step(self) -> bool:
         from hexlake.ml import source
@@ -43,12 +43,13 @@ class MLService(BackgroundService):
 
         flush_served(self.runtime)
         rec = recommender(self.runtime)
-        if time.monotonic() - self._refreshed > rec.refresh_s:
+        if rec.stale():
             rec.refresh(source.interactions(self.runtime), source.places(self.runtime))
-            self._refreshed = time.monotonic()
+        if time.monotonic() - self._embedded > rec.refresh_s:
             from hexlake.ml.vectors import embed_pending
 
             embed_pending(self.runtime)
+            self._embedded = time.monotonic()
         return False
 
 

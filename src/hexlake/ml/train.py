@@ -60,13 +60,19 @@ def train(data: Dataset, interactions: pl.DataFrame, places: pl.DataFrame, *, te
 
 
 def evaluate(model: Any, test_set: pl.DataFrame, interactions: pl.DataFrame, places: pl.DataFrame,
-             seed: int) -> dict[str, dict[str, float]]:
+             seed: int, max_lists: int = 600) -> dict[str, dict[str, float]]:
+    """Ranking metrics over at most ``max_lists`` held-out (user, day) lists (a seeded sample), and AUC."""
     from sklearn.metrics import roc_auc_score
 
     rng = np.random.default_rng(seed)
     scores: dict[str, list[tuple[float, float]]] = {"model": [], "popularity": [], "random": []}
     ids = places["place_id"].to_list()
-    for (as_of,), day in test_set.filter(pl.col("label") == 1).group_by("as_of", maintain_order=True):
+    positives = test_set.filter(pl.col("label") == 1)
+    lists = positives.select("as_of", "user_key").unique().sort("as_of", "user_key")
+    if lists.height > max_lists:
+        lists = lists.sample(max_lists, seed=seed).sort("as_of", "user_key")
+    positives = positives.join(lists, on=["as_of", "user_key"], how="semi")
+    for (as_of,), day in positives.group_by("as_of", maintain_order=True):
         snap = Snapshot.at(interactions, places, as_of)
         seen = interactions.filter(pl.col("ts") < as_of).group_by("user_key").agg(pl.col("place_id").unique())
         seen_by = {r[0]: set(r[1]) for r in seen.iter_rows()}
