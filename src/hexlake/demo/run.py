@@ -181,6 +181,27 @@ def wait_for_loader(info: ServerInfo, timeout_s: float = 300.0, poll_s: float = 
         time.sleep(poll_s)
 
 
+def _recommend(info: ServerInfo, read_key: str) -> None:
+    """Train a recommender on the demo's taste structure (docs/ml.md) and show one user's list with reasons."""
+    console.print("training a recommender (hexlake ml dataset + train)…")
+    try:
+        data = call_remote(info, "ml_dataset", days=7)
+        model = call_remote(info, "ml_train", test_days=2, promote=True)
+    except HexlakeError as exc:
+        console.print(f"[yellow]ml training skipped:[/] {exc.message}")
+        return
+    console.print(f"training set: {data['positives']} positives, {data['negatives']} negatives")
+    _table(f"Model {model['version']} against baselines (held-out days)", [
+        {"ranker": name, **{m: round(v, 3) for m, v in vals.items() if m != "lists"}}
+        for name, vals in model["metrics"].items()])
+    resp = httpx.get(f"{info.url}/v1/recommend", params={"user_id": "user-00001", "k": 5},
+                     headers={"Authorization": f"Bearer {read_key}"}, timeout=60)
+    if resp.status_code == 200:
+        _table("Recommended for user-00001 (GET /v1/recommend)", [
+            {"place": i.get("name"), "category": i.get("category"), "why": ", ".join(i["reasons"])}
+            for i in resp.json()["items"]])
+
+
 def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str], log_file: Path | None = None) -> None:
     write_key, read_key = keys
     with console.status("waiting for the loader to move every event into raw_events…"):
@@ -200,6 +221,7 @@ def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str], log_fi
               "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"))
     _nearby(info, read_key)
     _marts(info)
+    _recommend(info, read_key)
     status = call_remote(info, "log_status")
     _table(f"Consumer groups (log head {status['head_offset']})", [
         {k: g[k] for k in ("group", "lag", "in_flight", "dead_letters")} for g in status["groups"]])
