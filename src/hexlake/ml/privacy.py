@@ -1,0 +1,62 @@
+"""Erasure of one person from the ML stores (called by ``hexlake.privacy.erase``).
+
+Training sets (``<data_dir>/ml/datasets/*.parquet``) are rewritten without the person's rows; their
+cached recommendation lists (L1 and L2), the serving snapshot's rows and any served events still
+waiting for the log are dropped. Models keep no per-person data (trees over aggregate features);
+retrain (``hexlake ml dataset && hexlake ml train``) to drop their influence too.
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+
+from hexlake.runtime import Runtime
+
+
+def count(runtime: Runtime, user_key: str) -> int:
+    return _datasets(runtime, user_key, delete=False) + _serving(runtime, user_key, delete=False)
+
+
+def erase(runtime: Runtime, user_key: str) -> int:
+    """Remove the person everywhere in the ML stage; returns rows/entries removed."""
+    return _datasets(runtime, user_key, delete=True) + _serving(runtime, user_key, delete=True)
+
+
+def _datasets(runtime: Runtime, user_key: str, *, delete: bool) -> int:
+    from hexlake.ml.source import ml_dir
+
+    total = 0
+    for path in sorted((ml_dir(runtime) / "datasets").glob("*.parquet")):
+        frame = pl.read_parquet(path)
+        mine = frame.filter(pl.col("user_key") == user_key).height
+        total += mine
+        if delete and mine:
+            tmp = path.with_suffix(".parquet.tmp")
+            frame.filter(pl.col("user_key") != user_key).write_parquet(tmp, compression="zstd")
+            os.replace(tmp, path)
+    return total
+
+
+def _serving(runtime: Runtime, user_key: str, *, delete: bool) -> int:
+    from hexlake.ml.serve import recommender
+
+    rec = recommender(runtime)
+    n = rec.cache.invalidate_user(user_key) if delete else rec.cache.count_user(user_key)
+    snap = rec.snapshot
+    if snap is not None:
+        n += sum(f.filter(pl.col("user_key") == user_key).height
+                 for f in (snap.user, snap.user_place, snap.user_category))
+        if delete:
+            keep = pl.col("user_key") != user_key
+            snap.user, snap.user_place = snap.user.filter(keep), snap.user_place.filter(keep)
+            snap.user_category = snap.user_category.filter(keep)
+    waiting = [e for e in rec.served if e.get("user_key") == user_key]
+    if delete and waiting:
+        with rec._lock:
+            rec.served = [e for e in rec.served if e.get("user_key") != user_key]
+    return n + len(waiting)
+
+
+__all__ = ["count", "erase"]
