@@ -89,6 +89,7 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
     report.layers.append(_layer("stream state and counters", *_stream(runtime, subject)))
     report.layers.append(_layer("quarantine and catalog", *_catalog(runtime, subject)))
     report.layers.append(_layer("imports and uploads", *_imports(runtime, subject)))
+    report.layers.append(_layer("ml training sets, features and cache", *_ml(runtime, subject)))
     report.scan = proof_scan(runtime, subject)
     report.seconds = time.perf_counter() - started
     log.info("erased user_key %s… in %.2f s (clean=%s)", subject.user_key[:12], report.seconds, report.clean)
@@ -189,6 +190,12 @@ def _catalog(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
 def _imports(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
     db, uploads = runtime.paths.imports_db, runtime.paths.uploads
     return (lambda: len(stores.imports_of(db, s.user_key))), (lambda: stores.erase_imports(db, uploads, s.user_key))
+
+
+def _ml(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
+    from hexlake.ml import privacy as ml_privacy
+
+    return (lambda: ml_privacy.count(runtime, s.user_key)), (lambda: ml_privacy.erase(runtime, s.user_key))
 
 
 __all__ = ["ErasureReport", "LayerResult", "erase", "subject_of"]
