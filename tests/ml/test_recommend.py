@@ -152,3 +152,20 @@ def test_a_key_without_the_recommend_scope_is_refused(runtime: Runtime) -> None:
     assert r.status_code == 403 and "recommend" in r.text
     r = TestClient(make_app(runtime, places_only)).get("/v1/search/places", params={"q": "coffee"})
     assert r.status_code == 403
+
+
+@pytest.mark.services
+def test_the_online_stores_redis_is_the_l2(tmp_path: Any, redis_url: str) -> None:
+    from hexlake.config import Settings
+    from hexlake.setup import initialise
+
+    settings = Settings(data_dir=tmp_path / "d", online_url=redis_url)
+    initialise(settings)
+    rt = Runtime(settings)
+    try:
+        cache = recommender(rt).cache
+        assert cache.redis is not None and cache.prefix.startswith(redis_url.partition("#")[2])
+        cache.put("k|1", {"items": []})
+        assert cache.redis.get(cache.prefix + "k|1") is not None
+    finally:
+        rt.close()

@@ -149,19 +149,22 @@ def recommender(runtime: Runtime) -> Recommender:
     from hexlake.ml.source import ml_dir
 
     def factory(rt: Runtime) -> Recommender:
-        return Recommender(Registry(ml_dir(rt)), RecommendationCache(redis=_redis(rt)))
+        client, prefix = _redis(rt)
+        return Recommender(Registry(ml_dir(rt)), RecommendationCache(redis=client, prefix=prefix))
 
     rec: Recommender = runtime.resource("ml.recommender", factory)
     return rec
 
 
-def _redis(runtime: Runtime) -> Any:
-    url = getattr(getattr(runtime.settings, "ml", None), "cache_redis_url", None)
-    if not url:
-        return None
+def _redis(runtime: Runtime) -> tuple[Any, str]:
+    """L2 is the online store's Redis (``online_url=redis://…[#prefix]``) when there is one."""
+    url = runtime.settings.resolved_online_url()
+    if not url.startswith(("redis://", "rediss://")):
+        return None, "hexlake:ml:rec:"
     import redis
 
-    return redis.Redis.from_url(url)
+    base, _, prefix = url.partition("#")
+    return redis.Redis.from_url(base), f"{prefix or 'hexlake'}:ml:rec:"
 
 
 __all__ = ["REASONS", "Recommender", "recommender"]
