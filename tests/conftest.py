@@ -29,6 +29,10 @@ START_COMMANDS = {
         "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
     ),
     3306: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+    4222: (
+        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- "
+        "-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+    ),
 }
 
 
@@ -113,6 +117,19 @@ def redis_url() -> Iterator[str]:
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    """NATS JetStream log URL with a unique stream name; its streams and bucket are deleted after."""
+    ensure_service(4222)
+    from hexlake.log.backends.nats import NatsEventLog
+
+    url = f"nats://127.0.0.1:4222/{unique_name('HEXLAKE_TEST')}"
+    yield url
+    log = NatsEventLog(url)
+    log.drop()
+    log.close()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The ``log`` fixture: one EventLog per backend, so ``contract.py`` runs against every backend.
 
 Backends: ``memory``, ``sqlite`` (embedded). Service backends add a line to ``BACKENDS`` naming the
-fixture that yields their URL (``pg_url``, ``redis_url``) and are marked ``services``.
+fixture that yields their URL (``pg_url``, ``redis_url``, ``nats_url``) and are marked ``services``.
 Narrow the set locally with ``HEXLAKE_TEST_LOGS=sqlite,memory``.
 """
 
@@ -42,6 +42,7 @@ BACKENDS: dict[str, Backend] = {
     "sqlite": Backend(lambda req, tmp: f"sqlite:///{tmp / 'log.sqlite'}"),
     "postgresql": Backend(lambda req, tmp: req.getfixturevalue("pg_url"), marks=[pytest.mark.services]),
     "redis": Backend(lambda req, tmp: req.getfixturevalue("redis_url"), marks=[pytest.mark.services]),
+    "nats": Backend(lambda req, tmp: req.getfixturevalue("nats_url"), marks=[pytest.mark.services]),
 }
 
 

@@ -1,7 +1,7 @@
 """The durable EventLog stage: ``open_log(url)`` picks a backend by URL scheme.
 
 ``sqlite:///path/to/log.sqlite`` (embedded default) and ``memory://`` (tests) are built in;
-PostgreSQL and Redis Streams backends register in ``BACKENDS``.
+PostgreSQL, Redis Streams and NATS JetStream backends register in ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def _open_redis(url: str, config: LogConfig, clock: Callable[[], float]) -> Even
     return RedisEventLog(url, config, clock=clock)
 
 
+def _open_nats(url: str, config: LogConfig, clock: Callable[[], float]) -> EventLog:
+    from hexlake.log.backends.nats import NatsEventLog
+
+    return NatsEventLog(url, config, clock=clock)
+
+
 #: URL scheme -> factory(url, config, clock). Other backends add themselves here.
 BACKENDS: dict[str, Callable[[str, LogConfig, Callable[[], float]], EventLog]] = {
     "sqlite": _open_sqlite,
@@ -64,6 +70,7 @@ BACKENDS: dict[str, Callable[[str, LogConfig, Callable[[], float]], EventLog]] =
     "postgresql": _open_postgres,
     "postgres": _open_postgres,
     "redis": _open_redis,
+    "nats": _open_nats,
 }
 
 

@@ -1,0 +1,495 @@
+"""EventLog on NATS JetStream.
+
+* The log is one JetStream stream (file storage, ``replicas`` copies) with subjects
+  ``<stream>.<shard>``, the shard a hash of the message key: one user's events always share a subject,
+  so a native consumer filtered on a shard sees them in order. Offsets are the stream's sequence
+  numbers: increasing, in commit order across every process.
+* ``append`` is group-committed: appends from concurrent threads that reach the client's event loop
+  together are published in one flush (every publish in flight at once, then one gather of the acks).
+  A publish ack means the stream leader stored it and, with ``replicas`` > 1, that a quorum of the
+  cluster has it; ``append`` returns only then.
+* Consumer groups: JetStream's own consumers time leases and backoff on the server's clock and cannot
+  hold back a user's later event while an earlier one waits, which the contract requires. So each
+  group's cursor, leases, retry times and dead-letter index live in one entry of a replicated
+  JetStream key-value bucket (``<stream>_groups``), changed by compare-and-set on its revision: safe
+  for any number of consumer processes, and timed by hexlake's injectable clock like every backend.
+  The lease/ordering rules are those of the in-memory reference model (``memory.py``).
+* Dead letters are also published to the ``<stream>_DLQ`` stream (subject ``<stream>_dlq.<group>``,
+  de-duplicated by message id) for operators and NATS tooling.
+
+URL: ``nats://host:port[,host2:port2…]/<stream>?replicas=3&shards=16`` (defaults: stream ``HEXLAKE``,
+1 replica, 16 shards). Durability is JetStream's: a single server flushes to disk on its own
+``sync_interval``; for power-loss safety run a 3-node cluster with ``replicas=3`` (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs
+
+import msgspec
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import StorageType
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+
+from hexlake.errors import ConfigError, LogError
+from hexlake.log.config import LogConfig
+from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
+from hexlake.log.spans import SCAN_FACTOR, backoff_s
+
+T = TypeVar("T")
+DEFAULT_STREAM = "HEXLAKE"
+#: Compare-and-set attempts before a group update gives up (each conflict means another process won).
+CAS_ATTEMPTS = 200
+_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class NatsTarget:
+    servers: list[str]
+    stream: str
+    replicas: int = 1
+    shards: int = 16
+
+
+def parse_nats_url(url: str) -> NatsTarget:
+    """``nats://h1:4222,h2:4223/STREAM?replicas=3&shards=16`` -> servers, stream and options."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    hosts, _, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    if not hosts:
+        raise ConfigError(f"log URL {url!r} names no NATS server; use nats://host:4222/STREAM", field="log_url")
+    stream = path.strip("/") or DEFAULT_STREAM
+    if not stream.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"NATS stream name {stream!r} may hold only letters, digits, '-' and '_'",
+                          field="log_url")
+    opts = {k: v[-1] for k, v in parse_qs(query).items()}
+    try:
+        replicas, shards = int(opts.pop("replicas", "1")), int(opts.pop("shards", "16"))
+    except ValueError as exc:
+        raise ConfigError(f"log URL {url!r}: replicas and shards must be integers", field="log_url") from exc
+    if opts:
+        raise ConfigError(f"log URL {url!r}: unknown option(s) {sorted(opts)}; known: replicas, shards",
+                          field="log_url")
+    if not (1 <= replicas <= 5 and 1 <= shards <= 1024):
+        raise ConfigError(f"log URL {url!r}: replicas must be 1..5 and shards 1..1024", field="log_url")
+    return NatsTarget([f"nats://{h}" for h in hosts.split(",")], stream, replicas, shards)
+
+
+class _Pending(msgspec.Struct, array_like=True):
+    key: str
+    consumer: str | None
+    attempts: int
+    visible_at: float
+    error: str | None = None
+
+
+class _Dead(msgspec.Struct, array_like=True):
+    key: str
+    event_id: str
+    attempts: int
+    error: str
+
+
+class _Group(msgspec.Struct):
+    cursor: int
+    pending: dict[int, _Pending] = {}
+    dead: dict[int, _Dead] = {}
+
+
+class _Msg(msgspec.Struct, array_like=True):
+    key: str
+    event_id: str
+    payload: bytes
+
+
+_enc = msgspec.msgpack.Encoder()
+_dec_group = msgspec.msgpack.Decoder(_Group)
+_dec_msg = msgspec.msgpack.Decoder(_Msg)
+
+
+def _group_key(group: str) -> str:
+    """KV keys allow only ``[-/_=.a-zA-Z0-9]``; group names are free text, so hex-encode them."""
+    return "g." + group.encode().hex()
+
+
+class _Loop:
+    """A private asyncio loop on a daemon thread; sync callers wait on its futures."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="hexlake-nats", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class NatsEventLog:
+    """EventLog on a JetStream stream plus a key-value bucket of group state; thread-safe."""
+
+    SUPPORTS_GROUP_COMMIT = True
+    SUPPORTS_TRIM: ClassVar[bool] = False
+    SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
+    SUPPORTS_ERASE_KEY: ClassVar[bool] = False
+
+    def __init__(self, url: str, config: LogConfig | None = None, *,
+                 clock: Callable[[], float] = time.time):
+        self.target = parse_nats_url(url)
+        self.config = config or LogConfig.model_validate({})
+        self._clock = clock
+        self._stream = self.target.stream
+        self._dlq = f"{self._stream}_DLQ"
+        self._cache: dict[int, _Msg] = {}
+        self._loop = _Loop()
+        self._group_locks: dict[str, asyncio.Lock] = {}
+        self._queue: list[tuple[Sequence[AppendItem], asyncio.Future[list[int]]]] = []
+        self.commit_count = 0
+        try:
+            self._run(self._connect(), "connect")
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T], op: str) -> T:
+        try:
+            return self._loop.run(coro)
+        except LogError:
+            raise
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise LogError(f"NATS log {op} failed: {exc!r}; the operation did not complete") from exc
+
+    async def _connect(self) -> None:
+        t = self.target
+        self._nc = await nats.connect(servers=t.servers, connect_timeout=5, max_reconnect_attempts=-1,
+                                      reconnect_time_wait=0.5)
+        self._js: JetStreamContext = self._nc.jetstream(timeout=10)
+        await self._ensure_stream(self._stream, [f"{self._stream}.*"])
+        await self._ensure_stream(self._dlq, [f"{self._stream}_dlq.*"])
+        try:
+            self._kv: KeyValue = await self._js.key_value(f"{self._stream}_groups")
+        except NotFoundError:
+            self._kv = await self._js.create_key_value(bucket=f"{self._stream}_groups", history=1,
+                                                       replicas=t.replicas, storage=StorageType.FILE)
+
+    async def _ensure_stream(self, name: str, subjects: list[str]) -> None:
+        try:
+            await self._js.stream_info(name)
+        except NotFoundError:
+            await self._js.add_stream(name=name, subjects=subjects, num_replicas=self.target.replicas,
+                                      storage=StorageType.FILE, duplicate_window=120.0)
+
+    def _lock(self, group: str) -> asyncio.Lock:
+        # Serialises one process's updates of a group, so compare-and-set conflicts come only from
+        # other processes.
+        return self._group_locks.setdefault(group, asyncio.Lock())
+
+    async def _head(self) -> int:
+        info = await self._js.stream_info(self._stream)
+        return int(info.state.last_seq or 0)
+
+    async def _fetch(self, seqs: Sequence[int]) -> dict[int, _Msg]:
+        """Messages by offset (cached: stored messages never change); missing offsets are absent."""
+        missing = [s for s in seqs if s not in self._cache]
+
+        async def one(seq: int) -> tuple[int, _Msg | None]:
+            try:
+                raw = await self._js.get_msg(self._stream, seq)
+            except NotFoundError:
+                return seq, None
+            return seq, _dec_msg.decode(raw.data or b"")
+
+        for seq, msg in await asyncio.gather(*(one(s) for s in missing)):
+            if msg is not None:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                self._cache[seq] = msg
+        return {s: self._cache[s] for s in seqs if s in self._cache}
+
+    async def _load(self, group: str, *, from_start: bool = True) -> tuple[_Group, int | None]:
+        try:
+            entry = await self._kv.get(_group_key(group))
+        except KeyNotFoundError:
+            return _Group(cursor=0 if from_start else await self._head()), None
+        return _dec_group.decode(entry.value or b""), entry.revision
+
+    async def _save(self, group: str, state: _Group, revision: int | None) -> bool:
+        """Compare-and-set; False when another process changed the group first."""
+        try:
+            if revision is None:
+                await self._kv.create(_group_key(group), _enc.encode(state))
+            else:
+                await self._kv.update(_group_key(group), _enc.encode(state), last=revision)
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def _change(self, group: str, plan: Callable[[_Group], Awaitable[T]], *,
+                      create: bool = True, from_start: bool = True) -> T | None:
+        """Load the group, apply ``plan``, save by compare-and-set; retry on conflicts."""
+        async with self._lock(group):
+            for _ in range(CAS_ATTEMPTS):
+                state, rev = await self._load(group, from_start=from_start)
+                if rev is None and not create:
+                    return None
+                result = await plan(state)
+                if await self._save(group, state, rev):
+                    return result
+        raise LogError(f"group {group!r} is contended: {CAS_ATTEMPTS} compare-and-set conflicts in a row")
+
+    # -- append --------------------------------------------------------------------------------
+
+    def append(self, items: Sequence[AppendItem]) -> list[int]:
+        if not items:
+            return []
+        return self._run(self._append(items), "append")
+
+    async def _append(self, items: Sequence[AppendItem]) -> list[int]:
+        # Group commit: appends arriving while a flush is scheduled join it, and one flush publishes
+        # every queued message concurrently and gathers the acks.
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, done))
+        if len(self._queue) == 1:
+            asyncio.get_running_loop().create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let appends already submitted from other threads join this flush
+        batch, self._queue = self._queue, []
+        flat = [item for items, _ in batch for item in items]
+        shards = self.target.shards
+        try:
+            acks = await asyncio.gather(*(
+                self._js.publish(f"{self._stream}.{zlib.crc32(i.key.encode()) % shards}",
+                                 _enc.encode(_Msg(i.key, i.event_id, i.payload)), stream=self._stream)
+                for i in flat))
+        except BaseException as exc:  # every caller of this flush learns it failed
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.commit_count += 1
+        offsets = [int(a.seq) for a in acks]
+        for off, item in zip(offsets, flat, strict=True):
+            if len(self._cache) < _CACHE_MAX:
+                self._cache[off] = _Msg(item.key, item.event_id, item.payload)
+        start = 0
+        for items, fut in batch:
+            if not fut.done():
+                fut.set_result(offsets[start:start + len(items)])
+            start += len(items)
+
+    # -- groups --------------------------------------------------------------------------------
+
+    def create_group(self, group: str, *, from_start: bool = True) -> None:
+        async def keep(state: _Group) -> None:
+            return None
+
+        async def create() -> None:
+            _, rev = await self._load(group)
+            if rev is None:
+                await self._change(group, keep, from_start=from_start)
+
+        self._run(create(), "create_group")
+
+    def read(self, group: str, consumer: str, max: int, *,
+             visibility_timeout_s: float | None = None) -> list[LogMessage]:
+        if max <= 0:
+            return []
+        vt = self.config.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
+
+        async def plan(g: _Group) -> tuple[list[LogMessage], list[tuple[int, _Dead]]]:
+            now = self._clock()
+            buried = self._bury_expired(g, now)
+            blocked: dict[str, int] = {}
+            for off, p in g.pending.items():
+                if p.visible_at > now:
+                    blocked[p.key] = min(blocked.get(p.key, off), off)
+            out: list[LogMessage] = []
+            ready = [o for o in sorted(g.pending) if g.pending[o].visible_at <= now
+                     and blocked.get(g.pending[o].key, o) >= o][:max]
+            msgs = await self._fetch(ready)
+            for off in ready:
+                p = g.pending[off]
+                if off not in msgs:  # the message is gone from the stream: nothing to deliver
+                    del g.pending[off]
+                    continue
+                out.append(self._lease(g, off, msgs[off], p.attempts + 1, consumer, now + vt))
+            head = await self._head()
+            scanned = 0
+            while len(out) < max and g.cursor < head and scanned < SCAN_FACTOR * max:
+                window = list(range(g.cursor + 1, min(head, g.cursor + max - len(out)) + 1))
+                msgs = await self._fetch(window)
+                for off in window:
+                    g.cursor, scanned = off, scanned + 1
+                    m = msgs.get(off)
+                    if m is None:
+                        continue
+                    if m.key in blocked:
+                        g.pending[off] = _Pending(m.key, None, 0, 0.0)
+                    else:
+                        out.append(self._lease(g, off, m, 1, consumer, now + vt))
+            return out, buried
+
+        async def run() -> list[LogMessage]:
+            out, buried = await self._change(group, plan) or ([], [])
+            await self._publish_dead(group, buried)
+            return out
+
+        return self._run(run(), "read")
+
+    @staticmethod
+    def _lease(g: _Group, off: int, m: _Msg, attempts: int, consumer: str, until: float) -> LogMessage:
+        g.pending[off] = _Pending(m.key, consumer, attempts, until)
+        return LogMessage(off, m.key, m.event_id, m.payload, attempts)
+
+    def _bury_expired(self, g: _Group, now: float) -> list[tuple[int, _Dead]]:
+        return [self._bury(g, off, p, _expired(p.attempts)) for off, p in list(g.pending.items())
+                if p.consumer is not None and p.visible_at <= now and p.attempts >= self.config.max_attempts]
+
+    def _bury(self, g: _Group, off: int, p: _Pending, error: str) -> tuple[int, _Dead]:
+        del g.pending[off]
+        m = self._cache.get(off)
+        g.dead[off] = _Dead(p.key, m.event_id if m else "", p.attempts, error)
+        return off, g.dead[off]
+
+    async def _publish_dead(self, group: str, dead: list[tuple[int, _Dead]]) -> None:
+        """Copy dead letters to the DLQ stream (best effort: the group entry is the record)."""
+        if not dead:
+            return
+        msgs = await self._fetch([off for off, _ in dead])
+        subject = f"{self._stream}_dlq.{group.encode().hex()}"
+        await asyncio.gather(*(
+            self._js.publish(subject, msgs[off].payload, stream=self._dlq,
+                             headers={"Nats-Msg-Id": f"{group.encode().hex()}-{off}",
+                                      "Hexlake-Offset": str(off), "Hexlake-Attempts": str(d.attempts)})
+            for off, d in dead if off in msgs))
+
+    def ack(self, group: str, offsets: Sequence[int]) -> None:
+        wanted = set(offsets)
+
+        async def plan(g: _Group) -> None:
+            for off in wanted:
+                p = g.pending.get(off)
+                if p and p.attempts > 0:
+                    del g.pending[off]
+
+        if wanted:
+            self._run(self._change(group, plan, create=False), "ack")
+
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
+        cfg = self.config
+        limit = cfg.max_attempts if retry else 1
+        wanted = set(offsets)
+
+        async def plan(g: _Group) -> list[tuple[int, _Dead]]:
+            now, buried = self._clock(), []
+            await self._fetch([o for o in wanted if o in g.pending])  # event ids for dead letters
+            for off in wanted:
+                p = g.pending.get(off)
+                if p is None or p.attempts == 0:
+                    continue
+                if p.attempts >= limit:
+                    buried.append(self._bury(g, off, p, error))
+                else:
+                    wait = backoff_s(p.attempts, cfg.backoff_base_s, cfg.backoff_max_s)
+                    g.pending[off] = _Pending(p.key, None, p.attempts, now + wait, error)
+            return buried
+
+        async def run() -> None:
+            buried = await self._change(group, plan, create=False)
+            await self._publish_dead(group, buried or [])
+
+        if wanted:
+            self._run(run(), "nack")
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def status(self) -> list[GroupStatus]:
+        return self._run(self._status(), "status")
+
+    async def _status(self) -> list[GroupStatus]:
+        now, head = self._clock(), await self._head()
+        try:
+            keys = await self._kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+        out = []
+        for key in keys:
+            entry = await self._kv.get(key)
+            g = _dec_group.decode(entry.value or b"")
+            out.append(GroupStatus(
+                group=bytes.fromhex(key.removeprefix("g.")).decode(),
+                lag=max(head - g.cursor, 0) + len(g.pending),
+                in_flight=sum(1 for p in g.pending.values() if p.consumer and p.visible_at > now),
+                dead_letters=len(g.dead),
+                last_acked_offset=(min(g.pending) - 1 if g.pending else g.cursor) or None))
+        return sorted(out, key=lambda s: s.group)
+
+    def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetter]:
+        async def run() -> list[DeadLetter]:
+            g, rev = await self._load(group)
+            if rev is None:
+                return []
+            offs = sorted(g.dead)[:limit]
+            msgs = await self._fetch(offs)
+            return [DeadLetter(o, g.dead[o].key, msgs[o].event_id if o in msgs else g.dead[o].event_id,
+                               msgs[o].payload if o in msgs else b"", g.dead[o].attempts, g.dead[o].error)
+                    for o in offs]
+
+        return self._run(run(), "dead_letters")
+
+    def head_offset(self) -> int:
+        return self._run(self._head(), "head_offset")
+
+    def tail(self, n: int) -> list[str]:
+        if n <= 0:
+            return []
+
+        async def run() -> list[str]:
+            info = await self._js.stream_info(self._stream)
+            last, first = int(info.state.last_seq or 0), int(info.state.first_seq or 1)
+            seqs = list(range(max(first, last - n + 1, 1), last + 1))
+            msgs = await self._fetch(seqs)
+            return [msgs[s].event_id for s in seqs if s in msgs]
+
+        return self._run(run(), "tail")
+
+    def close(self) -> None:
+        if not self._loop.loop.is_closed():
+            try:
+                self._loop.run(self._nc.close(), timeout=10)
+            finally:
+                self._loop.stop()
+
+    def drop(self) -> None:
+        """Delete the stream, the DLQ and the group bucket (tests; ``hexlake`` never calls it)."""
+        async def run() -> None:
+            for name in (self._stream, self._dlq, f"KV_{self._stream}_groups"):
+                with contextlib.suppress(NotFoundError):
+                    await self._js.delete_stream(name)
+
+        self._run(run(), "drop")
+
+
+def _expired(attempts: int) -> str:
+    return f"not acked within its visibility timeout after {attempts} deliveries"
+
+
+__all__ = ["NatsEventLog", "NatsTarget", "parse_nats_url"]
