@@ -31,4 +31,9 @@ for spec in "${SPECS[@]}"; do
     done
     echo "$pkg" >"$DEST/$name/VERSION"
 done
+# ReDoc's sidebar footer loads a logo from its vendor's CDN: point it at the packaged favicon instead, so
+# /redoc makes no external request (the only change made to a vendored file).
+sed -i 's#https://cdn.redoc.ly/redoc/logo-mini.svg#/console/static/vendor/swagger-ui-dist/favicon-32x32.png#' \
+    "$DEST/redoc/redoc.standalone.js"
+grep -q "cdn.redoc.ly" "$DEST/redoc/redoc.standalone.js" && { echo "vendor: redoc still names its CDN" >&2; exit 1; }
 echo "vendor: $(du -sh "$DEST" | cut -f1) in $DEST"

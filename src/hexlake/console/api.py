@@ -25,12 +25,20 @@ STATIC = Path(__file__).parent / "static"
 MAX_ROW_ID = 2**63 - 1
 router = APIRouter()
 admin = [Depends(require_admin)]
+# The browser itself enforces "no external request": every fetch, script, style, image and worker is
+# same-origin (the docs pages need inline scripts: FastAPI's HTML starts Swagger UI / ReDoc inline).
+CSP = ("default-src 'self'; script-src 'self'{inline}; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CONSOLE_CSP = CSP.format(inline="")
+DOCS_CSP = CSP.format(inline=" 'unsafe-inline'")
 
 
 @router.get("/", include_in_schema=False)
 def console_page() -> HTMLResponse:
     """The console's one page (the views are client-side; each calls the JSON APIs with the user's key)."""
-    return HTMLResponse((STATIC / "index.html").read_bytes(), headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": CONSOLE_CSP}
+    return HTMLResponse((STATIC / "index.html").read_bytes(), headers=headers)
 
 
 @router.get("/console/static/{path:path}", include_in_schema=False)
@@ -45,12 +53,16 @@ def console_asset(path: str) -> FileResponse:
 
 @router.get("/docs", include_in_schema=False)
 def docs(request: Request) -> HTMLResponse:
-    return swagger_page(request.app.openapi_url, request.app.title)
+    page = swagger_page(request.app.openapi_url, request.app.title)
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 @router.get("/redoc", include_in_schema=False)
 def redoc(request: Request) -> HTMLResponse:
-    return redoc_page(request.app.openapi_url, request.app.title)
+    page = redoc_page(request.app.openapi_url, request.app.title)
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 @router.get("/v1/whoami", tags=["read"], summary="The calling key's kind and scopes")
