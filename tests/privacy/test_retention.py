@@ -36,9 +36,12 @@ def test_dry_run_counts_and_the_real_run_deletes_only_expired_classes(runtime: R
     later = datetime.now(UTC) + timedelta(days=120)  # location (90 d) expired, interaction (1 y) not
     dry = enforce(runtime, dry_run=True, now=later)
     assert dry["classes"]["location"]["would_delete"]["main.raw_events"] == before["location"]
+    # the log's copies, consumed by the loader (SQLite keeps its newest message: offsets must grow)
+    assert before["location"] - 1 <= dry["log"] <= before["location"]
     assert by_class(runtime) == before
     done = enforce(runtime, now=later)
     assert done["classes"]["location"]["deleted"]["main.raw_events"] == before["location"]
+    assert done["log"] == dry["log"] and enforce(runtime, dry_run=True, now=later)["log"] == 0
     after = by_class(runtime)
     assert "location" not in after and after.get("interaction") == before.get("interaction")
 

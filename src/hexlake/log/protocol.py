@@ -165,6 +165,22 @@ class KeyEraser(Protocol):
         ...
 
 
+@runtime_checkable
+class RetentionPurger(Protocol):
+    """Capability (``SUPPORTS_PURGE_EXPIRED``): delete messages whose envelope's ``retention`` class
+    ended (``privacy.retention``), among those every consumer group has finished."""
+
+    def purge_expired(self, cutoffs: dict[str, str], *, dry_run: bool = False) -> int:
+        """Delete (or count) messages with ``retention = class`` and ``ts`` before ``cutoffs[class]``
+        (ISO-8601 UTC); return how many."""
+        ...
+
+
+def as_retention_purger(log: EventLog) -> RetentionPurger | None:
+    """``log`` as a ``RetentionPurger`` if its backend declares ``SUPPORTS_PURGE_EXPIRED``."""
+    return cast(RetentionPurger, log) if getattr(type(log), "SUPPORTS_PURGE_EXPIRED", False) else None
+
+
 def tombstone() -> bytes:
     """The payload left where an erased message cannot be removed (it must keep its offset): a
     valid envelope of type ``hexlake.erased`` with no person in it, dated 1970 (before any model starts)."""
@@ -197,9 +213,11 @@ __all__ = [
     "LogMessage",
     "LogReader",
     "PartitionDropper",
+    "RetentionPurger",
     "Trimmable",
     "as_key_eraser",
     "as_partition_dropper",
+    "as_retention_purger",
     "as_trimmable",
     "tombstone",
 ]

@@ -3,7 +3,8 @@
 Classes and durations are settings (``privacy.retention_classes``; ``<n>d|w|m|y``). For each class,
 the events with ``retention = class`` and ``ts`` before now minus its duration are deleted from
 ``raw_events`` and from every row-level table built from them (any table with an ``event_id``
-column: staging, row-level marts, SQLMesh's snapshot tables). Aggregate marts have no ``event_id``
+column: staging, row-level marts, SQLMesh's snapshot tables), and from the log (messages every
+consumer group has finished, on backends declaring ``SUPPORTS_PURGE_EXPIRED``). Aggregate marts have no ``event_id``
 and keep their numbers: aggregates, not rows. ``dry_run`` counts without deleting.
 """
 
@@ -46,6 +47,20 @@ def _policies(wh: Any, classes: dict[str, str]) -> dict[str, str]:
     return {**classes, **literal}
 
 
+def _log(runtime: Runtime, wh: Any, when: datetime, dry_run: bool) -> int | None:
+    """Messages of the log whose class ended (None: the backend has no such ability; Redis and
+    PostgreSQL logs also drop finished entries by themselves, see ``hexlake worker``)."""
+    from hexlake.log import get_log
+    from hexlake.log.protocol import as_retention_purger
+
+    purger = as_retention_purger(get_log(runtime))
+    if purger is None:
+        return None
+    policies = _policies(wh, runtime.settings.privacy.retention_classes)
+    cutoffs = {cls: (when - duration(text)).strftime("%Y-%m-%dT%H:%M:%S") for cls, text in policies.items()}
+    return purger.purge_expired(cutoffs, dry_run=dry_run)
+
+
 def enforce(runtime: Runtime, *, dry_run: bool = False, now: datetime | None = None) -> dict[str, Any]:
     """Delete (or with ``dry_run`` count) what outlived its class; a report per class and table."""
     from hexlake.warehouse import get_warehouse
@@ -53,7 +68,8 @@ def enforce(runtime: Runtime, *, dry_run: bool = False, now: datetime | None = N
     wh = get_warehouse(runtime)
     when = (now or datetime.now(UTC)).replace(tzinfo=None)
     tables = event_tables(wh)
-    report: dict[str, Any] = {"dry_run": dry_run, "as_of": when.isoformat(), "classes": {}}
+    report: dict[str, Any] = {"dry_run": dry_run, "as_of": when.isoformat(), "classes": {},
+                              "log": _log(runtime, wh, when, dry_run)}
     for cls, text in sorted(_policies(wh, runtime.settings.privacy.retention_classes).items()):
         cutoff = when - duration(text)
         expired = "SELECT event_id FROM raw_events WHERE retention = ? AND ts < ?"

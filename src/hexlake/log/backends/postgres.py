@@ -145,6 +145,7 @@ class PostgresEventLog:
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = True
     SUPPORTS_ERASE_KEY: ClassVar[bool] = True
+    SUPPORTS_PURGE_EXPIRED: ClassVar[bool] = True
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -476,6 +477,26 @@ class PostgresEventLog:
             if offs:
                 conn.execute(self._t("DELETE FROM {p}_deliveries WHERE off = ANY(%s)"), (offs,))
         return len(offs)
+
+    def purge_expired(self, cutoffs: dict[str, str], *, dry_run: bool = False) -> int:
+        """Messages every group finished (no pending or processing delivery) whose class ended."""
+        env = "convert_from(m.payload, 'UTF8')::jsonb"
+        where = (f"{env}->>'retention' = %s AND {env}->>'ts' < %s AND NOT EXISTS (SELECT 1 FROM "
+                 "{p}_deliveries d WHERE d.off = m.off AND d.status IN " + UNFINISHED + ")")
+        n = 0
+        with _translate("purge_expired"), self._pool.connection() as conn, conn.transaction():
+            for cls, cutoff in cutoffs.items():
+                if dry_run:
+                    row = conn.execute(self._t(f"SELECT COUNT(*) FROM {{p}}_messages m WHERE {where}"),
+                                       (cls, cutoff)).fetchone()
+                    n += int(row[0]) if row else 0
+                    continue
+                offs = [r[0] for r in conn.execute(
+                    self._t(f"DELETE FROM {{p}}_messages m WHERE {where} RETURNING m.off"), (cls, cutoff)).fetchall()]
+                if offs:
+                    conn.execute(self._t("DELETE FROM {p}_deliveries WHERE off = ANY(%s)"), (offs,))
+                n += len(offs)
+        return n
 
     def close(self) -> None:
         if self._closed:

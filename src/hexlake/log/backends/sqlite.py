@@ -56,6 +56,7 @@ class SqliteEventLog:
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
     SUPPORTS_ERASE_KEY: ClassVar[bool] = True
+    SUPPORTS_PURGE_EXPIRED: ClassVar[bool] = True
 
     def __init__(self, path: str | Path, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -360,6 +361,24 @@ class SqliteEventLog:
             # a long-running reader can keep a frame; the proof scan would then say so).
             self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return n
+
+    # -- retention (RetentionPurger) ---------------------------------------------------------------
+
+    def purge_expired(self, cutoffs: dict[str, str], *, dry_run: bool = False) -> int:
+        """Below every group's progress and the newest message (offsets must keep growing)."""
+        env = "json_extract(CAST(payload AS TEXT), '$.{}')"
+        where = f"off < ? AND {env.format('retention')} = ? AND {env.format('ts')} < ?"
+        with self._tx("purge_expired") as conn:
+            limit = _head(conn)
+            for gid, cursor in conn.execute("SELECT gid, cursor FROM groups").fetchall():
+                lowest = conn.execute("SELECT MIN(lo) FROM spans WHERE gid = ?", (gid,)).fetchone()[0]
+                limit = min(limit, lowest if lowest is not None else cursor + 1)
+            verb = "SELECT COUNT(*)" if dry_run else "DELETE"
+            n = 0
+            for cls, cutoff in cutoffs.items():
+                cur = conn.execute(f"{verb} FROM messages WHERE {where}", (limit, cls, cutoff))
+                n += cur.fetchone()[0] if dry_run else cur.rowcount
+        return int(n)
 
     def close(self) -> None:
         if self._closed:
