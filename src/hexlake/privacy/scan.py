@@ -80,7 +80,8 @@ def _log(runtime: Runtime, s: Subject) -> int:
     from hexlake.log.protocol import as_key_eraser
 
     eraser: Any = as_key_eraser(get_log(runtime))
-    return int(eraser.count_key(s.user_key)) if eraser is not None else 0
+    # A backend that cannot search for a person cannot be proven clean: count it as a finding.
+    return int(eraser.count_key(s.user_key)) if eraser is not None else 1
 
 
 __all__ = ["file_hits", "proof_scan"]
