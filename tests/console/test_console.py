@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.console.conftest import SHOTS, Demo
+from tests.console.page_js import DRAW_CELLS, RED_PIXELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("console")]
 READ_PAGES = ["overview", "metrics", "map", "sql"]
@@ -88,21 +90,12 @@ def test_the_map_shows_hexagons_and_draws_20k_cells(page_for: Any, demo: Demo) -
     heat = w.page.evaluate("window.__hexlake.heat")
     assert heat["cells"] > 0 and heat["visible"] > 0, heat  # hexagons where the map opens
     # the canvas really has the heatmap's reds (the basemap is beige and blue)
-    red = w.page.evaluate("""() => {
-        const c = document.querySelector('#map canvas.hexlake-cells'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i] - d[i + 1] > 60 && d[i] - d[i + 2] > 60) n++; return n; }""")
+    red = w.page.evaluate(RED_PIXELS)
     assert red > 50, red
     # 20k synthetic hexagons through the same drawing code, timed in the page (reported, not asserted)
-    ms = w.page.evaluate("""() => {
-        const map = window.__hexlake.map, c = map.getCenter(), feats = [];
-        for (let i = 0; i < 20000; i++) {
-            const x = c.lng + ((i % 141) - 70) * 0.004, y = c.lat + (Math.floor(i / 141) - 70) * 0.0035, r = 0.002;
-            const ring = []; for (let k = 0; k <= 6; k++) { const a = Math.PI / 3 * k; ring.push([x + r * Math.cos(a), y + r * Math.sin(a)]); }
-            feats.push({type: 'Feature', properties: {events: i % 97}, geometry: {type: 'Polygon', coordinates: [ring]}});
-        }
-        const group = L.layerGroup().addTo(map); const t0 = performance.now();
-        window.__hexlake.drawCells(group, feats); const t1 = performance.now();
-        return t1 - t0; }""")
+    drawn = w.page.evaluate(DRAW_CELLS, 20_000)
+    assert drawn["drawn"] == 20_000
+    ms = drawn["ms"]
     print(f"map: drew 20000 H3-sized hexagons in {ms:.0f} ms")
     w.page.wait_for_timeout(200)
     assert w.errors == [] and w.foreign == []
@@ -191,7 +184,7 @@ def test_the_sql_page_refuses_a_write_and_downloads_csv(page_for: Any, demo: Dem
     w.page.wait_for_selector("#result table")
     with w.page.expect_download() as dl:
         w.page.click("#csv")
-    text = open(dl.value.path()).read()
+    text = Path(dl.value.path()).read_text()
     assert text.splitlines()[0] == "event_type,n" and "location_ping," in text
     w.page.screenshot(path=str(SHOTS / "sql.png"))
     # the 4xx of a refused write is logged by Chromium as a failed resource load, which is expected here
