@@ -73,6 +73,18 @@ def _new_key(info: ServerInfo, op: str, field: str) -> str:
     raise Conflict(f"could not create a demo key with {op}")
 
 
+def _console_key(info: ServerInfo) -> str:
+    """An admin key to sign in to the web console with (every page, quarantine and keys included)."""
+    for attempt in range(100):
+        name = "console" if attempt == 0 else f"console-{attempt}"
+        try:
+            return str(call_remote(info, "keys_create", kind="admin", name=name)["key"])
+        except HexlakeError as exc:
+            if exc.status != 409:
+                raise
+    raise Conflict("could not create a console key")
+
+
 def _post(client: httpx.Client, batch: list[Any]) -> dict[str, Any]:
     for attempt in range(5):
         resp = client.post("/v1/events", json=batch)
@@ -236,6 +248,9 @@ def tour(info: ServerInfo, totals: dict[str, int], keys: tuple[str, str], log_fi
         f"  read API:      curl -H 'Authorization: Bearer {read_key}' {info.url}/v1/log/status\n"
         f"  server log:    {log_file or 'where the running server was told to log'}\n"
         f"  stop:          kill {info.pid}")
+    console.print(  # last, so it is what `make demo` leaves on screen
+        f"\n[bold green]Open the console[/]: {info.url}/\n"
+        f"  sign in with:  {_console_key(info)}   (admin key; the read key above shows the read pages)")
 
 
 def _reason(item: dict[str, Any]) -> str:
