@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hexlake.backup.config import BackupConfig
 from hexlake.collect.config import CollectConfig
 from hexlake.gate.config import GateConfig
 from hexlake.importers.config import ImportConfig
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Expiry, retention, housekeeping.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="Data-quality monitors.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="The JSON log of serve and worker.")
+    backup: BackupConfig = Field(default_factory=BackupConfig, description="Online backups and their retention.")
 
     @classmethod
     def settings_customise_sources(

@@ -43,6 +43,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("privacy", "hexlake.privacy.cli:app", "Erase or export one person's data; enforce retention."),
     ("audit", "hexlake.ops.audit_cli:app", "The query audit log: list, purge."),
     ("ml", "hexlake.ml.cli:app", "Recommendations: training sets, models, the model registry."),
+    ("backup", "hexlake.backup.cli:app", "Backups of the data dir: create, list, verify, restore."),
 ]
 
 OPERATIONS: list[str] = [
@@ -53,6 +54,7 @@ OPERATIONS: list[str] = [
     "hexlake.serve.query:OPERATIONS",
     "hexlake.privacy.operations:OPERATIONS",
     "hexlake.ml.operations:OPERATIONS",
+    "hexlake.backup.operations:OPERATIONS",
 ]
 
 SERVICES: list[str] = [
@@ -63,6 +65,7 @@ SERVICES: list[str] = [
     "hexlake.quality.service:create",
     "hexlake.privacy.service:create",
     "hexlake.ml.service:create",
+    "hexlake.backup.service:create",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Online backups of the data dir (``hexlake backup``): see ``hexlake.backup.archive``."""
