@@ -37,6 +37,12 @@ class TableResult:
     rows: int = 0
     high_water: Any = None
     drift: list[dict[str, Any]] = field(default_factory=list)
+    #: What staging generation needs: the key, the cursor, the landed columns and the PII actions.
+    primary_key: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    columns: list[list[str]] = field(default_factory=list)
+    pii: dict[str, str] = field(default_factory=dict)
+    source: str = ""
 
 
 def diff_columns(old: Sequence[Column], new: Sequence[Column]) -> list[dict[str, Any]]:
@@ -103,6 +109,10 @@ class TableExtractor:
         result = TableResult(self.table, self.raw, "full_refresh" if opts.full_refresh else
                              ("incremental" if opts.cursor else "snapshot"))
         stored = self._apply_drift(state, landed, result)
+        result.source = self.source.name
+        result.primary_key, result.cursor = self.source.primary_key(self.table), opts.cursor
+        result.columns = [[c.name, c.type] for c in stored]
+        result.pii = {name: action for name, action, _ in self._plan if action != "keep"}
         after = state["high_water"] if state and opts.cursor and state["cursor"] == opts.cursor else None
         result.high_water = after
         total = state["rows_total"] if state else 0

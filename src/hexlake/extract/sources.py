@@ -38,6 +38,10 @@ class Source(Protocol):
         """Rows (in ``columns`` order) with ``cursor > after``, ordered by ``cursor``."""
         ...
 
+    def primary_key(self, table: str) -> list[str]:
+        """The table's primary key columns in key order (empty without one)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -53,7 +57,7 @@ def _pg_type(data_type: str) -> str:
         return "TIMESTAMP"
     if t == "date":
         return "DATE"
-    if t in ("json", "jsonb"):
+    if t in ("json", "jsonb", "array"):  # arrays land as JSON lists
         return "JSON"
     return "VARCHAR"
 
@@ -127,6 +131,14 @@ class PostgresSource:
                 yield rows
         self._conn.rollback()
 
+    def primary_key(self, table: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)", (f'"{table}"',)).fetchall()
+        self._conn.rollback()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         self._conn.close()
 
@@ -171,6 +183,12 @@ class MySQLSource:
             while rows := cur.fetchmany(size):
                 yield list(rows)
         self._conn.commit()  # end the snapshot so the next run sees new rows
+
+    def primary_key(self, table: str) -> list[str]:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = DATABASE() "
+                        "AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (table,))
+            return [r[0] for r in cur.fetchall()]
 
     def close(self) -> None:
         self._conn.close()

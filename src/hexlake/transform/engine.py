@@ -214,6 +214,13 @@ def sqlmesh_config(settings: Settings) -> Config:
     )
 
 
+def project_paths(settings: Settings) -> list[Path]:
+    """hexlake's project, then the data dir's own (``<data_dir>/transform``: staging models generated
+    by ``hexlake extract`` and the user's models) when it has models."""
+    own = settings.data_dir / "transform"
+    return [PROJECT_DIR, own] if (own / "models").is_dir() else [PROJECT_DIR]
+
+
 class TransformEngine:
     """The SQLMesh project of one data dir. Thread-safe: operations are serialised."""
 
@@ -232,7 +239,8 @@ class TransformEngine:
             if self._context is None:
                 with self._console(RunReport("load", datetime.now())):
                     try:
-                        self._context = Context(paths=[PROJECT_DIR], config=sqlmesh_config(self.settings))
+                        self._context = Context(paths=project_paths(self.settings),
+                                                config=sqlmesh_config(self.settings))
                     except SQLMeshError as exc:
                         raise TransformError(f"the SQLMesh project could not be loaded: {exc}") from exc
                 self._ensure_raw_table()
