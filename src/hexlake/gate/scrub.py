@@ -30,7 +30,8 @@ from hexlake.privacy import detect as d
 from hexlake.privacy.hashing import Hasher, email_domain, mask
 
 POLICIES = ("hash", "mask", "drop", "keep")
-MAX_DEPTH = 16  # deeper than any real event: dropped rather than left unchecked
+MAX_DEPTH = 16
+_CLEAN_MAX = 100_000  # deeper than any real event: dropped rather than left unchecked
 _SUSPECT = d.suspect
 _KEY_MEMO = d.KEY_MEMO  # key -> class, filled by ``key_class``
 _PERSON_SCOPE = frozenset({d.PERSON_CONTAINER, d.IDENTIFIER})
@@ -90,7 +91,7 @@ class Scrubber:
 class _Walk:
     """One scrub: the policy and whether this is ``context`` (coordinates dropped there)."""
 
-    __slots__ = ("context", "policy", "quiet", "quiet_person", "s")
+    __slots__ = ("clean", "context", "policy", "quiet", "quiet_person", "s")
 
     def __init__(self, scrubber: Scrubber, policy: str, *, context: bool):
         self.s = scrubber
@@ -99,12 +100,15 @@ class _Walk:
         # Key classes that change nothing about a scalar here (names matter only about a person).
         self.quiet = _QUIET if context else _QUIET_PROPS
         self.quiet_person = _QUIET_PERSON if context else _QUIET_PERSON_PROPS
+        # Items of small nested objects found clean: the same device/app/os objects come with
+        # every event of a client, so most are answered by one set lookup.
+        self.clean: set[Any] = set()
 
     def dict(self, node: dict[str, Any], depth: int, person: bool, exempt: Exempt | None, inherit: int) -> Any:
         if depth > MAX_DEPTH:
             return _DROP
         out: dict[str, Any] | None = None
-        memo, suspect = _KEY_MEMO, _SUSPECT
+        memo, suspect, clean = _KEY_MEMO, _SUSPECT, self.clean
         quiet = self.quiet_person if person else self.quiet
         for key, value in node.items():
             # Hot path, inlined: an ordinary key holding a number, an unsuspicious string or an object.
@@ -115,7 +119,16 @@ class _Walk:
                     if len(value) < 6 or not suspect(value):
                         continue
                 elif kind is dict and exempt is None:
-                    new = self.dict(value, depth + 1, cls == d.PERSON_CONTAINER, None, 0)
+                    sub_person = cls == d.PERSON_CONTAINER
+                    try:  # a small object of plain values seen clean before (app, os, device…)
+                        sig: Any = (sub_person, *value.items())
+                        if sig in clean:
+                            continue
+                    except TypeError:  # holds an object or a list: walk it
+                        sig = None
+                    new = self.dict(value, depth + 1, sub_person, None, 0)
+                    if new is value and sig is not None and len(clean) < _CLEAN_MAX:
+                        clean.add(sig)
                     if new is not value:
                         out = dict(node) if out is None else out
                         if new is _DROP:
