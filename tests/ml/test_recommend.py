@@ -61,10 +61,11 @@ def test_promoted_model_ranks_with_reasons_and_beats_history(client: TestClient,
     body = _get(client, user_id="user-00003", k=10).json()
     assert body["model_version"] == version and body["fallback"] is None and body["arm"] == "a"
     assert all(1 <= len(i["reasons"]) <= 2 for i in body["items"])
-    # the places this user goes to most should be near the top (the model learnt repeat visits)
+    # the demo's users return to their places: the model learnt that, so most of the top 5 are theirs
     key = user_key_of(runtime, "user-00003")
-    fav = inter.filter(pl.col("user_key") == key).group_by("place_id").len().sort("len", descending=True)
-    assert fav["place_id"][0] in [i["place_id"] for i in body["items"][:5]]
+    theirs = set(inter.filter(pl.col("user_key") == key)["place_id"].to_list())
+    assert len(theirs & {i["place_id"] for i in body["items"][:5]}) >= 3
+    assert any("you have been here" in i["reasons"] for i in body["items"][:5])
 
 
 def test_cache_hit_miss_and_invalidation(client: TestClient, runtime: Runtime, frames: Frames) -> None:

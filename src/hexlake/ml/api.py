@@ -37,11 +37,14 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
     rec = recommender(runtime)
     ensure_fresh(runtime)
     user_key = user_key_of(runtime, user_id)
-    nearby: list[str] = []
-    if lat is not None and lng is not None:
+
+    def nearby() -> list[str]:
+        if lat is None or lng is None:
+            return []
         from hexlake.spatial.resources import places
 
-        nearby = [h.id for h in places(runtime).nearby_hits(lat, lng, 5000.0, 200)]
+        return [h.id for h in places(runtime).nearby_hits(lat, lng, 5000.0, 200)]
+
     result = rec.recommend(user_key, lat=lat, lng=lng, k=k, nearby=nearby)
     rec.served_event(user_key, result, k)
     names = rec.names
@@ -50,12 +53,13 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
 
 
 def ensure_fresh(runtime: Runtime) -> None:
-    """Build the feature snapshot on first use or when it is older than ``refresh_s``."""
+    """Build the feature snapshot on first use (or while it has no places); later refreshes are the ML
+    service's, in the background, so a request never waits for one."""
     from hexlake.ml import source
     from hexlake.ml.serve import recommender
 
     rec = recommender(runtime)
-    if rec.stale():
+    if rec.snapshot is None or (rec.snapshot.places.is_empty() and rec.stale()):
         rec.refresh(source.interactions(runtime), source.places(runtime))
 
 

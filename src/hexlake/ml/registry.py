@@ -26,8 +26,15 @@ class Registry:
         return self.root / "models"
 
     def _state(self) -> dict[str, Any]:
+        """registry.json, re-read only when its mtime changed (another process may promote)."""
         path = self.root / "registry.json"
-        return json.loads(path.read_text()) if path.exists() else {"promoted": None, "b": None, "b_share": 0.0}
+        gen = self.generation()
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] == gen:
+            return dict(cached[1])
+        state = json.loads(path.read_text()) if path.exists() else {"promoted": None, "b": None, "b_share": 0.0}
+        self._cached = (gen, state)
+        return dict(state)
 
     def _save_state(self, state: dict[str, Any]) -> None:
         _atomic(self.root / "registry.json", json.dumps(state, indent=2))
@@ -92,8 +99,11 @@ class Registry:
 
     def generation(self) -> str:
         """Changes whenever the served models change (part of the cache key)."""
-        path = self.root / "registry.json"
-        return str(path.stat().st_mtime_ns) if path.exists() else "0"
+        try:  # every save is a new file (os.replace): its inode changes even within one mtime tick
+            st = (self.root / "registry.json").stat()
+        except FileNotFoundError:
+            return "0"
+        return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
 
 
 def arm_for(user_key: str, state: dict[str, Any]) -> tuple[str, str | None]:

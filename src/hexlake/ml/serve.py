@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,7 +76,8 @@ class Recommender:
 
     # --- serving ---
     def recommend(self, user_key: str, *, lat: float | None = None, lng: float | None = None, k: int = 10,
-                  nearby: list[str] | None = None) -> dict[str, Any]:
+                  nearby: Callable[[], list[str]] | None = None) -> dict[str, Any]:
+        """The top ``k`` for ``user_key``; ``nearby`` (called on a cache miss only) lists candidate ids."""
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", field="k")
         state = self.registry.state()
@@ -85,7 +87,7 @@ class Recommender:
         hit = self.cache.get(key)
         if hit is not None:
             return {**hit, "cached": True}
-        result = self._score(user_key, version, nearby or [], k)
+        result = self._score(user_key, version, nearby() if nearby else [], k)
         result.update(arm=arm, model_version=version or "popularity")
         if result["items"]:  # an empty list (no places yet) is not worth keeping
             self.cache.put(key, result)
