@@ -155,6 +155,10 @@ def erase_sync_targets(wh: Any, key: str, *, delete: bool) -> dict[str, int]:
             out[target] = erase_parquet(target, key, delete=delete)
         elif target.startswith(("postgresql://", "postgres://")):
             out[target] = erase_postgres_target(target, key, delete=delete)
+        elif target.startswith("iceberg://"):  # affected Iceberg data files rewritten, old snapshots expired
+            from hexlake.lake.erase import erase_target
+
+            out[target] = erase_target(target, key, delete=delete)
     return out
 
 

@@ -121,13 +121,18 @@ class ParquetTarget:
 
 
 def open_target(url: str) -> Target:
-    """``postgresql://…`` or ``parquet:///absolute/dir``."""
+    """``postgresql://…``, ``parquet:///absolute/dir`` or ``iceberg:///absolute/dir[#catalog-url]``."""
     scheme, sep, rest = url.partition("://")
     if scheme in ("postgresql", "postgres") and sep:
         return PostgresTarget(url)
     if scheme == "parquet" and rest.startswith("/"):
         return ParquetTarget(Path(rest))
-    raise SyncConfigError(f"unsupported sync target {url!r}; use postgresql://… or parquet:///dir", field="target")
+    if scheme == "iceberg" and sep:
+        from hexlake.lake.target import IcebergTarget  # pyiceberg is imported only when used
+
+        return IcebergTarget(url)
+    raise SyncConfigError(f"unsupported sync target {url!r}; use postgresql://…, parquet:///dir or "
+                          "iceberg:///dir", field="target")
 
 
 __all__ = ["BATCH_COLUMN", "ParquetTarget", "PostgresTarget", "Target", "open_target"]
