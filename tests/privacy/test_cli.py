@@ -31,3 +31,22 @@ def test_bad_user_id_is_an_error_naming_the_field(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Error:" in proc.stderr + proc.stdout and "user_id" in proc.stderr + proc.stdout
     proc = hexlake(data, "privacy", "export", "--user", "u", "--out", "/no/such/dir/x.zip", check=False)
     assert proc.returncode != 0 and "out" in proc.stderr + proc.stdout
+
+
+def test_erase_goes_through_a_running_server(tmp_path):
+    from tests.helpers import Server
+
+    data = tmp_path / "data"
+    keys = init(data)
+    with Server(data) as srv:
+        import httpx
+
+        sent = httpx.post(f"{srv.url}/v1/events", headers={"Authorization": f"Bearer {keys['write_key']}"},
+                          json=[{"event_type": "track", "user_id": "srv-user-1", "properties": {"event": "x"}}])
+        assert sent.status_code == 200 and sent.json()["accepted"] == 1
+        report = json.loads(hexlake(data, "privacy", "erase", "--user", "srv-user-1", "--json").stdout)
+        assert report["clean"] is True, report["text"]
+        assert next(r for r in report["layers"] if r["layer"] == "log")["before"] == 1
+        again = httpx.post(f"{srv.url}/v1/events", headers={"Authorization": f"Bearer {keys['write_key']}"},
+                           json=[{"event_type": "track", "user_id": "srv-user-1", "properties": {"event": "y"}}])
+        assert again.json()["accepted"] == 0 and again.json()["duplicates"] == 1
