@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,9 +50,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("console") / "data"
     keys = init(data)
     with Server(data, HEXLAKE_TRANSFORM__SCHEDULER_ENABLED="false") as srv:
-        hexlake(data, "demo", "--users", "200", "--days", "2", "--no-start-server", timeout=300)
-        admin = json.loads(hexlake(data, "keys", "create", "--kind", "admin", "--name", "console",
-                                   "--json").stdout)["key"]
+        out = hexlake(data, "demo", "--users", "200", "--days", "2", "--no-start-server", timeout=300).stdout
+        # `make demo` ends with the console's URL and a key to sign in with: the tests use that key
+        tail = out[out.index("Open the console"):]
+        assert f"{srv.url}/" in tail, tail
+        admin = re.search(r"sign in with:\s+(\S+)", tail).group(1)  # type: ignore[union-attr]
         yield Demo(srv.url, data, keys["write_key"], keys["read_key"], admin, srv)
 
 

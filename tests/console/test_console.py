@@ -15,7 +15,7 @@ from tests.console.conftest import SHOTS, Demo
 from tests.console.page_js import DRAW_CELLS, RED_PIXELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("console")]
-READ_PAGES = ["overview", "metrics", "map", "sql"]
+READ_PAGES = ["overview", "metrics", "map", "users", "sql"]
 ADMIN_PAGES = ["quarantine", "admin", "imports"]
 
 

@@ -434,8 +434,31 @@ function adminView(main) {
   $("#schemas").addEventListener("click", (e) => { const t = e.target.dataset.type; if (t) { e.preventDefault(); fill("schema", async () => `<h3>${esc(t)}</h3><pre>${esc(JSON.stringify(await api(`/v1/schemas/${encodeURIComponent(t)}`), null, 2))}</pre>`); } });
 }
 
+// ---- user inspector --------------------------------------------------------------------------------------
+function usersView(main) {
+  main.innerHTML = `<div class="toolbar">user id <input id="u-id" size="16" value="user-00001"> <button id="u-go">Inspect</button>
+    <span class="muted">the id is hashed by the server, as at the gate</span></div>
+    <div class="grid2"><div class="panel" id="u-feats"></div><div class="panel" id="u-recs"></div></div>`;
+  const go = () => {
+    const id = encodeURIComponent($("#u-id").value.trim());
+    fill("u-feats", async () => {
+      const f = (await api(`/v1/features/users/${id}`)).features;
+      if (!f) return '<h3>Online features</h3><p class="muted">none for this user (no recent events)</p>';
+      const flat = Object.entries(f).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : v]);
+      return "<h3>Online features</h3>" + table(["feature", "value"], flat);
+    });
+    fill("u-recs", async () => {
+      const r = await api(`/v1/recommend?user_id=${id}&k=10`);
+      const model = r.model_version ?? r.model ?? "popularity";
+      return `<h3>Recommendations <span class="muted">(${esc(model)})</span></h3>` + (r.items.length ? objTable(r.items.map((i) => ({ place: i.name ?? i.place_id, category: i.category ?? "", score: i.score != null ? Number(i.score).toPrecision(3) : "", why: (i.reasons || []).join(", ") }))) : '<p class="muted">nothing to recommend yet</p>');
+    });
+  };
+  $("#u-go").addEventListener("click", go);
+  go();
+}
+
 // ---- router ----------------------------------------------------------------------------------------------
-const VIEWS = { overview, metrics, map: mapView, sql: sqlView, imports: importsView, quarantine: quarantineView, admin: adminView };
+const VIEWS = { overview, metrics, map: mapView, users: usersView, sql: sqlView, imports: importsView, quarantine: quarantineView, admin: adminView };
 const ADMIN_VIEWS = new Set(["quarantine", "admin", "imports"]);  // imports: admins and the source's write key only
 let routeSeq = 0;
 async function route() {
