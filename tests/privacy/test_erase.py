@@ -120,3 +120,17 @@ def test_sync_targets_are_rewritten_without_the_person(runtime, tmp_path: Path):
     after = sum(pq.read_table(f).num_rows for f in files)
     assert after == before - synced.before > 0
     assert all(key.encode() not in f.read_bytes() for f in files)
+
+
+def test_an_anonymous_id_is_erased_like_a_user_id(runtime):
+    ops.get("send")(runtime, [{"event_type": "track", "anonymous_id": "anon-7q", "properties": {"event": "x"}},
+                              {"event_type": "track", "anonymous_id": "anon-8q", "properties": {"event": "y"}}],
+                    source="app")
+    while ops.get("load_once")(runtime).get("rows", 0):
+        pass
+    report = erase(runtime, "anon-7q")
+    assert report.clean, report.to_text()
+    before = {r.layer: r.before for r in report.layers}
+    assert before["log"] == 1 and before["warehouse main.raw_events"] == 1
+    left = get_warehouse(runtime).cursor().execute("SELECT COUNT(*) FROM raw_events").fetchone()[0]
+    assert left == 1
