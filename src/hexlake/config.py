@@ -23,6 +23,7 @@ from hexlake.backup.config import BackupConfig
 from hexlake.collect.config import CollectConfig
 from hexlake.gate.config import GateConfig
 from hexlake.importers.config import ImportConfig
+from hexlake.lake.config import LakeConfig
 from hexlake.log.config import LogConfig
 from hexlake.privacy.config import PrivacyConfig
 from hexlake.quality.config import QualityConfig
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Expiry, retention, housekeeping.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="Data-quality monitors.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="The JSON log of serve and worker.")
+    lake: LakeConfig = Field(default_factory=LakeConfig, description="Iceberg lake and hot/cold tiers.")
     backup: BackupConfig = Field(default_factory=BackupConfig, description="Online backups and their retention.")
 
     @classmethod
@@ -111,6 +113,16 @@ class DataPaths:
     @property
     def online_db(self) -> Path:
         return self.root / "online.sqlite"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Data files of the Iceberg lake (the cold tier of ``raw_events``)."""
+        return self.root / "lake"
+
+    @property
+    def lake_catalog_db(self) -> Path:
+        """The lake's Iceberg SQL catalog (SQLite) when ``lake.catalog_url`` is unset."""
+        return self.root / "lake_catalog.sqlite"
 
     @property
     def sqlmesh_state(self) -> Path:
