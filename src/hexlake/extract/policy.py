@@ -38,14 +38,14 @@ DEFAULT_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
 
 @dataclass(frozen=True)
 class Derived:
-    """A non-identifying column computed from a protected column's plain value before landing."""
+    """A non-identifying column computed from a source column's plain value before landing."""
 
     name: str
     type: str
-    compute: Callable[[Any], Any]
+    compute: Callable[[Any, Hasher], Any]
 
 
-def email_domain(value: Any) -> str | None:
+def email_domain(value: Any, _: Hasher | None = None) -> str | None:
     """``Ann@Example.COM`` → ``example.com``; ``None`` when there is no domain (seed 004's NULLIF)."""
     if not isinstance(value, str):
         return None
@@ -53,9 +53,17 @@ def email_domain(value: Any) -> str | None:
     return domain or None
 
 
-def derived_columns(column: str, action: str) -> list[Derived]:
-    """What to derive from ``column`` before ``action`` hides it (nothing for kept columns)."""
+def user_key(value: Any, hasher: Hasher) -> str | None:
+    """The gate's hashed user key of a user id, so extracted rows join with the person's events."""
+    return None if value is None else str(hasher.user_key(str(value)))
+
+
+def derived_columns(column: str, action: str, table: str = "") -> list[Derived]:
+    """What to derive from ``column`` before ``action`` hides it: the email domain, whether a password
+    is set, and the events' ``user_key`` of a user id (``users.id``, ``*.user_id``)."""
     c = column.lower()
+    if c == "user_id" or (c == "id" and table.lower().endswith("users")):
+        return [Derived("user_key", "VARCHAR", user_key)]
     if action == "keep":
         return []
     if c == "email" or c.endswith("_email"):
@@ -63,7 +71,7 @@ def derived_columns(column: str, action: str) -> list[Derived]:
     if "password" in c:
         name = "has_password" if c in ("password", "hashed_password", "password_hash", "encrypted_password") \
             else f"has_{c}"
-        return [Derived(name, "BOOLEAN", lambda v: v is not None and v != "")]
+        return [Derived(name, "BOOLEAN", lambda v, _: v is not None and v != "")]
     return []
 
 
@@ -125,4 +133,5 @@ def protect(value: Any, action: str, column: str, hasher: Hasher) -> Any:
     return mask(value)
 
 
-__all__ = ["ACTIONS", "DEFAULT_RULES", "Derived", "PiiPolicy", "derived_columns", "email_domain", "protect"]
+__all__ = ["ACTIONS", "DEFAULT_RULES", "Derived", "PiiPolicy", "derived_columns", "email_domain", "protect",
+           "user_key"]

@@ -88,7 +88,7 @@ class TableExtractor:
         self._plan: list[tuple[str, str, list[Derived]]] = []  # (source column, action, derivations)
         for c in source_cols:
             action = self.policy.action(self.table, c.name)
-            derived = derived_columns(c.name, action)
+            derived = derived_columns(c.name, action, self.table)
             self._plan.append((c.name, action, derived))
             if action != "drop":
                 out.append(Column(c.name, "VARCHAR") if action in ("hash", "mask") else c)
@@ -160,7 +160,7 @@ class TableExtractor:
             value = _normalise(row[i])
             if action != "drop":
                 values.append(value if action == "keep" else protect(value, action, name, self.hasher))
-            values += [d.compute(value) for d in derived]
+            values += [d.compute(value, self.hasher) for d in derived]
         return tuple(values)
 
 

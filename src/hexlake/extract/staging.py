@@ -149,6 +149,24 @@ def write_project(project: Path, results: Iterable[Mapping[str, Any]], source: s
     return changed
 
 
+def users_binding(data_dir: Path) -> str:
+    """The transform variable ``extracted_users``: which extracted users table the core marts use.
+
+    JSON ``{"model", "raw", "columns"}`` of the first extracted ``*users`` table with a ``user_key``
+    (its id hashed like the gate's user ids), or ``""`` when none: the marts then use events only.
+    """
+    for entry in sorted(load_manifest(project_dir(data_dir)).values(), key=lambda e: e["raw_table"]):
+        landed = [n for n, _ in entry["columns"]]
+        if _is_users(entry["table"]) and "user_key" in landed:
+            columns = [output_name(n, entry["pii"].get(n), entry["table"], entry["primary_key"]) for n in landed]
+            columns.append("_is_deleted")
+            if "account_locked_until" in landed:
+                columns.append("is_account_locked")
+            return json.dumps({"model": f"staging.{staging_name(entry['source'], entry['table'])}",
+                               "raw": f"main.{entry['raw_table']}", "columns": columns})
+    return ""
+
+
 def _write(path: Path, text: str) -> bool:
     if path.exists() and path.read_text() == text:
         return False
@@ -159,4 +177,4 @@ def _write(path: Path, text: str) -> bool:
 
 
 __all__ = ["HASH_NAMES", "external_models_yaml", "load_manifest", "model_sql", "output_name", "project_dir",
-           "staging_name", "write_project"]
+           "staging_name", "users_binding", "write_project"]

@@ -40,6 +40,7 @@ from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from hexlake.config import Settings
 from hexlake.errors import TransformError
+from hexlake.extract.staging import users_binding
 from hexlake.warehouse.schema import RAW_EVENTS_DDL
 
 # Never fork: SQLMesh loads models in a fork pool (``MAX_FORK_WORKERS``), and forking a threaded
@@ -209,6 +210,8 @@ def sqlmesh_config(settings: Settings) -> Config:
             "new_days": t.new_days,
             "at_risk_days": t.at_risk_days,
             "churned_days": t.churned_days,
+            # the extracted users table the core marts join (hexlake extract; "" = events only)
+            "extracted_users": users_binding(settings.data_dir),
         },
         cache_dir=str(settings.paths.sqlmesh_cache),
     )

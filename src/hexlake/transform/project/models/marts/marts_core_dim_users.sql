@@ -1,4 +1,5 @@
-/* One row per user (seed 004). Lifecycle stage as of the run's execution date, in this order:
+/* One row per user (seed 004): users seen in events, plus the extracted users table when one is
+   extracted (its auth methods, two-factor, dates win; its deleted users are excluded). Lifecycle stage as of the run's execution date, in this order:
    churned  - no activity for >= @churned_days days
    new      - signed up (or first seen) less than @new_days days ago
    at_risk  - no activity for >= @at_risk_days days
@@ -51,25 +52,39 @@ WITH activity AS (
     GROUP BY user_key, auth_method
   ) AS ranked
   WHERE pick = 1
+), extracted AS (
+  SELECT * FROM staging.stg_extracted_users
+), extracted_logins AS (
+  SELECT user_key, MIN(login_at) AS first_login_at FROM staging.stg_extracted_logins GROUP BY user_key
+), people AS (
+  /* users seen in events, plus users of the extracted users table (none when it is not extracted) */
+  SELECT COALESCE(fs.user_key, x.user_key) AS user_key, fs.first_seen_at
+  FROM first_seen AS fs
+  FULL OUTER JOIN extracted AS x ON x.user_key = fs.user_key
 ), base AS (
+  /* the extracted users table wins over what events say; deleted users are left out */
   SELECT
     fs.user_key AS user_id,
-    u.email_domain,
-    COALESCE(u.created_at, fs.first_seen_at) AS created_at,
-    m.auth_methods,
-    p.preferred_auth_method,
-    COALESCE(u.two_factor_enabled, FALSE) AS two_factor_enabled,
-    l.first_login_at,
-    l.last_login_at,
+    COALESCE(x.email_domain, u.email_domain) AS email_domain,
+    COALESCE(x.created_at, u.created_at, fs.first_seen_at) AS created_at,
+    COALESCE(x.auth_methods, m.auth_methods) AS auth_methods,
+    COALESCE(x.preferred_auth_method, p.preferred_auth_method) AS preferred_auth_method,
+    COALESCE(x.two_factor_enabled, u.two_factor_enabled, FALSE) AS two_factor_enabled,
+    LEAST(l.first_login_at, xl.first_login_at) AS first_login_at,
+    GREATEST(l.last_login_at, x.last_login_at) AS last_login_at,
     a.last_active_date,
     @day_diff(a.last_active_date, CAST(@execution_ds AS DATE)) AS days_since_last_active,
-    @day_diff(COALESCE(u.created_at, fs.first_seen_at), CAST(@execution_ds AS DATE)) AS days_since_signup
-  FROM first_seen AS fs
+    @day_diff(COALESCE(x.created_at, u.created_at, fs.first_seen_at), CAST(@execution_ds AS DATE))
+      AS days_since_signup
+  FROM people AS fs
+  LEFT JOIN extracted AS x ON x.user_key = fs.user_key
+  LEFT JOIN extracted_logins AS xl ON xl.user_key = fs.user_key
   LEFT JOIN staging.stg_users AS u ON u.user_key = fs.user_key
   LEFT JOIN activity AS a ON a.user_id = fs.user_key
   LEFT JOIN logins AS l ON l.user_key = fs.user_key
   LEFT JOIN methods AS m ON m.user_key = fs.user_key
   LEFT JOIN preferred AS p ON p.user_key = fs.user_key
+  WHERE NOT COALESCE(x._is_deleted, FALSE)
 )
 SELECT
   user_id,

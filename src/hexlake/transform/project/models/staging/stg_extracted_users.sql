@@ -1,0 +1,11 @@
+/* The extracted users table (hexlake extract, seed 004's stg_supabase_users) in the shape the core
+   marts join: one row per user_key. No rows when no users table is extracted. */
+MODEL (
+  name staging.stg_extracted_users,
+  kind FULL,
+  cron '@daily',
+  allow_partials TRUE,
+  grain user_key
+);
+
+@extracted_users()
