@@ -116,7 +116,7 @@ def _live(client: TestClient, key: str) -> dict[str, Any]:
 
 def test_live_sends_only_groups_of_at_least_k_people(env: Any) -> None:
     client, keys = env
-    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    rt = client.app.state.runtime
     from hexlake.stream.runner import get_counter_store
 
     k = rt.settings.transform.heatmap_k
@@ -139,7 +139,7 @@ def test_live_needs_a_key_allowed_realtime(env: Any) -> None:
     client, keys = env
     assert client.get("/v1/live", params={"count": 1}).status_code == 401
     assert client.get("/v1/live", params={"count": 1}, headers=auth(keys["write"])).status_code == 403
-    limited = keys_create(client.app.state.runtime, "read", "only-query", apis=["query"])["key"]  # type: ignore[attr-defined]
+    limited = keys_create(client.app.state.runtime, "read", "only-query", apis=["query"])["key"]
     assert client.get("/v1/live", params={"count": 1}, headers=auth(limited)).status_code == 403
     r = client.get("/v1/live", params={"count": 1, "interval_s": 0}, headers=auth(keys["read"]))
     assert r.status_code == 400 and "interval_s" in r.text  # the one error shape names the field

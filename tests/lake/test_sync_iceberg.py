@@ -52,7 +52,7 @@ def test_sync_to_iceberg_writes_each_batch_once(warehouse: Warehouse, tmp_path: 
     assert target.count("raw_events") == 3000 and target.count("marts.daily_engagement") == 3
     mart = target.table("marts.daily_engagement").scan().to_arrow()
     expected = warehouse.cursor().execute("SELECT sum(events) FROM marts.daily_engagement").fetchone()
-    assert sum(mart.column("events").to_pylist()) == expected[0]  # type: ignore[index]
+    assert sum(mart.column("events").to_pylist()) == expected[0]
     assert {r["status"] for r in sync_status(warehouse, target.name)} == {"synced"}
     target.close()
 
@@ -70,8 +70,8 @@ def test_erasure_rewrites_the_affected_files_only_that_persons_rows(warehouse: W
     target = open_target(url)
     sync_run(warehouse, target)
     assert isinstance(target, IcebergTarget)
-    key = warehouse.cursor().execute("SELECT user_key FROM raw_events LIMIT 1").fetchone()[0]  # type: ignore[index]
-    mine = warehouse.cursor().execute("SELECT count(*) FROM raw_events WHERE user_key = ?", [key]).fetchone()[0]  # type: ignore[index]
+    key = warehouse.cursor().execute("SELECT user_key FROM raw_events LIMIT 1").fetchone()[0]
+    mine = warehouse.cursor().execute("SELECT count(*) FROM raw_events WHERE user_key = ?", [key]).fetchone()[0]
     assert 0 < mine < 3000
     old_files = set(data_files(target.table("raw_events")))
     assert pw.erase_sync_targets(warehouse, key, delete=False) == {target.name: mine}

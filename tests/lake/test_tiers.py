@@ -37,7 +37,7 @@ def catalog(tmp_path: Path) -> Any:
 
 
 def one(wh: Warehouse, sql: str) -> Any:
-    return wh.cursor().execute(sql).fetchone()[0]  # type: ignore[index]
+    return wh.cursor().execute(sql).fetchone()[0]
 
 
 def same(wh: Warehouse, a: str, b: str) -> bool:

@@ -40,7 +40,7 @@ def test_one_users_events_share_a_shard_subject_and_dead_letters_reach_the_dlq(n
     try:
         offs = log.append([AppendItem(key="alice", event_id=f"a{i}", payload=b"{}") for i in range(5)])
 
-        async def subjects() -> set[str]:
+        async def subjects() -> set[str | None]:
             return {(await log._js.get_msg(log.target.stream, o)).subject for o in offs}
 
         assert len(log._loop.run(subjects())) == 1

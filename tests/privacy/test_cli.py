@@ -33,7 +33,7 @@ def test_bad_user_id_is_an_error_naming_the_field(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "out" in proc.stderr + proc.stdout
 
 
-def test_erase_goes_through_a_running_server(tmp_path):
+def test_erase_goes_through_a_running_server(tmp_path: Path) -> None:
     from tests.helpers import Server
 
     data = tmp_path / "data"

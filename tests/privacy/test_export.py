@@ -58,7 +58,7 @@ def test_export_over_http_admin_and_own_subject_token_only(runtime: Runtime) -> 
         assert erase.status_code == 403  # erasure is an admin's act
 
 
-def test_erase_over_http_needs_an_admin_and_a_valid_id(runtime):
+def test_erase_over_http_needs_an_admin_and_a_valid_id(runtime: Runtime) -> None:
     admin = ops.get("keys_create")(runtime, kind="admin", name="ops")["key"]
     reader = ops.get("keys_create")(runtime, kind="read", name="dash")["key"]
     runtime.close()

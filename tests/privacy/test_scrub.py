@@ -164,7 +164,7 @@ def test_nested_objects_are_scrubbed_when_the_schema_annotates_other_fields() ->
     assert "jane.doe@example.com" not in msgspec.json.encode(out).decode()
 
 
-def test_the_clean_object_cache_never_lets_pii_through():
+def test_the_clean_object_cache_never_lets_pii_through() -> None:
     s = Scrubber(Hasher(SECRET))
     assert s.context({"app": {"name": "Jane", "model": "x1"}}) == {"app": {"name": "Jane", "model": "x1"}}
     assert s.context({"traits": {"name": "Jane", "model": "x1"}}) == {"traits": {"model": "x1"}}  # a person now

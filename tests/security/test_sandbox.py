@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -92,7 +93,7 @@ def test_database_reads_and_writes_no_file_even_without_the_parser(runtime: Runt
 def test_hexlake_still_loads_through_registered_arrow_tables(runtime: Runtime) -> None:
     import pyarrow as pa
 
-    cur = get_warehouse(runtime).cursor()
+    cur: Any = get_warehouse(runtime).cursor()  # the DuckDB connection itself: it has register()
     cur.register("staged", pa.table({"a": [1, 2]}))
     cur.execute("CREATE TABLE main.t AS SELECT * FROM staged")
     assert cur.execute("SELECT sum(a) FROM main.t").fetchone() == (3,)
