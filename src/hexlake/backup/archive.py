@@ -123,7 +123,7 @@ def copy_duckdb(source: duckdb.DuckDBPyConnection, dst: Path) -> dict[str, int]:
             target.execute(f"INSERT INTO {_q(schema, name)} SELECT * FROM _hexlake_backup_rows")
             target.unregister("_hexlake_backup_rows")
             rows[f"{schema}.{name}"] = target.execute(f"SELECT count(*) FROM {_q(schema, name)}").fetchone()[0]  # type: ignore[index]
-        views = [r[0] for r in source.execute(f"SELECT sql FROM duckdb_views() {where} ORDER BY oid", [db]).fetchall()]
+        views = [r[0] for r in source.execute(f"SELECT sql FROM duckdb_views() {where} ORDER BY view_oid", [db]).fetchall()]
         _create_views(target, views)
         target.execute("CHECKPOINT")
         return rows
@@ -252,9 +252,13 @@ def list_backups(folder: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda b: b["created_at"])
 
 
-def _find(folder: Path, backup_id: str) -> dict[str, Any]:
+def _check_id(backup_id: Any) -> None:
     if not isinstance(backup_id, str) or not ID_RE.match(backup_id):
         raise BadRequest("id must look like hexlake-20260101T031500Z (see `hexlake backup list`)", field="id")
+
+
+def _find(folder: Path, backup_id: str) -> dict[str, Any]:
+    _check_id(backup_id)
     side = folder / f"{backup_id}.json"
     if not side.exists() or not (folder / f"{backup_id}.tar.gz").exists():
         raise NotFound(f"no backup {backup_id} in {folder}")
@@ -300,6 +304,7 @@ def _read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
 
 def restore_backup(folder: Path, backup_id: str, target: Path) -> dict[str, Any]:
     """Rebuild a data dir at ``target`` (absent or empty) from a verified backup."""
+    _check_id(backup_id)
     if not target.is_absolute():
         raise BadRequest("target must be an absolute path", field="target")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
