@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # 20 server starts a
 ROUNDS = 20
 STOP_WITHIN_S = 10.0
 # Clustering and transform also run on their own schedules, so a SIGTERM can meet them anywhere.
-ENV: dict[str, Any] = {"HEXLAKE_SPATIAL__CLUSTER_INTERVAL_S": "2", "HEXLAKE_SPATIAL__CLUSTER_WINDOW_MINUTES": "100000000"}
+ENV: dict[str, Any] = {"HEXLAKE_SPATIAL__CLUSTER_INTERVAL_S": "2",
+                       "HEXLAKE_SPATIAL__CLUSTER_WINDOW_MINUTES": "100000000"}
 
 
 def _events(n: int, start: int) -> list[dict]:
