@@ -106,6 +106,12 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
     ("privacy export", Cmd(("privacy", "export", "--user", "u1", "--out", "{lake}.zip", "--json"))),
     ("privacy retention", Cmd(("privacy", "retention", "--dry-run", "--json"))),
     ("privacy erase", Cmd(("privacy", "erase", "--user", "u2", "--json"))),
+    ("backup create", "archive size and row counts follow the services a server runs; "
+                      "tests/backup create through a running server and locally"),
+    ("backup list", Cmd(("backup", "list", "--json"))),
+    ("backup verify", Cmd(("backup", "verify", "hexlake-20260101T000000Z"), exit=1, as_json=False)),
+    ("backup restore", Cmd(("backup", "restore", "nonsense", "--target", "{lake}-restored"), exit=1,
+                           as_json=False)),
 ]
 
 # Values that differ between two runs by nature, whatever the path.
