@@ -95,6 +95,8 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
                      "--pii", "users.email=hash", "--json"))),
     ("sync run", Cmd(("sync", "run", "--target", "parquet://{lake}", "--tables", "raw_events", "--json"))),
     ("sync status", Cmd(("sync", "status", "--json"))),
+    ("tiers move", Cmd(("tiers", "move", "--older-than-days", "3650", "--json"))),
+    ("tiers status", Cmd(("tiers", "status", "--json"))),
     ("keys create", Cmd(("keys", "create", "--kind", "read", "--name", "reporting", "--json"))),
     ("keys create", Cmd(("keys", "create", "--kind", "read", "--name", "temporary", "--json"))),
     ("keys revoke", Cmd(("keys", "revoke", "temporary", "--json"))),
