@@ -170,3 +170,18 @@ def test_the_online_stores_redis_is_the_l2(tmp_path: Any, redis_url: str) -> Non
         assert cache.redis.get(cache.prefix + "k|1") is not None
     finally:
         rt.close()
+
+
+def test_place_features_are_materialised_to_the_online_store(client: TestClient, runtime: Runtime,
+                                                             frames: Frames) -> None:
+    from hexlake.ml.service import materialise_places
+
+    _setup(runtime, frames)
+    assert materialise_places(runtime) > 50
+    snap = recommender(runtime).snapshot
+    assert snap is not None
+    busiest = snap.place.sort("place_interactions_30d", descending=True).row(0, named=True)
+    body = client.get(f"/v1/features/places/{busiest['place_id']}").json()
+    assert body["features"]["place_interactions_30d"] == busiest["place_interactions_30d"]
+    assert body["features"]["as_of"].startswith(str(NOW.date()))
+    assert client.get("/v1/features/places/no-such-place").status_code == 404

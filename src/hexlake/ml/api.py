@@ -14,6 +14,7 @@ from hexlake.serve.deps import runtime_of
 router = APIRouter(tags=["ml"])
 read_recommend = [Depends(require_read("recommend"))]
 read_search = [Depends(require_read("search"))]
+read_features = [Depends(require_read("features"))]
 
 
 @router.get("/v1/recommend", dependencies=read_recommend)
@@ -101,3 +102,16 @@ def similar(request: Request, place_id: str, k: int = Query(10, ge=1, le=100)) -
         raise NotInstalled(EXTRA_HINT)
     rows = similar_places(runtime_of(request), place_id, k)
     return {"places": rows, "count": len(rows)}
+
+
+@router.get("/v1/features/places/{place_id}", dependencies=read_features)
+def place_features(request: Request, place_id: str) -> dict[str, Any]:
+    """A place's online features (activity, followers, rating, trending), refreshed by the ``ml`` service."""
+    from hexlake.errors import NotFound
+    from hexlake.features import get_online_store
+    from hexlake.ml.service import place_entity
+
+    row = get_online_store(runtime_of(request)).get(place_entity(place_id))
+    if row is None:
+        raise NotFound(f"no online features for place {place_id!r} (none yet, or no interactions)", field="place_id")
+    return {"place_id": place_id, "features": row}

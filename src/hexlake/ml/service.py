@@ -45,6 +45,7 @@ class MLService(BackgroundService):
         rec = recommender(self.runtime)
         if rec.stale():
             rec.refresh(source.interactions(self.runtime), source.places(self.runtime))
+            materialise_places(self.runtime)
         if time.monotonic() - self._embedded > rec.refresh_s:
             from hexlake.ml.vectors import embed_pending
 
@@ -57,4 +58,29 @@ def create(runtime: Runtime) -> ServiceProtocol | None:
     return MLService(runtime)
 
 
-__all__ = ["ML_SOURCE", "MLService", "create", "flush_served"]
+
+
+PLACE_TTL_S = 3600.0
+
+
+def place_entity(place_id: str) -> str:
+    """The online-store key of a place's features (beside ``user:<user_key>``)."""
+    return f"place:{place_id}"
+
+
+def materialise_places(runtime: Runtime) -> int:
+    """Write the serving snapshot's place features to the online store; returns how many places."""
+    from hexlake.features import get_online_store
+    from hexlake.ml.serve import recommender
+
+    snap = recommender(runtime).snapshot
+    if snap is None or snap.place.is_empty():
+        return 0
+    as_of = snap.as_of.isoformat()
+    rows = [(place_entity(str(r.pop("place_id"))), {**r, "as_of": as_of})
+            for r in snap.place.fill_nan(None).to_dicts()]
+    get_online_store(runtime).put_many(rows, PLACE_TTL_S)
+    return len(rows)
+
+
+__all__ = ["ML_SOURCE", "MLService", "create", "flush_served", "materialise_places", "place_entity"]
