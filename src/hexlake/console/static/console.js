@@ -220,15 +220,20 @@ async function mapView(main) {
     L.circleMarker([p.lat, p.lng], { renderer, radius: 3 + 9 * Math.sqrt((p.score || 0) / maxScore), color: "#7a2e8c", weight: 1, fillOpacity: 0.6 })
       .bindTooltip(`${esc(p.name)} · ${p.distinct_users} people · score ${(+p.score || 0).toFixed(2)}`).addTo(layers.places);
   }
+  // open on the busiest H3 r6 cell (the heatmap answers busiest first), else on the most popular place
+  const since = new Date(Date.now() - 365 * 86400e3).toISOString();
+  const busiest = (await api(`/v1/heatmap?res=6&limit=1&from=${encodeURIComponent(since)}`).catch(() => null))?.features?.[0];
   const top = places.find((p) => p.lat != null);
-  if (top) map.setView([top.lat, top.lng], 10);
+  if (busiest) {
+    const ring = busiest.geometry.coordinates[0].slice(0, -1);
+    map.setView([ring.reduce((a, c) => a + c[1], 0) / ring.length, ring.reduce((a, c) => a + c[0], 0) / ring.length], 10);
+  } else if (top) map.setView([top.lat, top.lng], 10);
   let heatSeq = 0;
   const drawHeat = async () => {
     const seq = ++heatSeq; const res = resForZoom(map.getZoom());
-    const from = new Date(Date.now() - 365 * 86400e3).toISOString();
     try {
       const t0 = performance.now();
-      const fc = await api(`/v1/heatmap?res=${res}&limit=20000&from=${encodeURIComponent(from)}`);
+      const fc = await api(`/v1/heatmap?res=${res}&limit=20000&from=${encodeURIComponent(since)}`);
       const t1 = performance.now();
       if (seq !== heatSeq) return;
       const layer = drawCells(layers.heat, fc.features);
