@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,12 @@ import msgspec
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import StorageType
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from hexlake.errors import ConfigError, LogError
@@ -51,6 +57,8 @@ DEFAULT_STREAM = "HEXLAKE"
 #: Compare-and-set attempts before a group update gives up (each conflict means another process won).
 CAS_ATTEMPTS = 200
 _CACHE_MAX = 200_000
+#: How long an append keeps retrying a publish while the cluster has no stream leader.
+PUBLISH_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -273,19 +281,15 @@ class NatsEventLog:
         await asyncio.sleep(0)  # let appends already submitted from other threads join this flush
         batch, self._queue = self._queue, []
         flat = [item for items, _ in batch for item in items]
-        shards = self.target.shards
+        token = uuid.uuid4().hex
         try:
-            acks = await asyncio.gather(*(
-                self._js.publish(f"{self._stream}.{zlib.crc32(i.key.encode()) % shards}",
-                                 _enc.encode(_Msg(i.key, i.event_id, i.payload)), stream=self._stream)
-                for i in flat))
+            offsets = list(await asyncio.gather(*(self._publish(i, f"{token}-{n}") for n, i in enumerate(flat))))
         except BaseException as exc:  # every caller of this flush learns it failed
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         self.commit_count += 1
-        offsets = [int(a.seq) for a in acks]
         for off, item in zip(offsets, flat, strict=True):
             if len(self._cache) < _CACHE_MAX:
                 self._cache[off] = _Msg(item.key, item.event_id, item.payload)
@@ -294,6 +298,23 @@ class NatsEventLog:
             if not fut.done():
                 fut.set_result(offsets[start:start + len(items)])
             start += len(items)
+
+    async def _publish(self, item: AppendItem, msg_id: str) -> int:
+        """Publish one message; while the cluster elects a new leader, retry with the same message id,
+        which JetStream de-duplicates, so a retried publish never stores the message twice."""
+        subject = f"{self._stream}.{zlib.crc32(item.key.encode()) % self.target.shards}"
+        data = _enc.encode(_Msg(item.key, item.event_id, item.payload))
+        deadline = time.monotonic() + PUBLISH_RETRY_S
+        while True:
+            try:
+                ack = await self._js.publish(subject, data, stream=self._stream, timeout=5,
+                                             headers={"Nats-Msg-Id": msg_id})
+                return int(ack.seq)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError,
+                    nats.errors.ConnectionReconnectingError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
 
     # -- groups --------------------------------------------------------------------------------
 
