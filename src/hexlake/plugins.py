@@ -30,6 +30,7 @@ ROUTERS: list[str] = [
     "hexlake.quality.api:router",
     "hexlake.console.api:router",
     "hexlake.ml.api:router",
+    "hexlake.pipeline.api:router",
 ]
 
 CLI_APPS: list[tuple[str, str, str]] = [
@@ -38,6 +39,7 @@ CLI_APPS: list[tuple[str, str, str]] = [
     ("geofences", "hexlake.stream.cli:geofences_app", "Geofences: create, list, delete."),
     ("import", "hexlake.importers.cli:app", "Import personal data archives (Google Takeout)."),
     ("extract", "hexlake.extract.cli:app", "Extract tables from PostgreSQL/MySQL into raw_<source>_<table>."),
+    ("pipeline", "hexlake.pipeline.cli:app", "Scheduled pipelines: extract, transform, audits, sync; run history."),
     ("sync", "hexlake.sync.cli:app", "Export events and marts to PostgreSQL or Parquet in tracked batches."),
     ("tiers", "hexlake.lake.cli:app", "Hot and cold tiers: move old events to the Iceberg lake."),
     ("worker", "hexlake.worker:app", "Run the raw loader and stream consumers against a shared log."),
@@ -53,6 +55,7 @@ OPERATIONS: list[str] = [
     "hexlake.sync.operations:OPERATIONS",
     "hexlake.lake.operations:OPERATIONS",
     "hexlake.extract.operations:OPERATIONS",
+    "hexlake.pipeline.operations:OPERATIONS",
     "hexlake.serve.query:OPERATIONS",
     "hexlake.privacy.operations:OPERATIONS",
     "hexlake.ml.operations:OPERATIONS",
@@ -62,6 +65,7 @@ OPERATIONS: list[str] = [
 SERVICES: list[str] = [
     "hexlake.warehouse.service:create",
     "hexlake.transform.service:create",
+    "hexlake.pipeline.service:create",
     "hexlake.stream.service:create",
     "hexlake.spatial.service:create",
     "hexlake.quality.service:create",
