@@ -26,6 +26,8 @@ class WindowAcc(msgspec.Struct, kw_only=True):
     sessions: dict[str, list[float]] = msgspec.field(default_factory=dict)
     points: list[tuple[float, str, float, float]] = msgspec.field(default_factory=list)
     last: tuple[float, str, str] | None = None  # (ts, event_id, h3 cell)
+    ratings: list[float] = msgspec.field(default_factory=list)  # seed 001's avg_rating
+    categories: list[tuple[float, str, str]] = msgspec.field(default_factory=list)  # (ts, event_id, category)
 
     def add(self, ev: Event, ts: float) -> None:
         self.counts[ev.event_type] = self.counts.get(ev.event_type, 0) + 1
@@ -37,6 +39,11 @@ class WindowAcc(msgspec.Struct, kw_only=True):
             self.sessions[ev.session_id] = [ts, ts] if span is None else [min(span[0], ts), max(span[1], ts)]
         if ev.lat is not None and ev.lng is not None:
             self.points.append((ts, ev.event_id, ev.lat, ev.lng))
+        rating, category = ev.properties.get("rating"), ev.properties.get("category")
+        if isinstance(rating, int | float) and not isinstance(rating, bool):
+            self.ratings.append(float(rating))
+        if isinstance(category, str) and category:
+            self.categories.append((ts, ev.event_id, category))
         cell = ev.h3_r9
         if cell is not None and (self.last is None or (ts, ev.event_id) > (self.last[0], self.last[1])):
             self.last = (ts, ev.event_id, cell)
@@ -58,7 +65,18 @@ class WindowAcc(msgspec.Struct, kw_only=True):
             "session_seconds_max": round(max(lengths), 3) if lengths else 0.0,
             "last_h3_r9": self.last[2] if self.last else None,
             "distance_m": round(distance, 3),
+            "avg_rating": round(sum(self.ratings) / len(self.ratings), 3) if self.ratings else None,
+            "recent_categories": recent_categories(self.categories),
         }
+
+
+def recent_categories(seen: list[tuple[float, str, str]], most: int = 5) -> list[str]:
+    """Distinct categories, the latest first (by time, then event id: independent of arrival order)."""
+    out: list[str] = []
+    for _, _, category in sorted(seen, reverse=True):
+        if category not in out:
+            out.append(category)
+    return out[:most]
 
 
 def place_of(ev: Event) -> str | None:
