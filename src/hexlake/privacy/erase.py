@@ -89,6 +89,7 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
     report.layers.append(_layer("stream state and counters", *_stream(runtime, subject)))
     report.layers.append(_layer("quarantine and catalog", *_catalog(runtime, subject)))
     report.layers.append(_layer("imports and uploads", *_imports(runtime, subject)))
+    report.layers.append(_layer("other data-dir stores", *_others(runtime, subject)))
     report.layers.append(_layer("ml training sets, features and cache", *_ml(runtime, subject)))
     report.scan = proof_scan(runtime, subject)
     report.seconds = time.perf_counter() - started
@@ -196,6 +197,21 @@ def _ml(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
     from hexlake.ml import privacy as ml_privacy
 
     return (lambda: ml_privacy.count(runtime, s.user_key)), (lambda: ml_privacy.erase(runtime, s.user_key))
+
+
+def _others(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
+    """Any other SQLite file of the data dir (places, quality, stores added later): rows naming them."""
+    handled = {runtime.paths.catalog_db, runtime.paths.imports_db, runtime.paths.log_db, runtime.paths.online_db}
+    files = [p for p in stores.sqlite_files(runtime.paths.root) if p not in handled
+             and p.parent.name != "stream" and p.name != "stream.sqlite"]
+
+    def count() -> int:
+        return sum(stores.sqlite_mentions(p, s.needles) for p in files)
+
+    def delete() -> int:
+        return sum(stores.sqlite_mentions(p, s.needles, delete=True) for p in files)
+
+    return count, delete
 
 
 __all__ = ["ErasureReport", "LayerResult", "erase", "subject_of"]
