@@ -114,3 +114,21 @@ def test_hot_days_must_be_set_to_move() -> None:
     with pytest.raises(Exception, match="hot_days"):
         tiers.cutoff_for(0)
     assert tiers.cutoff_for(2, date(2024, 5, 3)) == date(2024, 5, 1)
+
+
+def test_erasure_reaches_the_cold_tier_and_the_view_follows(warehouse: Warehouse, catalog: Any) -> None:
+    from hexlake.privacy import warehouse as pw
+
+    key = one(warehouse, "SELECT user_key FROM raw_events WHERE ts < DATE '2024-05-02' LIMIT 1")
+    mine = one(warehouse, f"SELECT count(*) FROM raw_events WHERE user_key = '{key}'")
+    mine_cold = one(warehouse, f"SELECT count(*) FROM raw_events WHERE user_key = '{key}' AND ts < DATE '{CUTOFF}'")
+    assert 0 < mine_cold < mine  # the person has events in both tiers
+    tiers.move(warehouse, catalog, CUTOFF)
+    lake = tiers.lake_url(catalog)
+    assert lake in pw.sync_targets(warehouse)  # erasure finds the cold tier through the moves table
+    assert pw.erase_sync_targets(warehouse, key, delete=False) == {lake: mine_cold}
+    pw.delete_rows(warehouse, key, ("main",))  # the hot tier, as privacy.erase does first
+    assert pw.erase_sync_targets(warehouse, key, delete=True) == {lake: mine_cold}
+    assert pw.erase_sync_targets(warehouse, key, delete=False) == {lake: 0}
+    assert one(warehouse, f"SELECT count(*) FROM raw_events_all WHERE user_key = '{key}'") == 0
+    assert one(warehouse, "SELECT count(*) FROM raw_events_all") == 3000 - mine  # everyone else intact

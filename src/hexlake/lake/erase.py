@@ -64,13 +64,18 @@ def erase_catalog(catalog: Any, key: str, *, delete: bool) -> int:
     return sum(erase_table(tbl, key, delete=delete) for tbl in _tables(catalog))
 
 
-def erase_target(url: str, key: str, *, delete: bool) -> int:
-    """The same for an ``iceberg://`` sync target."""
+def erase_target(url: str, key: str, *, delete: bool, wh: Any = None) -> int:
+    """The same for an ``iceberg://`` lake (a sync target or the cold tier). When ``wh`` moved events
+    to this lake, its ``raw_events_all`` view is rebuilt over the rewritten files."""
+    from hexlake.lake import tiers
     from hexlake.lake.target import IcebergTarget
 
     target = IcebergTarget(url)
     try:
-        return erase_catalog(target.catalog, key, delete=delete)
+        n = erase_catalog(target.catalog, key, delete=delete)
+        if delete and n and wh is not None and url in tiers.tier_lakes(wh):
+            tiers.refresh_view(wh, target.catalog)
+        return n
     finally:
         target.close()
 

@@ -33,9 +33,10 @@ COLD_TABLE = "cold.raw_events"
 MOVE_COLUMN = "_hexlake_move"
 MOVES_TABLE = "lake_tier_moves"
 VIEW = "raw_events_all"
+# ``lake`` is the lake's iceberg:// URL: privacy erasure finds the cold tier through it.
 MOVES_DDL = (f"CREATE TABLE IF NOT EXISTS {MOVES_TABLE} (move_id VARCHAR PRIMARY KEY, cutoff DATE NOT NULL, "
              "status VARCHAR NOT NULL CHECK (status IN ('pending', 'done')), row_count BIGINT, "
-             "created_at TIMESTAMP NOT NULL, done_at TIMESTAMP)")
+             "created_at TIMESTAMP NOT NULL, done_at TIMESTAMP, lake VARCHAR)")
 
 
 @dataclass
@@ -53,7 +54,27 @@ class MoveReport:
 def lake_catalog(runtime: Runtime) -> Any:
     """The data dir's lake catalog: ``lake.catalog_url`` or the SQLite file named in DataPaths."""
     url = runtime.settings.lake.catalog_url or f"sqlite:///{runtime.paths.lake_catalog_db}"
-    return open_catalog(url, runtime.paths.lake_dir)
+    catalog = open_catalog(url, runtime.paths.lake_dir)
+    catalog.hexlake_url = f"iceberg://{runtime.paths.lake_dir.resolve()}#{url}"
+    return catalog
+
+
+def lake_url(catalog: Any) -> str:
+    """The ``iceberg://dir#catalog`` URL of ``catalog`` (what ``lake.erase.erase_target`` opens)."""
+    url = getattr(catalog, "hexlake_url", None)
+    if url is None:
+        warehouse = catalog.properties["warehouse"].removeprefix("file://")
+        url = f"iceberg://{warehouse}#{catalog.properties['uri'].replace('+psycopg2', '')}"
+    return str(url)
+
+
+def tier_lakes(wh: Any) -> list[str]:
+    """URLs of the lakes this warehouse moved events to (none if it never did)."""
+    try:
+        rows = wh.cursor().execute(f"SELECT DISTINCT lake FROM {MOVES_TABLE} WHERE lake IS NOT NULL").fetchall()
+    except Exception:  # never moved: no table (or not DuckDB)
+        return []
+    return [str(r[0]) for r in rows]
 
 
 def allow_lake_reads(cursor: Any, runtime: Runtime) -> None:
@@ -141,8 +162,8 @@ def move(wh: Any, catalog: Any, cutoff: date) -> MoveReport:
         report.moves += 1
     if wh.cursor().execute("SELECT count(*) FROM raw_events WHERE CAST(ts AS DATE) < ?", [cutoff]).fetchone()[0]:
         move_id = uuid.uuid4().hex
-        wh.execute(f"INSERT INTO {MOVES_TABLE} (move_id, cutoff, status, created_at) VALUES (?, ?, 'pending', ?)",
-                   [move_id, cutoff, _now()])  # recorded before anything is written
+        wh.execute(f"INSERT INTO {MOVES_TABLE} (move_id, cutoff, status, created_at, lake) "
+                   "VALUES (?, ?, 'pending', ?, ?)", [move_id, cutoff, _now(), lake_url(catalog)])  # before any write
         report.rows += _move_one(wh, catalog, move_id, cutoff)
         report.moves += 1
     report.cold_files = refresh_view(wh, catalog)
@@ -177,4 +198,4 @@ def status(wh: Any, catalog: Any) -> dict[str, Any]:
 
 
 __all__ = ["COLD_TABLE", "MOVES_TABLE", "VIEW", "MoveReport", "allow_lake_reads", "cold_files", "cutoff_for",
-           "lake_catalog", "move", "refresh_view", "status"]
+           "lake_catalog", "lake_url", "move", "refresh_view", "status", "tier_lakes"]

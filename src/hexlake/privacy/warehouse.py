@@ -92,12 +92,15 @@ def affected_days(wh: Any, key: str) -> tuple[str, str] | None:
 
 
 def sync_targets(wh: Any) -> list[str]:
-    """Targets the warehouse was synced to (their names are their URLs without credentials)."""
+    """Targets the warehouse was synced to (their names are their URLs without credentials), and
+    the Iceberg lake of its cold tier (``hexlake tiers``), erased the same way."""
+    from hexlake.lake.tiers import tier_lakes
+
     try:
         rows = wh.cursor().execute("SELECT DISTINCT target FROM warehouse_sync_status").fetchall()
     except Exception:  # never synced: no status table
-        return []
-    return [r[0] for r in rows]
+        rows = []
+    return [r[0] for r in rows] + [lake for lake in tier_lakes(wh) if lake not in {r[0] for r in rows}]
 
 
 def parquet_files(url: str) -> Iterator[Path]:
@@ -158,7 +161,7 @@ def erase_sync_targets(wh: Any, key: str, *, delete: bool) -> dict[str, int]:
         elif target.startswith("iceberg://"):  # affected Iceberg data files rewritten, old snapshots expired
             from hexlake.lake.erase import erase_target
 
-            out[target] = erase_target(target, key, delete=delete)
+            out[target] = erase_target(target, key, delete=delete, wh=wh)
     return out
 
 
