@@ -99,3 +99,13 @@ def test_a_user_with_too_few_untouched_places_is_skipped_not_short(frames: Frame
     inter = inter.filter(pl.col("place_id").is_in(tiny["place_id"].implode()))
     d = dataset.build(inter, tiny, days=7, seed=1)
     assert d.frame.height % 5 == 0 and d.skipped > 0
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"days": 10**9}, "days"), ({"days": -1}, "days"), ({"negatives": 10**6}, "negatives"), ({"seed": -1}, "seed"),
+    ({"days": True}, "days"),
+])
+def test_hostile_sizes_are_refused_with_the_field(frames: Frames, kwargs: dict, field: str) -> None:
+    with pytest.raises(BadRequest) as e:
+        dataset.build(*frames, **kwargs)
+    assert e.value.field == field

@@ -46,8 +46,9 @@ def build(interactions: pl.DataFrame, places: pl.DataFrame, *, days: int = 14, n
     """The training set for labels in the ``days`` days before ``now`` (default: the newest event)."""
     if strategy not in STRATEGIES:
         raise BadRequest(f"strategy must be one of {', '.join(STRATEGIES)}", field="strategy")
-    if negatives < 1 or days < 1:
-        raise BadRequest("days and negatives must be at least 1", field="negatives" if negatives < 1 else "days")
+    _check_range("days", days, 1, 3650)
+    _check_range("negatives", negatives, 1, 100)
+    _check_range("seed", seed, 0, 2**63 - 1)
     interactions = interactions.filter(pl.col("user_key").is_not_null())
     if interactions.is_empty() or places.is_empty():
         return Dataset(pl.DataFrame(schema=_schema()), 0)
@@ -76,6 +77,11 @@ def build(interactions: pl.DataFrame, places: pl.DataFrame, *, days: int = 14, n
     if not frames:
         return Dataset(pl.DataFrame(schema=_schema()), skipped)
     return Dataset(pl.concat(frames).select(*_schema().keys()), skipped)
+
+
+def _check_range(field: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(f"{field} must be a whole number from {low} to {high}", field=field)
 
 
 def _sample(day: pl.DataFrame, snap: Snapshot, touched_by: dict[str, set[str]], weights: dict[str, int],

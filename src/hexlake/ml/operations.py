@@ -78,7 +78,7 @@ def ml_models_promote(runtime: Runtime, version: str, arm: str = "a", share: flo
 
 
 def _check_name(name: str) -> None:
-    if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 64:
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 64:
         raise BadRequest("name: letters, digits, - and _ only (at most 64)", field="name")
 
 

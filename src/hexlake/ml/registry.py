@@ -63,8 +63,10 @@ class Registry:
         return out
 
     def meta(self, version: str) -> dict[str, Any]:
+        if not isinstance(version, str) or not _valid(version) or len(version) > 20:
+            raise NotFound(f"no model version {version!r}; see `hexlake ml models list`", field="version")
         path = self.models_dir / version / "meta.json"
-        if not _valid(version) or not path.exists():
+        if not path.exists():
             raise NotFound(f"no model version {version!r}; see `hexlake ml models list`", field="version")
         data: dict[str, Any] = json.loads(path.read_text())
         return data
@@ -80,7 +82,7 @@ class Registry:
         if arm == "a":
             state.update(promoted=version, b=None if state.get("b") == version else state.get("b"))
         elif arm == "b":
-            if not 0 < share < 1:
+            if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
                 raise BadRequest("share must be between 0 and 1 (exclusive)", field="share")
             state.update(b=version, b_share=share)
         else:

@@ -38,6 +38,8 @@ class TrainResult:
 
 
 def split(frame: pl.DataFrame, test_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if not isinstance(test_days, int) or isinstance(test_days, bool) or test_days < 1:
+        raise BadRequest("test_days must be a whole number of at least 1", field="test_days")
     days = sorted(set(frame["as_of"].to_list()))
     if len(days) <= test_days:
         raise BadRequest(f"need more than {test_days} label days to hold out {test_days}; got {len(days)}",
@@ -50,6 +52,8 @@ def train(data: Dataset, interactions: pl.DataFrame, places: pl.DataFrame, *, te
           seed: int = 0) -> TrainResult:
     import lightgbm
 
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise BadRequest("seed must be a whole number from 0 to 2147483647", field="seed")
     frame = data.frame.sort("query_id", "label", descending=[False, True])
     train_set, test_set = split(frame, test_days)
     groups = train_set.group_by("query_id", maintain_order=True).len()["len"].to_list()
