@@ -42,6 +42,7 @@ from nats.js.api import StorageType
 from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
+    NoStreamResponseError,
     NotFoundError,
     ServiceUnavailableError,
 )
@@ -311,7 +312,7 @@ class NatsEventLog:
                                              headers={"Nats-Msg-Id": msg_id})
                 return int(ack.seq)
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError,
-                    nats.errors.ConnectionReconnectingError):
+                    NoStreamResponseError, nats.errors.ConnectionReconnectingError):
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.25)
