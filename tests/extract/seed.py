@@ -51,7 +51,7 @@ def source_users(url: str) -> list[tuple[Any, ...]]:
     out = []
     for r in rows:
         domain = r[1].rpartition("@")[2].lower() if r[1] and "@" in r[1] else None
-        out.append((r[0], domain, r[3] is not None, sorted(r[6]), r[7], r[8],
+        out.append((r[0], domain, r[3] is not None, None if r[6] is None else sorted(r[6]), r[7], r[8],
                     bool(r[9] and r[9] > now), r[10], r[11], r[15] is not None))
     return out
 

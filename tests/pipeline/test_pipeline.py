@@ -1,0 +1,247 @@
+"""Scheduled pipelines end to end: PostgreSQL (users, sessions, auth identities) and MariaDB sources
+changing between scheduled runs; staging = the sources' current state, marts = truths computed by
+hand, nothing plain in the data dir, a failing audit sends one signed webhook and keeps the marts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pymysql
+import pytest
+from typer.testing import CliRunner
+
+from hexlake.cli import app
+from hexlake.config import Settings
+from hexlake.pipeline.service import PipelineService, create
+from hexlake.privacy.hashing import Hasher
+from hexlake.privacy.secret import load_secret
+from hexlake.runtime import Runtime
+from hexlake.setup import initialise
+from hexlake.stream.webhooks import webhook_key
+from hexlake.warehouse import get_warehouse
+from tests.extract.seed import PLAIN, STAGING_SELECT, create_users, run_pg, source_users
+
+pytestmark = pytest.mark.services
+T0 = datetime.utcnow().replace(second=0, microsecond=0)
+
+
+class Hook:
+    """A local webhook receiver recording (headers, body) of each POST."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                hook.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    h = Hook()
+    yield h
+    h.server.shutdown()
+
+
+def mysql(url: str, sql: str) -> None:
+    p = urlparse(url)
+    conn = pymysql.connect(host=p.hostname, port=p.port, user=p.username, database=p.path.strip("/"),
+                           autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(sql)
+    conn.close()
+
+
+def write_pipelines(data: Path, pg: str, my: str, hook: str) -> None:
+    (data / "pipelines.toml").write_text(f"""
+[pipelines.daily]
+cron = "0 6 * * *"
+retries = 2
+backoff_s = 0.01
+webhook = "{hook}"
+
+[[pipelines.daily.extract]]
+source = "{pg}"
+name = "app"
+tables = ["users", "auth_identities"]
+cursor = "updated_at"
+accepted = {{ users = {{ preferred_auth_method = ["email", "google", "apple"] }} }}
+
+[[pipelines.daily.extract]]
+source = "{pg}"
+name = "app"
+tables = ["sessions"]
+
+[[pipelines.daily.extract]]
+source = "{my}"
+name = "shop"
+tables = ["orders"]
+cursor = "updated_at"
+""")
+
+
+def rows(rt: Runtime, sql: str) -> list[tuple[Any, ...]]:
+    return get_warehouse(rt).cursor().execute(sql).fetchall()
+
+
+def scheduled_run(service: PipelineService) -> bool:
+    (scheduler,) = service.children
+    return bool(scheduler.run_once())  # type: ignore[attr-defined]
+
+
+def dim(rt: Runtime) -> list[tuple[Any, ...]]:
+    return rows(rt, "SELECT user_id, preferred_auth_method, two_factor_enabled FROM marts.marts_core_dim_users "
+                    "ORDER BY user_id")
+
+
+def test_scheduled_pipeline_end_to_end(pg_url: str, mysql_url: str, hook: Hook, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    initialise(settings)
+    rt = Runtime(settings)
+    key = Hasher(load_secret(settings.paths.secret)).user_key
+    create_users(pg_url)
+    run_pg(pg_url, "CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER, started_at TIMESTAMP)")
+    run_pg(pg_url, f"INSERT INTO sessions VALUES (1, 1, '{T0}'), (2, 2, '{T0}'), (3, 1, '{T0}')")
+    run_pg(pg_url, "CREATE TABLE auth_identities (id INTEGER PRIMARY KEY, user_id INTEGER, provider TEXT, "
+                   "provider_email TEXT, updated_at TIMESTAMP)")
+    run_pg(pg_url, "INSERT INTO auth_identities VALUES (1, 1, 'google', 'ann@gmail.com', '2026-01-01')")
+    mysql(mysql_url, "CREATE TABLE orders (id INT PRIMARY KEY, customer_email VARCHAR(99), total DECIMAL(9,2), "
+                     "updated_at DATETIME)")
+    mysql(mysql_url, "INSERT INTO orders VALUES (1, 'zed@shop.io', 9.5, '2026-01-01'), "
+                     "(2, 'amy@shop.io', 3, '2026-01-02')")
+    write_pipelines(settings.data_dir, pg_url, mysql_url, hook.url)
+    service = create(rt)
+    assert isinstance(service, PipelineService)
+
+    # Run 1 (a scheduled tick).
+    assert scheduled_run(service)
+    assert rows(rt, STAGING_SELECT) == source_users(pg_url)
+    assert rows(rt, "SELECT id, user_key, _is_deleted FROM staging.stg_app_sessions ORDER BY id") == [
+        (1, key("1"), False), (2, key("2"), False), (3, key("1"), False)]
+    assert rows(rt, "SELECT id, customer_email_domain, total FROM staging.stg_shop_orders ORDER BY id") == [
+        (1, "shop.io", 9.5), (2, "shop.io", 3.0)]
+    assert rows(rt, "SELECT provider, provider_email_domain FROM staging.stg_app_auth_identities") == [
+        ("google", "gmail.com")]
+    # Truth by hand: users 1-3 (none deleted), preferred methods and two-factor as in the seed.
+    first = [(key("1"), "google", True), (key("2"), "google", False), (key("3"), "email", False)]
+    assert dim(rt) == sorted(first)
+
+    # Changes: insert, update, soft delete (users); hard delete (sessions); update (MariaDB).
+    run_pg(pg_url, "UPDATE users SET two_factor_enabled = true, updated_at = '2026-01-07' WHERE id = 2")
+    run_pg(pg_url, "UPDATE users SET deleted_at = '2026-01-07', updated_at = '2026-01-07' WHERE id = 3")
+    run_pg(pg_url, "INSERT INTO users (id, email, preferred_auth_method, two_factor_enabled, created_at, "
+                   "updated_at) VALUES (4, 'dee@new.org', 'apple', false, '2026-01-07', '2026-01-07')")
+    run_pg(pg_url, "DELETE FROM sessions WHERE id = 3")
+    mysql(mysql_url, "UPDATE orders SET total = 4, updated_at = '2026-01-08' WHERE id = 2")
+    assert scheduled_run(service)
+    assert rows(rt, STAGING_SELECT) == source_users(pg_url)
+    assert rows(rt, "SELECT id, _is_deleted FROM staging.stg_app_sessions ORDER BY id") == [
+        (1, False), (2, False), (3, True)]
+    assert rows(rt, "SELECT id, total FROM staging.stg_shop_orders ORDER BY id") == [(1, 9.5), (2, 4.0)]
+    second = [(key("1"), "google", True), (key("2"), "google", True), (key("4"), "apple", False)]
+    assert dim(rt) == sorted(second)  # user 3 is deleted: not counted
+    assert hook.got == []
+
+    # A value outside the accepted set: the audit fails, one signed webhook, marts unchanged.
+    run_pg(pg_url, "UPDATE users SET preferred_auth_method = 'carrier-pigeon', two_factor_enabled = false, "
+                   "updated_at = '2026-01-09' WHERE id = 1")
+    assert not scheduled_run(service)
+    assert dim(rt) == sorted(second)
+    assert len(hook.got) == 1
+    headers, body = hook.got[0]
+    signing = webhook_key(load_secret(settings.paths.secret))
+    expected = "sha256=" + hmac.new(signing, headers["x-hexlake-timestamp"].encode() + b"." + body,
+                                    hashlib.sha256).hexdigest()
+    assert headers["x-hexlake-signature"] == expected
+    sent = json.loads(body)
+    assert (sent["run"]["status"], sent["run"]["failed_step"]) == ("audit_failed", "transform")
+    runs = rows_history(rt)
+    assert [r["status"] for r in runs] == ["audit_failed", "ok", "ok"]
+    rt.close()
+    assert scan(settings.data_dir, [*PLAIN, "ann@gmail.com", "zed@shop.io", "amy@shop.io", "dee@new.org"]) == []
+
+
+def rows_history(rt: Runtime) -> list[dict[str, Any]]:
+    from hexlake.pipeline import history
+
+    return history(rt, "daily")
+
+
+def scan(data_dir: Path, needles: list[str]) -> list[str]:
+    hits = []
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            hits += [f"{path}: {n}" for n in needles if n.encode() in blob]
+    return hits
+
+
+def test_cli_run_list_history_and_errors(pg_url: str, hook: Hook, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    initialise(Settings(data_dir=data))
+    (data / "pipelines.toml").write_text(f"""
+[pipelines.broken]
+cron = "*/5 * * * *"
+retries = 1
+webhook = "{hook.url}"
+webhook_format = "slack"
+[[pipelines.broken.extract]]
+source = "{pg_url}"
+tables = ["missing_table"]
+""")
+    runner = CliRunner()
+    base = ["--data-dir", str(data), "pipeline"]
+    result = runner.invoke(app, [*base, "run", "broken", "--json"])
+    assert result.exit_code == 1
+    assert "failed at step extract: table 'missing_table' does not exist" in str(result.exception)
+    assert len(hook.got) == 1 and set(json.loads(hook.got[0][1])) == {"text"}  # Slack's shape
+    listed = json.loads(runner.invoke(app, [*base, "list", "--json"]).stdout)
+    assert [(p["name"], p["last_status"], p["steps"]) for p in listed] == [
+        ("broken", "failed", ["extract", "transform"])]
+    runs = json.loads(runner.invoke(app, [*base, "history", "--json"]).stdout)
+    assert [(r["status"], r["failed_step"]) for r in runs] == [("failed", "extract")]
+    result = runner.invoke(app, [*base, "run", "nope"])
+    assert result.exit_code == 1 and "no pipeline 'nope'; pipelines: broken" in str(result.exception)
+    (data / "pipelines.toml").write_text('[pipelines.bad]\ncron = "every day"\n')
+    result = runner.invoke(app, [*base, "list"])
+    assert result.exit_code == 1 and "invalid cron expression 'every day'" in str(result.exception)
+
+
+def test_get_pipelines_needs_a_read_key(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from hexlake.serve.app import create_app
+
+    data = tmp_path / "data"
+    initialise(Settings(data_dir=data))
+    (data / "pipelines.toml").write_text('[pipelines.daily]\ncron = "0 6 * * *"\n')
+    admin = "hxa_pipeline_admin_token_0123456789ab"
+    with TestClient(create_app(Settings(data_dir=data), admin_token=admin, background=False)) as client:
+        assert client.get("/v1/pipelines").status_code == 401
+        assert client.get("/v1/pipelines", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        got = client.get("/v1/pipelines", headers={"Authorization": f"Bearer {admin}"})
+        assert got.status_code == 200
+        assert [(p["name"], p["cron"], p["last_status"]) for p in got.json()["pipelines"]] == [
+            ("daily", "0 6 * * *", None)]
+        missing = client.get("/v1/pipelines/nope/runs", headers={"Authorization": f"Bearer {admin}"})
+        assert missing.status_code == 404 and missing.json()["error"]["field"] == "name"
