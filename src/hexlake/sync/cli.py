@@ -16,7 +16,8 @@ from hexlake.cli_common import JsonOpt, call, emit, err, out, table
 app = typer.Typer(no_args_is_help=True, help="Warehouse sync: export events and marts in tracked batches.")
 
 TargetOpt = Annotated[str, typer.Option(
-    "--target", help="postgresql://user@host/db (another database) or parquet:///dir (partitioned by day).")]
+    "--target", help="postgresql://user@host/db (another database), parquet:///dir (partitioned by day) or "
+    "iceberg:///dir[#catalog-url] (Apache Iceberg tables, docs/lake.md).")]
 STATUS_COLUMNS = ["target", "table", "status", "batches", "rows", "retries", "last_synced_at", "last_error"]
 
 
