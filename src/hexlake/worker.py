@@ -31,6 +31,8 @@ from hexlake.services import BackgroundService, stop_all
 
 log = logging.getLogger("hexlake.worker")
 PARTS = ("loader", "counters", "features", "geofences")
+#: Parts a worker runs only when named in --only (the server runs them too: never both by default).
+OPT_IN_PARTS = ("pipelines",)
 app = typer.Typer(help="Run the raw loader and stream consumers against a shared log (no HTTP server).")
 
 
@@ -74,7 +76,7 @@ class Housekeeping(BackgroundService):
 
 def stream_parts(which: Sequence[str]) -> list[str]:
     """The stream consumers to run (every part but the loader)."""
-    return [p for p in which if p != "loader"]
+    return [p for p in which if p != "loader" and p not in OPT_IN_PARTS]
 
 
 def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
@@ -98,6 +100,11 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
         services.append(loader)
     services += [ConsumerService(c, exit_when_drained=until_idle)
                  for c in (build_consumers(runtime, parts) if parts else [])]
+    if "pipelines" in which:  # scheduled pipelines (hexlake.pipeline), on their crons
+        from hexlake.pipeline.config import load_pipelines
+        from hexlake.pipeline.service import PipelineService
+
+        services.append(PipelineService(runtime, load_pipelines(runtime.settings.data_dir)))
     extra: list[BackgroundService] = [housekeeping] if housekeeping else []  # never keeps a worker alive
     for service in extra + services:
         service.start()
@@ -110,9 +117,10 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
 
 def _check_parts(only: str) -> str:
     """A usage error (exit 2, usage line) naming the valid parts when --only has an unknown one."""
-    unknown = sorted({p.strip() for p in only.split(",") if p.strip()} - set(PARTS))
+    unknown = sorted({p.strip() for p in only.split(",") if p.strip()} - set(PARTS + OPT_IN_PARTS))
     if unknown:
-        raise typer.BadParameter(f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+        raise typer.BadParameter(f"unknown worker part(s) {', '.join(unknown)}; "
+                                 f"choose from {', '.join(PARTS + OPT_IN_PARTS)}")
     return only
 
 
@@ -122,7 +130,7 @@ def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
     from hexlake.cli_common import server_running
     from hexlake.errors import ConfigError
 
-    writers = sorted({"loader", "features"} & set(which))
+    writers = sorted({"loader", "features", "pipelines"} & set(which))
     if writers and settings.resolved_warehouse_url().startswith("duckdb") and server_running():
         raise ConfigError(
             f"a server runs on {settings.data_dir} and holds its DuckDB warehouse, which takes one writing "

@@ -177,6 +177,14 @@ def test_scheduled_pipeline_end_to_end(pg_url: str, mysql_url: str, hook: Hook, 
     assert (sent["run"]["status"], sent["run"]["failed_step"]) == ("audit_failed", "transform")
     runs = rows_history(rt)
     assert [r["status"] for r in runs] == ["audit_failed", "ok", "ok"]
+    from prometheus_client import REGISTRY, generate_latest
+
+    from hexlake.transform.operations import freshness
+
+    assert REGISTRY.get_sample_value("hexlake_pipeline_failing", {"pipeline": "daily"}) == 1
+    assert b'hexlake_pipeline_runs_total{pipeline="daily",status="audit_failed"}' in generate_latest()
+    (row,) = [r for r in freshness(rt) if r["model"] == "pipeline.daily"]
+    assert (row["pipeline_status"], row["newest_event_time"]) == ("audit_failed", runs[1]["finished_at"])
     rt.close()
     assert scan(settings.data_dir, [*PLAIN, "ann@gmail.com", "zed@shop.io", "amy@shop.io", "dee@new.org"]) == []
 
@@ -245,3 +253,30 @@ def test_get_pipelines_needs_a_read_key(tmp_path: Path) -> None:
             ("daily", "0 6 * * *", None)]
         missing = client.get("/v1/pipelines/nope/runs", headers={"Authorization": f"Bearer {admin}"})
         assert missing.status_code == 404 and missing.json()["error"]["field"] == "name"
+
+
+def test_worker_runs_pipelines_on_their_cron(pg_url: str, tmp_path: Path) -> None:
+    from hexlake.pipeline import history
+    from hexlake.worker import run_worker
+
+    data = tmp_path / "data"
+    initialise(Settings(data_dir=data))
+    run_pg(pg_url, "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT)")
+    run_pg(pg_url, "INSERT INTO plans VALUES (1, 'pro')")
+    (data / "pipelines.toml").write_text(f"""
+[pipelines.every_second]
+cron = "* * * * * *"
+transform = false
+[[pipelines.every_second.extract]]
+source = "{pg_url}"
+name = "app"
+tables = ["plans"]
+""")
+    rt = Runtime(Settings(data_dir=data))
+    stop = threading.Event()
+    threading.Timer(3.5, stop.set).start()
+    run_worker(rt, ["pipelines"], stop, stop_timeout_s=20)
+    runs = history(rt, "every_second")
+    assert runs and {r["status"] for r in runs} == {"ok"} and {r["trigger"] for r in runs} == {"schedule"}
+    assert rows(rt, "SELECT count(DISTINCT extracted_at) FROM raw_app_plans") == [(len(runs),)]
+    rt.close()

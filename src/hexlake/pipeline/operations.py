@@ -4,6 +4,7 @@ through the running server (which owns the warehouse, so a run works while it se
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from hexlake.errors import NotFound
@@ -47,7 +48,27 @@ def pipeline_history(runtime: Runtime, pipeline: str | None = None, limit: int =
     return history(runtime, pipeline, max(1, min(int(limit), 1000)))
 
 
+def pipeline_freshness(runtime: Runtime, now: datetime) -> list[dict[str, Any]]:
+    """Rows for the freshness report: per pipeline, its last success and whether its last run failed
+    (``model`` = ``pipeline.<name>``; none without ``pipelines.toml``)."""
+    from hexlake.pipeline.runner import history
+
+    out = []
+    for name in sorted(load_pipelines(runtime.settings.data_dir)):
+        runs = history(runtime, name, limit=200)
+        ok = next((r for r in runs if r["status"] == "ok"), None)
+        newest = datetime.fromisoformat(ok["finished_at"]) if ok else None
+        last = runs[0] if runs else None
+        out.append({"model": f"pipeline.{name}", "time_column": "finished_at", "rows": len(runs),
+                    "newest_event_time": newest.isoformat() if newest else None,
+                    "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
+                    "behind_raw_seconds": None, "late_events_pending": 0, "oldest_late_day": None,
+                    "pipeline_status": last["status"] if last else None,
+                    "pipeline_error": last["error"] if last else None})
+    return out
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "pipeline_run": pipeline_run, "pipeline_list": pipeline_list, "pipeline_history": pipeline_history}
 
-__all__ = ["OPERATIONS"]
+__all__ = ["OPERATIONS", "pipeline_freshness"]

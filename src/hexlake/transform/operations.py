@@ -156,7 +156,9 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
             "late_events_pending": late["events"],
             "oldest_late_day": late["oldest_day"],
         })
-    return out
+    from hexlake.pipeline.operations import pipeline_freshness  # scheduled pipelines: last success, failing
+
+    return out + pipeline_freshness(runtime, now)
 
 
 def _scalar(wh: Any, sql: str) -> Any:
