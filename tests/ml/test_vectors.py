@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 from hexlake.ml.vectors import AnnIndex, PlaceVectors, exact_search, place_vectors
 from hexlake.runtime import Runtime
 
+ANN, BOB = "a" * 64, "b" * 64  # user keys as the gate makes them (hex HMAC-SHA256)
+
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
     """Unit vectors around 50 centres: nearer to real text embeddings than uniform noise."""
@@ -87,3 +89,35 @@ def test_without_the_extra_search_answers_501_naming_it(client: TestClient, monk
         r = client.get(path, params=params)
         assert r.status_code == 501, r.text
         assert "hexlake[ml]" in r.text
+
+
+@pytest.mark.slow
+def test_posts_are_embedded_from_the_log_and_found_by_place_search(client: TestClient, runtime: Runtime) -> None:
+    from hexlake.collect.ingest import ingest
+    from hexlake.ml.posts import consume_posts, post_vectors
+    from hexlake.ml.service import ML_SOURCE
+    from hexlake.ml.vectors import embed_pending
+    from hexlake.spatial.resources import places
+
+    for pid, name in (("q1", "Building 7"), ("q2", "Unit 12"), ("q3", "Hall B")):
+        places(runtime).create({"id": pid, "name": name, "category": "venue", "lat": 52.5, "lng": 13.4})
+    embed_pending(runtime)
+
+    def post(eid: str, place: str, user: str, text: str, kind: str = "post") -> dict:
+        return {"event_id": eid, "event_type": "place_interaction", "user_key": user,
+                "timestamp": "2026-06-01T10:00:00Z",
+                "properties": {"interaction_type": kind, "place_id": place, "text": text}}
+
+    result = ingest(runtime, [
+        post("pa", "q2", ANN, "a silent reading room with old books, perfect to study"),
+        post("pb", "q3", BOB, "loud techno night, great DJs and dancing"),
+        post("pc", "q1", BOB, "no text here", kind="reaction"),  # not a post: not embedded
+    ], source=ML_SOURCE)
+    assert result.to_response()["accepted"] == 3
+    assert consume_posts(runtime) == 2 and consume_posts(runtime) == 0  # acked: read once
+    body = client.get("/v1/search/places", params={"q": "library to study quietly", "k": 3}).json()
+    assert body["places"][0]["id"] == "q2", body
+    body = client.get("/v1/search/places", params={"q": "clubbing and dance music", "k": 3}).json()
+    assert body["places"][0]["id"] == "q3", body
+    pv = post_vectors(runtime)
+    assert pv.drop_author(ANN) == 1 and pv.of_author(ANN) == [] and pv.ids == ["pb"]

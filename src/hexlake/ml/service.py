@@ -39,9 +39,11 @@ class MLService(BackgroundService):
 
     def step(self) -> bool:
         from hexlake.ml import source
+        from hexlake.ml.posts import consume_posts
         from hexlake.ml.serve import recommender
 
         flush_served(self.runtime)
+        more = consume_posts(self.runtime) > 0
         rec = recommender(self.runtime)
         if rec.stale():
             rec.refresh(source.interactions(self.runtime), source.places(self.runtime))
@@ -51,7 +53,7 @@ class MLService(BackgroundService):
 
             embed_pending(self.runtime)
             self._embedded = time.monotonic()
-        return False
+        return more
 
 
 def create(runtime: Runtime) -> ServiceProtocol | None:

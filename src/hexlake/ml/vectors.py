@@ -177,17 +177,27 @@ def search_places(runtime: Runtime, q: str, *, k: int = 10, lat: float | None = 
 
     if not q.strip() or len(q) > 500:
         raise BadRequest("q must be 1 to 500 characters", field="q")
+    from hexlake.ml.posts import post_vectors
+
     query = embed([q])[0]
-    pv = place_vectors(runtime)
+    pv, posts = place_vectors(runtime), post_vectors(runtime)
+    inside: set[str] | None = None
     if lat is not None and lng is not None:
         from hexlake.spatial.resources import places
 
         service = places(runtime)
         inside = {h.id for h in service.nearby_hits(lat, lng, radius_m or 1000.0, service.max_limit)}
-        hits = [h for h in pv.search(query, len(pv.ids), exact=True) if h[0] in inside][:k]
-    else:
-        hits = pv.search(query, k)
-    return _with_places(runtime, hits)
+    # a place scores its own text's similarity or its best post's, whichever is higher
+    best: dict[str, float] = {}
+    wide = len(pv.ids) if inside is not None else 2 * k
+    for pid, sim in pv.search(query, wide, exact=inside is not None):
+        best[pid] = max(best.get(pid, -1.0), sim)
+    for eid, sim in posts.search(query, len(posts.ids) if inside is not None else 4 * k, exact=inside is not None):
+        at = posts.place_of(eid)
+        if at is not None:
+            best[at] = max(best.get(at, -1.0), sim)
+    ranked = sorted(((p, s) for p, s in best.items() if inside is None or p in inside), key=lambda h: (-h[1], h[0]))
+    return _with_places(runtime, ranked[:k])
 
 
 def similar_places(runtime: Runtime, place_id: str, k: int = 10) -> list[dict[str, Any]]:
