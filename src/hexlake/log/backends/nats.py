@@ -131,6 +131,13 @@ def _group_key(group: str) -> str:
     return "g." + group.encode().hex()
 
 
+async def _cancel_pending() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class _Loop:
     """A private asyncio loop on a daemon thread; sync callers wait on its futures."""
 
@@ -143,6 +150,8 @@ class _Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):  # the client's reconnect tasks must not outlive the loop
+            self.run(_cancel_pending(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
