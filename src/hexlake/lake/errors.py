@@ -10,5 +10,7 @@ class LakeError(HexlakeError, Transient):
 class LakeConfigError(HexlakeError, Terminal):
     """A bad catalog URL or lake setting."""
 
+    status = 400
+
 
 __all__ = ["LakeConfigError", "LakeError"]

@@ -29,6 +29,9 @@ def parse_url(url: str) -> tuple[Path, str]:
     if not url.startswith("iceberg://") or not path.startswith("/"):
         raise SyncConfigError(f"bad Iceberg target {url!r}; use iceberg:///absolute/dir[#postgresql://…]",
                               field="target")
+    if catalog and catalog.partition("://")[0] not in ("sqlite", "postgresql", "postgres"):
+        raise SyncConfigError(f"bad Iceberg catalog {catalog!r} in the target; use sqlite:///file or "
+                              "postgresql://…", field="target")
     root = Path(path)
     return root, catalog or f"sqlite:///{root / 'catalog.sqlite'}"
 
