@@ -55,10 +55,10 @@ def copy_baseline(url: str, table: str, duck: duckdb.DuckDBPyConnection, tmp: Pa
     """Seconds for COPY table TO STDOUT (CSV) → file → DuckDB table."""
     t0 = time.perf_counter()
     path = tmp / f"{table}.csv"
-    with psycopg.connect(url) as conn, conn.cursor() as cur, path.open("wb") as f:
-        with cur.copy(f"COPY {table} TO STDOUT (FORMAT CSV, HEADER)") as copy:
-            for chunk in copy:
-                f.write(chunk)
+    with psycopg.connect(url) as conn, conn.cursor() as cur, path.open("wb") as f, \
+            cur.copy(f"COPY {table} TO STDOUT (FORMAT CSV, HEADER)") as copy:
+        for chunk in copy:
+            f.write(chunk)
     duck.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true)")
     return time.perf_counter() - t0
 
