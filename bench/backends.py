@@ -1,15 +1,17 @@
 """Scale-out backends benchmark: EventLog throughput per engine, and marts on DuckDB vs PostgreSQL.
 
-(a) Per log backend (SQLite, PostgreSQL, Redis Streams): append messages/s (1,000-message batches,
+(a) Per log backend (SQLite, PostgreSQL, Redis Streams, NATS JetStream): append messages/s (1,000-message batches,
     1 thread and 4 threads) and consume messages/s (read 5,000 + ack, one consumer) through
     hexlake's EventLog, next to the engine's own ceiling measured in the same run:
     SQLite ``executemany`` in one transaction per batch; PostgreSQL plain ``COPY`` of the same rows
     per batch (one commit each) and a plain range ``SELECT``; Redis pipelined ``XADD`` and
-    ``XREADGROUP`` + pipelined ``XACK``. hexlake's figure is also given as a ratio of the ceiling.
+    ``XREADGROUP`` + pipelined ``XACK``; NATS concurrent ``publish`` + gather per batch and a durable
+    pull consumer (``fetch`` 5,000 + ``ack``). hexlake's figure is also given as a ratio of the ceiling.
 (b) Marts build time: the same raw events, the same SQLMesh models, on DuckDB and on PostgreSQL
     (cold build: plan + first run).
 
-Run: ``.venv/bin/python -m bench.backends [--quick]`` (needs PostgreSQL and Redis on localhost).
+Run: ``.venv/bin/python -m bench.backends [--quick]`` (needs PostgreSQL, Redis and NATS JetStream on localhost;
+``--logs nats --log-messages 2000 --skip-marts`` for a small run of one backend).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hexlake.log import AppendItem, LogConfig, open_log
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/0"
+NATS = "nats://127.0.0.1:4222"
 BATCH = 1000
 
 
@@ -93,6 +96,8 @@ def hexlake_log(url: str, items: list[AppendItem]) -> dict[str, float]:
             t.join()
 
     append_4 = n / timed(four_threads)
+    log.close()
+    log = open_log(url, config)  # a consumer is another process: nothing of the appends is cached
 
     def consume() -> None:
         while msgs := log.read("bench", "c1", 5000):
@@ -192,16 +197,62 @@ def redis_ceiling(prefix: str, items: list[AppendItem]) -> dict[str, float]:
     return out
 
 
-def bench_logs(n: int, tmp: Path) -> dict[str, Any]:
+def nats_ceiling(items: list[AppendItem]) -> dict[str, float]:
+    """A plain nats-py loop on its own stream: concurrent publishes + gather per batch; a durable
+    pull consumer fetching 5,000 at a time and acking each message."""
+    import asyncio
+
+    import nats
+
+    stream = f"BENCH_CEILING_{uuid.uuid4().hex[:8]}"
+
+    async def run() -> dict[str, float]:
+        nc = await nats.connect(NATS)
+        js = nc.jetstream()
+        await js.add_stream(name=stream, subjects=[f"{stream}.*"])
+        try:
+            t0 = time.perf_counter()
+            for b in batches(items):
+                await asyncio.gather(*(js.publish(f"{stream}.0", i.payload) for i in b))
+            append = len(items) / (time.perf_counter() - t0)
+            sub = await js.pull_subscribe(f"{stream}.*", durable="c", stream=stream)
+            t0, got = time.perf_counter(), 0
+            while got < len(items):
+                msgs = await sub.fetch(min(5000, len(items) - got), timeout=5)
+                await asyncio.gather(*(m.ack() for m in msgs))
+                got += len(msgs)
+            return {"append": append, "consume": len(items) / (time.perf_counter() - t0)}
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+def bench_logs(n: int, tmp: Path, only: set[str] | None = None) -> dict[str, Any]:
     items = make_events(n)
     results: dict[str, Any] = {}
-    sqlite_hx = hexlake_log(f"sqlite:///{tmp / 'log.sqlite'}", items)
-    results["sqlite"] = {"hexlake": sqlite_hx, "ceiling": sqlite_ceiling(tmp / "ceiling.sqlite", items)}
-    with pg_database() as url:
-        results["postgresql"] = {"hexlake": hexlake_log(url, items), "ceiling": pg_ceiling(url, items)}
-    with redis_prefix() as prefix:
-        results["redis"] = {"hexlake": hexlake_log(f"{REDIS}#{prefix}", items),
-                            "ceiling": redis_ceiling(prefix, items)}
+    wanted = only or {"sqlite", "postgresql", "redis", "nats"}
+    if "sqlite" in wanted:
+        sqlite_hx = hexlake_log(f"sqlite:///{tmp / 'log.sqlite'}", items)
+        results["sqlite"] = {"hexlake": sqlite_hx, "ceiling": sqlite_ceiling(tmp / "ceiling.sqlite", items)}
+    if "postgresql" in wanted:
+        with pg_database() as url:
+            results["postgresql"] = {"hexlake": hexlake_log(url, items), "ceiling": pg_ceiling(url, items)}
+    if "redis" in wanted:
+        with redis_prefix() as prefix:
+            results["redis"] = {"hexlake": hexlake_log(f"{REDIS}#{prefix}", items),
+                                "ceiling": redis_ceiling(prefix, items)}
+    if "nats" in wanted:
+        from hexlake.log.backends.nats import NatsEventLog
+
+        url = f"{NATS}/BENCH_{uuid.uuid4().hex[:8]}"
+        try:
+            results["nats"] = {"hexlake": hexlake_log(url, items), "ceiling": nats_ceiling(items)}
+        finally:
+            dropper = NatsEventLog(url)
+            dropper.drop()
+            dropper.close()
     for r in results.values():
         hx, ceil = r["hexlake"], r["ceiling"]
         r["ratio"] = {"append_1_thread": hx["append_1_thread"] / ceil["append"],
@@ -259,20 +310,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small smoke run (about a minute)")
     parser.add_argument("--skip-marts", action="store_true", help="only the log backends")
+    parser.add_argument("--logs", help="comma-separated log backends (default: sqlite,postgresql,redis,nats)")
+    parser.add_argument("--log-messages", type=int, help="messages per log backend (default 200,000)")
     args = parser.parse_args()
-    n_log = 20_000 if args.quick else 200_000
+    n_log = args.log_messages or (20_000 if args.quick else 200_000)
+    only = set(args.logs.split(",")) if args.logs else None
     n_marts = 50_000 if args.quick else 1_000_000
     tmp = Path(tempfile.mkdtemp(prefix="hexlake-bench-backends-"))
     load_before = os.getloadavg()
     try:
-        data: dict[str, Any] = {"quick": args.quick, "log_messages": n_log, "logs": bench_logs(n_log, tmp)}
+        data: dict[str, Any] = {"quick": args.quick, "log_messages": n_log, "logs": bench_logs(n_log, tmp, only)}
         print_logs(data["logs"])
         if not args.skip_marts:
             data["marts"] = bench_marts(n_marts, tmp)
             print(f"marts on {n_marts:,} events: {data['marts']}")
         data["load_avg_at_end"] = os.getloadavg()
         data["load_avg_at_start_of_run"] = load_before
-        path = write_result("backends_quick" if args.quick else "backends", data)
+        partial = bool(args.logs or args.log_messages)  # never overwrite the full run's record
+        path = write_result("backends_partial" if partial else "backends_quick" if args.quick else "backends", data)
         print(f"wrote {path}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
