@@ -79,3 +79,16 @@ def test_fact_recommendations_joins_clicks_within_a_day(world: Built) -> None:
     assert {r["model_version"]: r["ctr"] for r in ctr} == {"v1": 1.0, "v2": 0.0}
 
 
+
+
+def test_ml_source_reads_the_staging_interactions(world: Built) -> None:
+    from hexlake.ml import source
+
+    all_rows = source.interactions(world.runtime)
+    want = [e for e in world.events
+            if e["event_type"] == "place_interaction" and e["user_key"] and e["ts"] <= world.t0]
+    assert all_rows.height == len(want)
+    assert set(all_rows.columns) == {"user_key", "place_id", "interaction_type", "rating", "ts"}
+    recent = source.interactions(world.runtime, days=2)
+    assert 0 < recent.height < all_rows.height
+    assert recent["ts"].min() >= world.t0 - timedelta(days=2, minutes=5)  # type: ignore[operator]

@@ -56,12 +56,11 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
 def ensure_fresh(runtime: Runtime) -> None:
     """Build the feature snapshot on first use (or while it has no places); later refreshes are the ML
     service's, in the background, so a request never waits for one."""
-    from hexlake.ml import source
-    from hexlake.ml.serve import recommender
+    from hexlake.ml.serve import recommender, refresh_from
 
     rec = recommender(runtime)
     if rec.snapshot is None or (rec.snapshot.places.is_empty() and rec.stale()):
-        rec.refresh(source.interactions(runtime), source.places(runtime))
+        refresh_from(runtime)
 
 
 def user_key_of(runtime: Runtime, user_id: str) -> str:

@@ -67,13 +67,12 @@ def ml_models_list(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def ml_models_promote(runtime: Runtime, version: str, arm: str = "a", share: float = 0.5) -> dict[str, Any]:
-    from hexlake.ml import source
-    from hexlake.ml.serve import recommender
+    from hexlake.ml.serve import recommender, refresh_from
 
     rec = recommender(runtime)
     state = rec.registry.promote(version, arm=arm, share=share)
     rec.cache.clear()  # every cached list was scored by the previous model
-    rec.refresh(source.interactions(runtime), source.places(runtime))  # serve with features as of now
+    refresh_from(runtime)  # serve with features as of now
     return state
 
 

@@ -24,6 +24,7 @@ from hexlake.ml.features import FEATURES, Snapshot
 from hexlake.ml.registry import Registry, arm_for
 from hexlake.runtime import Runtime
 
+SERVING_DAYS = 90  # history the serving snapshot reads (training reads all of it)
 REASONS = {
     "place_interactions_30d": "popular lately", "place_interactions_7d": "busy this week",
     "place_unique_users": "many people go", "place_followers": "many followers",
@@ -146,6 +147,13 @@ def _reasons(contrib: np.ndarray) -> list[str]:
     return [REASONS[FEATURES[i]] for i in idx] or ["a close match"]
 
 
+def refresh_from(runtime: Runtime) -> int:
+    """Rebuild ``recommender(runtime)``'s snapshot from the warehouse (last ``SERVING_DAYS``) and the places."""
+    from hexlake.ml import source
+
+    return recommender(runtime).refresh(source.interactions(runtime, SERVING_DAYS), source.places(runtime))
+
+
 def recommender(runtime: Runtime) -> Recommender:
     """This process's recommender (L2 cache on Redis when ``online_store`` is Redis)."""
     from hexlake.ml.source import ml_dir
@@ -169,4 +177,4 @@ def _redis(runtime: Runtime) -> tuple[Any, str]:
     return redis.Redis.from_url(base), f"{prefix or 'hexlake'}:ml:rec:"
 
 
-__all__ = ["REASONS", "Recommender", "recommender"]
+__all__ = ["REASONS", "SERVING_DAYS", "Recommender", "recommender", "refresh_from"]

@@ -38,15 +38,14 @@ class MLService(BackgroundService):
         self._embedded = -1e9
 
     def step(self) -> bool:
-        from hexlake.ml import source
         from hexlake.ml.posts import consume_posts
-        from hexlake.ml.serve import recommender
+        from hexlake.ml.serve import recommender, refresh_from
 
         flush_served(self.runtime)
         more = consume_posts(self.runtime) > 0
         rec = recommender(self.runtime)
         if rec.stale():
-            rec.refresh(source.interactions(self.runtime), source.places(self.runtime))
+            refresh_from(self.runtime)
             materialise_places(self.runtime)
         if time.monotonic() - self._embedded > rec.refresh_s:
             from hexlake.ml.vectors import embed_pending

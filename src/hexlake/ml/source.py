@@ -6,6 +6,7 @@ The ML data dir ``<data_dir>/ml`` holds training sets (``datasets/*.parquet``), 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,12 +22,16 @@ def ml_dir(runtime: Runtime) -> Path:
     return Path(runtime.settings.data_dir) / "ml"
 
 
-def interactions(runtime: Runtime) -> pl.DataFrame:
-    """Every known user's place interactions (the staging model; empty before the first transform run)."""
+def interactions(runtime: Runtime, days: int | None = None) -> pl.DataFrame:
+    """Known users' place interactions (the staging model; empty before the first transform run), all of
+    them or the last ``days`` days (serving keeps 90: memory stays bounded on a long history)."""
     from hexlake.warehouse import get_warehouse
 
     wh = get_warehouse(runtime)
     sql = INTERACTIONS_SQL if wh.dialect == "duckdb" else INTERACTIONS_SQL.replace("DOUBLE", "DOUBLE PRECISION")
+    if days is not None:
+        since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=int(days))
+        sql += f" AND ts >= CAST('{since:%Y-%m-%d %H:%M:%S}' AS TIMESTAMP)"
     try:
         table = wh.query_arrow(sql.replace("VARCHAR", "TEXT") if wh.dialect != "duckdb" else sql)
     except Exception:  # the staging view is missing until the first `transform run`
