@@ -132,10 +132,16 @@ def test_a_geofence_drawn_in_the_ui_fires_an_enter_event(page_for: Any, demo: De
 
     assert wait_for(enters, 90) >= 1
     w.page.screenshot(path=str(SHOTS / "map-geofence.png"))
-    w.page.click(f'#fences tr[data-id="{fence["id"]}"] .gf-del')  # and an admin deletes it
+    read = {"authorization": f"Bearer {demo.read_key}"}
+    w.page.fill("#gf-radius", "350")  # an admin edits it: the fence is replaced, same place, new radius
+    w.page.click(f'#fences tr[data-id="{fence["id"]}"] .gf-edit')
     w.page.wait_for_function(f'!document.querySelector(\'#fences tr[data-id="{fence["id"]}"]\')')
-    assert httpx.get(f"{demo.url}/v1/geofences/{fence['id']}",
-                     headers={"authorization": f"Bearer {demo.read_key}"}).status_code == 404
+    fences = httpx.get(f"{demo.url}/v1/geofences", headers=read).json()["geofences"]
+    (edited,) = [f for f in fences if f["name"] == "ui-fence"]
+    assert edited["radius_m"] == 350 and (edited["lat"], edited["lng"]) == (fence["lat"], fence["lng"])
+    w.page.click(f'#fences tr[data-id="{edited["id"]}"] .gf-del')  # and deletes it
+    w.page.wait_for_function(f'!document.querySelector(\'#fences tr[data-id="{edited["id"]}"]\')')
+    assert httpx.get(f"{demo.url}/v1/geofences/{edited['id']}", headers=read).status_code == 404
     assert w.errors == [] and w.foreign == []
 
 
