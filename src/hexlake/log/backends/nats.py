@@ -57,7 +57,8 @@ T = TypeVar("T")
 DEFAULT_STREAM = "HEXLAKE"
 #: Compare-and-set attempts before a group update gives up (each conflict means another process won).
 CAS_ATTEMPTS = 200
-_CACHE_MAX = 200_000
+#: Messages fetched at once while an erasure scans the streams.
+_SCAN_CHUNK = 500
 #: How long an append keeps retrying a publish while the cluster has no stream leader.
 PUBLISH_RETRY_S = 30.0
 
@@ -163,7 +164,7 @@ class NatsEventLog:
     SUPPORTS_GROUP_COMMIT = True
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
-    SUPPORTS_ERASE_KEY: ClassVar[bool] = False
+    SUPPORTS_ERASE_KEY: ClassVar[bool] = True
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):
@@ -172,7 +173,6 @@ class NatsEventLog:
         self._clock = clock
         self._stream = self.target.stream
         self._dlq = f"{self._stream}_DLQ"
-        self._cache: dict[int, _Msg] = {}
         self._loop = _Loop()
         self._group_locks: dict[str, asyncio.Lock] = {}
         self._queue: list[tuple[Sequence[AppendItem], asyncio.Future[list[int]]]] = []
@@ -223,22 +223,16 @@ class NatsEventLog:
         return int(info.state.last_seq or 0)
 
     async def _fetch(self, seqs: Sequence[int]) -> dict[int, _Msg]:
-        """Messages by offset (cached: stored messages never change); missing offsets are absent."""
-        missing = [s for s in seqs if s not in self._cache]
+        """Messages by offset, fetched concurrently; erased (or missing) offsets are absent. Nothing
+        is cached across calls: an erased message must never be served from another process's memory."""
+        raws = await asyncio.gather(*(self._get_raw(self._stream, s) for s in seqs))
+        return {s: _dec_msg.decode(r.data or b"") for s, r in zip(seqs, raws, strict=True) if r is not None}
 
-        async def one(seq: int) -> tuple[int, _Msg | None]:
-            try:
-                raw = await self._js.get_msg(self._stream, seq)
-            except NotFoundError:
-                return seq, None
-            return seq, _dec_msg.decode(raw.data or b"")
-
-        for seq, msg in await asyncio.gather(*(one(s) for s in missing)):
-            if msg is not None:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                self._cache[seq] = msg
-        return {s: self._cache[s] for s in seqs if s in self._cache}
+    async def _get_raw(self, stream: str, seq: int) -> Any:
+        try:
+            return await self._js.get_msg(stream, seq)
+        except NotFoundError:
+            return None
 
     async def _load(self, group: str, *, from_start: bool = True) -> tuple[_Group, int | None]:
         try:
@@ -300,9 +294,6 @@ class NatsEventLog:
                     fut.set_exception(exc)
             return
         self.commit_count += 1
-        for off, item in zip(offsets, flat, strict=True):
-            if len(self._cache) < _CACHE_MAX:
-                self._cache[off] = _Msg(item.key, item.event_id, item.payload)
         start = 0
         for items, fut in batch:
             if not fut.done():
@@ -394,10 +385,10 @@ class NatsEventLog:
         return [self._bury(g, off, p, _expired(p.attempts)) for off, p in list(g.pending.items())
                 if p.consumer is not None and p.visible_at <= now and p.attempts >= self.config.max_attempts]
 
-    def _bury(self, g: _Group, off: int, p: _Pending, error: str) -> tuple[int, _Dead]:
+    @staticmethod
+    def _bury(g: _Group, off: int, p: _Pending, error: str, event_id: str = "") -> tuple[int, _Dead]:
         del g.pending[off]
-        m = self._cache.get(off)
-        g.dead[off] = _Dead(p.key, m.event_id if m else "", p.attempts, error)
+        g.dead[off] = _Dead(p.key, event_id, p.attempts, error)
         return off, g.dead[off]
 
     async def _publish_dead(self, group: str, dead: list[tuple[int, _Dead]]) -> None:
@@ -408,7 +399,7 @@ class NatsEventLog:
         subject = f"{self._stream}_dlq.{group.encode().hex()}"
         await asyncio.gather(*(
             self._js.publish(subject, msgs[off].payload, stream=self._dlq,
-                             headers={"Nats-Msg-Id": f"{group.encode().hex()}-{off}",
+                             headers={"Nats-Msg-Id": f"{group.encode().hex()}-{off}", "Hexlake-Key": d.key,
                                       "Hexlake-Offset": str(off), "Hexlake-Attempts": str(d.attempts)})
             for off, d in dead if off in msgs))
 
@@ -431,13 +422,13 @@ class NatsEventLog:
 
         async def plan(g: _Group) -> list[tuple[int, _Dead]]:
             now, buried = self._clock(), []
-            await self._fetch([o for o in wanted if o in g.pending])  # event ids for dead letters
+            msgs = await self._fetch([o for o in wanted if o in g.pending])  # event ids for dead letters
             for off in wanted:
                 p = g.pending.get(off)
                 if p is None or p.attempts == 0:
                     continue
                 if p.attempts >= limit:
-                    buried.append(self._bury(g, off, p, error))
+                    buried.append(self._bury(g, off, p, error, msgs[off].event_id if off in msgs else ""))
                 else:
                     wait = backoff_s(p.attempts, cfg.backoff_base_s, cfg.backoff_max_s)
                     g.pending[off] = _Pending(p.key, None, p.attempts, now + wait, error)
@@ -502,6 +493,55 @@ class NatsEventLog:
 
         return self._run(run(), "tail")
 
+    # -- erasure (KeyEraser) --------------------------------------------------------------------
+
+    def count_key(self, key: str) -> int:
+        """The person's messages in the log and in the dead-letter stream."""
+        return sum(len(seqs) for seqs in self._run(self._theirs(key), "count_key").values())
+
+    def erase_key(self, key: str) -> int:
+        """Delete the person's messages (JetStream overwrites a deleted message on disk), their
+        dead-letter copies, and the groups' leases and dead-letter entries that pointed at them."""
+        async def run() -> int:
+            found = await self._theirs(key)
+            for stream, seqs in found.items():
+                for seq in seqs:
+                    with contextlib.suppress(NotFoundError):
+                        await self._js.delete_msg(stream, seq)
+            gone = set(found[self._stream])
+
+            async def forget(g: _Group) -> None:
+                g.pending = {o: p for o, p in g.pending.items() if o not in gone}
+                g.dead = {o: d for o, d in g.dead.items() if o not in gone and d.key != key}
+
+            for group in await self._groups():
+                await self._change(group, forget, create=False)
+            return sum(len(seqs) for seqs in found.values())
+
+        return self._run(run(), "erase_key")
+
+    async def _theirs(self, key: str) -> dict[str, list[int]]:
+        """Offsets per stream of the messages whose key is ``key`` or whose payload mentions it."""
+        needle = key.encode()
+        found: dict[str, list[int]] = {self._stream: [], self._dlq: []}
+        for stream in found:
+            info = await self._js.stream_info(stream)
+            first, last = int(info.state.first_seq or 1), int(info.state.last_seq or 0)
+            for start in range(first, last + 1, _SCAN_CHUNK):
+                seqs = list(range(start, min(start + _SCAN_CHUNK, last + 1)))
+                for seq, raw in zip(seqs, await asyncio.gather(*(self._get_raw(stream, q) for q in seqs)),
+                                    strict=True):
+                    if raw is not None and _mentions(stream == self._dlq, raw, key, needle):
+                        found[stream].append(seq)
+        return found
+
+    async def _groups(self) -> list[str]:
+        try:
+            keys = await self._kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+        return [bytes.fromhex(k.removeprefix("g.")).decode() for k in keys]
+
     def close(self) -> None:
         if not self._loop.loop.is_closed():
             try:
@@ -517,6 +557,13 @@ class NatsEventLog:
                     await self._js.delete_stream(name)
 
         self._run(run(), "drop")
+
+
+def _mentions(dead_letter: bool, raw: Any, key: str, needle: bytes) -> bool:
+    if dead_letter:  # a DLQ copy: the raw payload, the key in a header
+        return bool((raw.headers or {}).get("Hexlake-Key") == key or needle in (raw.data or b""))
+    msg = _dec_msg.decode(raw.data or b"")
+    return msg.key == key or needle in msg.payload
 
 
 def _expired(attempts: int) -> str:
