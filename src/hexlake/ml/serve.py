@@ -101,10 +101,13 @@ class Recommender:
         cands = self._candidates(snap, user_key, nearby)
         feats = snap.pair_features(pl.DataFrame({"user_key": [user_key] * len(cands), "place_id": cands}))
         x = feats.select(FEATURES).to_numpy()
-        scores = feats["place_interactions_30d"].to_numpy() if version is None else self._booster(version).predict(x)
+        # one thread: LightGBM's OpenMP pool costs more than it saves on a few hundred rows (and the
+        # server's other threads compete for the same two cores)
+        booster = None if version is None else self._booster(version)
+        scores = feats["place_interactions_30d"].to_numpy() if booster is None else booster.predict(x, num_threads=1)
         order = np.lexsort((np.array(cands), -scores))[:k]
         # reasons only for the shown items: SHAP contributions cost more than the scores
-        contrib = None if version is None else self._booster(version).predict(x[order], pred_contrib=True)
+        contrib = None if booster is None else booster.predict(x[order], pred_contrib=True, num_threads=1)
         items = []
         for pos, i in enumerate(order):
             reasons = _reasons(contrib[pos]) if contrib is not None else ["popular lately"]
@@ -148,10 +151,14 @@ def _reasons(contrib: np.ndarray) -> list[str]:
 
 
 def refresh_from(runtime: Runtime) -> int:
-    """Rebuild ``recommender(runtime)``'s snapshot from the warehouse (last ``SERVING_DAYS``) and the places."""
+    """Rebuild ``recommender(runtime)``'s snapshot from the warehouse (last ``SERVING_DAYS``) and the places;
+    returns how many users' features changed."""
     from hexlake.ml import source
+    from hexlake.ml.service import materialise_places
 
-    return recommender(runtime).refresh(source.interactions(runtime, SERVING_DAYS), source.places(runtime))
+    changed = recommender(runtime).refresh(source.interactions(runtime, SERVING_DAYS), source.places(runtime))
+    materialise_places(runtime)  # place features next to the users' in the online store
+    return changed
 
 
 def recommender(runtime: Runtime) -> Recommender:

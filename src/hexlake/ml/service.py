@@ -36,6 +36,7 @@ class MLService(BackgroundService):
         super().__init__(interval_s=1.0, backoff_base_s=1.0, backoff_max_s=60.0)
         self.runtime = runtime
         self._embedded = -1e9
+        self._places = -1
 
     def step(self) -> bool:
         from hexlake.ml.posts import consume_posts
@@ -46,12 +47,14 @@ class MLService(BackgroundService):
         rec = recommender(self.runtime)
         if rec.stale():
             refresh_from(self.runtime)
-            materialise_places(self.runtime)
-        if time.monotonic() - self._embedded > rec.refresh_s:
-            from hexlake.ml.vectors import embed_pending
+            snap = rec.snapshot
+            places = 0 if snap is None else snap.places.height
+            # place texts: at once when the number of places changed, else with every refresh_s
+            if places != self._places or time.monotonic() - self._embedded > rec.refresh_s:
+                from hexlake.ml.vectors import embed_pending
 
-            embed_pending(self.runtime)
-            self._embedded = time.monotonic()
+                embed_pending(self.runtime)
+                self._embedded, self._places = time.monotonic(), places
         return more
 
 
