@@ -195,3 +195,22 @@ def test_the_sql_page_refuses_a_write_and_downloads_csv(page_for: Any, demo: Dem
     w.page.screenshot(path=str(SHOTS / "sql.png"))
     # the 4xx of a refused write is logged by Chromium as a failed resource load, which is expected here
     assert all("status of 4" in e for e in w.errors) and w.foreign == []
+
+
+def test_docs_authorize_then_try_it_out_sends_an_event(page_for: Any, demo: Demo) -> None:
+    """The complaint of issue 18: "Try it out" always got 401 and POST /v1/events had no body."""
+    w = page_for()
+    w.page.goto(demo.url + "/docs")
+    w.page.click("button.authorize")
+    w.page.fill(".auth-container input[type=text], .auth-container input[type=password]", demo.write_key)
+    w.page.click(".auth-container button[type=submit]")
+    w.page.click("button.close-modal")
+    w.page.click("#operations-collect-post_events_v1_events_post")
+    w.page.click("button.try-out__btn")
+    w.page.click("button.execute")
+    row = ".live-responses-table tbody tr.response"
+    w.page.wait_for_selector(row)
+    status = w.page.inner_text(f"{row} .response-col_status")
+    body = w.page.inner_text(f"{row} .response-col_description")
+    assert status.strip() == "200" and '"accepted": 1' in body, (status, body)
+    assert w.errors == [] and w.foreign == []
