@@ -1,6 +1,7 @@
 """A 3-node NATS JetStream cluster on loopback: the stream leader is killed during a load, and no
-acknowledged event is lost or stored twice; a consumer group that runs through the failover gets
-every one of them (docs/scale-out.md, "NATS JetStream event log")."""
+acknowledged event is lost or stored twice in the log; the raw loader, running through the
+failover, puts every acknowledged event exactly once into ``raw_events`` (docs/scale-out.md, "NATS
+JetStream event log")."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from hexlake.errors import LogError
+from hexlake.gate.envelope import Event, encode_event
 from hexlake.log import AppendItem, LogConfig
 from hexlake.log.backends.nats import NatsEventLog
+from hexlake.warehouse import make_raw_loader, open_warehouse
+from hexlake.warehouse.config import WarehouseConfig
 from tests.helpers import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -65,6 +70,13 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.stop()
 
 
+def envelope(batch: int, i: int) -> AppendItem:
+    ts = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(seconds=batch * 100 + i)
+    event = Event(event_id=f"b{batch}e{i}", event_type="track", schema_version=1, source="test", ts=ts,
+                  received_at=ts, user_key=f"{i % 7:064x}", properties={"event": "tap"})
+    return AppendItem(key=event.partition_key, event_id=event.event_id, payload=encode_event(event))
+
+
 def open_when_ready(url: str, timeout: float = 60) -> NatsEventLog:
     """The cluster elects its JetStream meta leader a few seconds after start: retry until then."""
     deadline = time.monotonic() + timeout
@@ -78,8 +90,11 @@ def open_when_ready(url: str, timeout: float = 60) -> NatsEventLog:
 
 
 def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledged_event(
-        cluster: Cluster) -> None:
+        cluster: Cluster, tmp_path: Path) -> None:
     log = open_when_ready(f"nats://{cluster.servers}/CLUSTERED?replicas=3&shards=4")
+    warehouse = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    warehouse.ensure_raw_tables()
+    loader = make_raw_loader(log, warehouse, WarehouseConfig(loader_batch=200), group="raw_loader")
     acked: list[str] = []
     consumed: Counter[str] = Counter()
     append_errors: list[str] = []
@@ -87,7 +102,7 @@ def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledg
 
     def produce() -> None:
         for b in range(BATCHES):
-            items = [AppendItem(key=f"u{i % 7}", event_id=f"b{b}e{i}", payload=b"{}") for i in range(BATCH)]
+            items = [envelope(b, i) for i in range(BATCH)]
             try:
                 log.append(items)
             except LogError as exc:  # not acknowledged: the producer may not count these
@@ -108,15 +123,29 @@ def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledg
             except LogError:  # no leader for a moment: retry, as the worker does
                 time.sleep(0.2)
 
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                if not loader.run_once(max_batches=5):
+                    time.sleep(0.05)
+            except LogError:
+                time.sleep(0.2)
+
     async def leader() -> str:
         info = await log._js.stream_info("CLUSTERED")
         assert info.cluster is not None and info.cluster.leader
         return info.cluster.leader
 
     log.create_group("loader")
-    producer, consumer = threading.Thread(target=produce), threading.Thread(target=consume)
-    producer.start()
-    consumer.start()
+    log.create_group("raw_loader")
+    threads = [threading.Thread(target=f) for f in (produce, consume, load)]
+    for t in threads:
+        t.start()
+    producer = threads[0]
+
+    def raw_ids() -> list[str]:
+        return [r[0] for r in warehouse.cursor().execute("SELECT event_id FROM raw_events").fetchall()]
+
     while len(acked) < BATCHES * BATCH // 3:
         time.sleep(0.05)
     victim = log._loop.run(leader())
@@ -124,10 +153,11 @@ def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledg
     cluster.procs[victim].wait()
     producer.join(120)
     deadline = time.monotonic() + 90
-    while set(acked) - set(consumed) and time.monotonic() < deadline:
+    while (set(acked) - set(consumed) or set(acked) - set(raw_ids())) and time.monotonic() < deadline:
         time.sleep(0.2)
     stop.set()
-    consumer.join(30)
+    for t in threads[1:]:
+        t.join(30)
     assert log._loop.run(leader()) != victim
 
     assert len(acked) >= BATCHES * BATCH * 0.9, f"too few appends acknowledged: {append_errors[:3]}"
@@ -135,4 +165,8 @@ def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledg
     stored = Counter(m.event_id for m in log.read("audit", "a", 100_000))
     missing = [e for e in acked if stored[e] != 1]
     assert not missing, f"{len(missing)} acknowledged events lost or stored twice, e.g. {missing[:5]}"
+    loaded = Counter(raw_ids())
+    assert set(acked) <= set(loaded), f"{len(set(acked) - set(loaded))} acknowledged events not in raw_events"
+    assert set(loaded.values()) == {1}, "an event was loaded twice"
+    warehouse.close()
     log.close()
