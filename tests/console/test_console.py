@@ -13,6 +13,7 @@ import pytest
 
 from tests.console.conftest import SHOTS, Demo
 from tests.console.page_js import DRAW_CELLS, RED_PIXELS
+from tests.helpers import hexlake
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("console")]
 READ_PAGES = ["overview", "metrics", "map", "users", "sql"]
@@ -47,6 +48,21 @@ def test_every_page_renders_offline_without_console_errors(page_for: Any, demo: 
     print("page render times (s):", json.dumps(timings))
     assert w.errors == [], w.errors
     assert w.foreign == [], f"requests to other hosts: {w.foreign}"
+
+
+def test_imports_page_shows_an_import_and_its_progress(page_for: Any, demo: Demo, tmp_path: Path) -> None:
+    from tests.importers.fixtures import takeout_files, write_zip
+
+    archive = write_zip(tmp_path / "takeout.zip", takeout_files(records=5))
+    done = json.loads(hexlake(demo.data_dir, "import", "takeout", str(archive), "--user", "me", "--json").stdout)
+    w = page_for()
+    w.sign_in(demo.admin_key)
+    w.open("imports")
+    row = w.page.locator(f'#imports tr:has-text("{done["id"]}")')
+    row.wait_for()
+    assert done["status"] in row.inner_text() and "%" in row.inner_text()
+    w.page.screenshot(path=str(SHOTS / "imports.png"))
+    assert w.errors == [] and w.foreign == []
 
 
 def test_first_load_is_quick_and_the_sign_in_page_comes_first(page_for: Any, demo: Demo) -> None:

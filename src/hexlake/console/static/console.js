@@ -379,10 +379,11 @@ function importsView(main) {
   const load = () => fill("imports", async () => {
     const r = await api("/v1/imports");
     if (!r.imports.length) return '<p class="muted">no imports yet (<code>hexlake import takeout …</code> or the upload API)</p>';
-    return table(["import", "status", "progress", "events", "updated"], r.imports.map((i) => {
-      const pct = i.progress != null ? Math.round(100 * (i.progress.fraction ?? i.progress)) : i.status === "done" ? 100 : 0;
-      return [i.import_id ?? i.id, i.status, `${pct}%`, i.events ?? i.counts?.events ?? "", i.updated_at ?? i.created_at ?? ""];
-    }));
+    const rows = r.imports.map((i) => `<tr><td>${esc(i.id)}</td><td>${esc(i.kind ?? "")}</td><td>${esc(i.status)}</td>
+      <td><span class="bar" style="width:${Math.round(120 * i.progress)}px"></span> ${Math.round(100 * i.progress)}%</td>
+      <td class="num">${i.files_done}/${i.files_total}</td><td class="num">${i.records}</td><td class="num">${i.accepted}</td>
+      <td class="num">${i.duplicates}</td><td class="num">${i.quarantined}</td><td>${esc((i.created_at || "").slice(0, 19))}</td><td>${esc(i.message ?? "")}</td></tr>`).join("");
+    return `<table><tr><th>import</th><th>kind</th><th>status</th><th>progress</th><th>files</th><th>records</th><th>accepted</th><th>duplicates</th><th>quarantined</th><th>created</th><th>message</th></tr>${rows}</table>`;
   });
   load(); state.timers.push(setInterval(load, 2000));
 }
