@@ -31,6 +31,9 @@ def extract(
         "--pii-policy", help='TOML/JSON file: {"users": {"email": "hash", "phone": "mask"}}.',
         exists=True, dir_okay=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per batch/transaction.")] = 10_000,
+    cdc: Annotated[bool, typer.Option(
+        "--cdc", help="PostgreSQL only: read changes through logical replication (pgoutput) instead of a "
+                      "cursor, so hard deletes and updates without updated_at are captured.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Extract --tables from --source into raw_<source>_<table> (append-only, partitioned by
@@ -41,7 +44,7 @@ def extract(
     names = [t.strip() for t in tables.split(",") if t.strip()]
     with err.status("extracting...", spinner="dots") if not as_json else nullcontext():
         rows = call("extract", source=source, tables=names, pii_rules=policy.rules, cursor=cursor,
-                    full_refresh=full_refresh, name=name, batch_size=batch_size)
+                    full_refresh=full_refresh, name=name, batch_size=batch_size, cdc=cdc)
     for r in rows:
         r["drift"] = "; ".join(f"{d['column']} {d['change']}" for d in r["drift"]) or "-"
     emit(rows, as_json, lambda rows: table(rows, ["table", "raw_table", "mode", "rows", "high_water", "drift"],

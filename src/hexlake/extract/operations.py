@@ -12,7 +12,7 @@ from hexlake.runtime import Runtime
 def extract(runtime: Runtime, source: str, tables: list[str], pii_rules: dict[str, dict[str, str]] | None = None,
             cursor: str | None = None, full_refresh: bool = False, name: str | None = None,
             batch_size: int = 10_000, accepted: dict[str, dict[str, list[Any]]] | None = None,
-            ) -> list[dict[str, Any]]:
+            cdc: bool = False) -> list[dict[str, Any]]:
     """Copy ``tables`` of ``source`` into ``raw_<source>_<table>``; one result per table. Then
     regenerate the ``staging.stg_<source>_<table>`` models (``accepted``: per table, column →
     accepted values audited in staging); the next transform run builds them."""
@@ -23,7 +23,7 @@ def extract(runtime: Runtime, source: str, tables: list[str], pii_rules: dict[st
     from hexlake.transform.operations import engine
     from hexlake.warehouse import get_warehouse
 
-    options = ExtractOptions(cursor=cursor, full_refresh=full_refresh, batch_size=batch_size, name=name)
+    options = ExtractOptions(cursor=cursor, full_refresh=full_refresh, batch_size=batch_size, name=name, cdc=cdc)
     hasher = Hasher(load_secret(runtime.settings.paths.secret))
     results = [vars(r) for r in extract_tables(source, get_warehouse(runtime), tables, options,
                                                PiiPolicy(rules=pii_rules or {}), hasher)]

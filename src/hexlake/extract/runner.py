@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,8 +15,10 @@ import orjson
 from hexlake.extract import land
 from hexlake.extract.errors import ExtractConfigError, ExtractError
 from hexlake.extract.policy import Derived, PiiPolicy, derived_columns, protect
-from hexlake.extract.sources import Column, Source, check_ident, open_source
+from hexlake.extract.sources import Column, Source, check_ident, open_source, source_name
 from hexlake.privacy.hashing import Hasher
+
+CDC_CURSOR = "_cdc_lsn"  # hexlake.extract.cdc.CURSOR
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class ExtractOptions:
     full_refresh: bool = False
     batch_size: int = 10_000
     name: str | None = None
+    cdc: bool = False  # PostgreSQL logical replication instead of a cursor column (hexlake.extract.cdc)
 
 
 @dataclass
@@ -164,6 +167,19 @@ class TableExtractor:
         return tuple(values)
 
 
+def _open(url: str, options: ExtractOptions) -> Source:
+    if not options.cdc:
+        return open_source(url, options.name)
+    if options.cursor:
+        raise ExtractConfigError("--cdc and --cursor exclude each other: change data capture orders by the WAL",
+                                 field="cursor")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ExtractConfigError("change data capture (--cdc) needs a postgresql:// source", field="cdc")
+    from hexlake.extract.cdc import PostgresCdcSource
+
+    return PostgresCdcSource(url, check_ident(options.name or source_name(url), "name"))
+
+
 def extract_tables(source_url: str, warehouse: Any, tables: Sequence[str], options: ExtractOptions,
                    policy: PiiPolicy, hasher: Hasher, *, clock: Callable[[], float] = time.time,
                    on_rows: Callable[[str, int], None] | None = None) -> list[TableResult]:
@@ -172,7 +188,9 @@ def extract_tables(source_url: str, warehouse: Any, tables: Sequence[str], optio
         check_ident(t, "tables")
     if options.cursor:
         check_ident(options.cursor, "cursor")
-    source = open_source(source_url, options.name)
+    source = _open(source_url, options)
+    if options.cdc:
+        options = replace(options, cursor=CDC_CURSOR)
     now = datetime.fromtimestamp(clock(), UTC).replace(tzinfo=None, microsecond=0)
     try:
         return [TableExtractor(source, warehouse, t, options, policy, hasher, now).run(on_rows) for t in tables]

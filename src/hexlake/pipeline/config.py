@@ -41,6 +41,7 @@ class ExtractStep(BaseModel):
     tables: list[str] = Field(min_length=1)
     name: str | None = None
     cursor: str | None = None
+    cdc: bool = False
     pii: dict[str, dict[str, str]] = Field(default_factory=dict)
     accepted: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
 

@@ -70,7 +70,7 @@ def _extract(runtime: Runtime, pipeline: Pipeline) -> dict[str, Any]:
         policy = PiiPolicy(rules=step.pii)
         policy.validate()
         results = extract(runtime, step.source, step.tables, pii_rules=step.pii, cursor=step.cursor,
-                          name=step.name, accepted=step.accepted)
+                          name=step.name, accepted=step.accepted, cdc=step.cdc)
         rows += sum(r["rows"] for r in results)
     return {"rows": rows}
 
