@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (PostGIS for the local PostgreSQL; Chromium for the
-# console's browser tests, driven by Playwright, which never downloads a browser of its own), once,
+# console's browser tests, driven by Playwright, which never downloads a browser of its own; nats-server
+# for the NATS JetStream log and its 3-node cluster test), once,
 # under an exclusive lock so parallel callers (pytest-xdist workers, `make test`, bench) never run
 # apt-get at the same time. Fast and silent when everything is present (dpkg-query only).
 #   HEXLAKE_APT_LOCK   lock file (default /tmp/hexlake-apt.lock); waits up to 15 minutes for it
@@ -11,7 +12,7 @@ set -euo pipefail
 LOCK="${HEXLAKE_APT_LOCK:-/tmp/hexlake-apt.lock}"
 PG_MAJOR="${PG_MAJOR:-$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)}"
 PG_MAJOR="${PG_MAJOR:-15}"
-PACKAGES=("postgresql-${PG_MAJOR}-postgis-3" chromium)
+PACKAGES=("postgresql-${PG_MAJOR}-postgis-3" chromium nats-server)
 
 missing() {
     local pkg
