@@ -46,12 +46,12 @@ def table_checksums(data_dir: Path, live_warehouse: Any = None) -> dict[str, tup
             conn.close()
             continue
         is_live = live_warehouse is not None and path.name == "warehouse.duckdb"
-        conn = live_warehouse.cursor().cursor() if is_live else _open_duckdb(path)
-        db = conn.execute("SELECT current_database()").fetchone()[0]
-        for s, t in conn.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
+        duck = live_warehouse.cursor().cursor() if is_live else _open_duckdb(path)
+        (db,) = duck.execute("SELECT current_database()").fetchall()[0]
+        for s, t in duck.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
                                  "AND NOT temporary", [db]).fetchall():
-            out[f"{rel}:{s}.{t}"] = _digest(conn.execute(f'SELECT * FROM "{s}"."{t}"').fetchall())
-        conn.close()
+            out[f"{rel}:{s}.{t}"] = _digest(duck.execute(f'SELECT * FROM "{s}"."{t}"').fetchall())
+        duck.close()
     return out
 
 

@@ -123,7 +123,8 @@ def copy_duckdb(source: duckdb.DuckDBPyConnection, dst: Path) -> dict[str, int]:
             target.execute(f"INSERT INTO {_q(schema, name)} SELECT * FROM _hexlake_backup_rows")
             target.unregister("_hexlake_backup_rows")
             rows[f"{schema}.{name}"] = target.execute(f"SELECT count(*) FROM {_q(schema, name)}").fetchone()[0]  # type: ignore[index]
-        views = [r[0] for r in source.execute(f"SELECT sql FROM duckdb_views() {where} ORDER BY view_oid", [db]).fetchall()]
+        views = [r[0] for r in source.execute(
+            f"SELECT sql FROM duckdb_views() {where} ORDER BY view_oid", [db]).fetchall()]
         _create_views(target, views)
         target.execute("CHECKPOINT")
         return rows
