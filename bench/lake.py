@@ -66,7 +66,7 @@ def main() -> None:
         cutoff_day = tiers.cutoff_for(args.hot_days, now.date())
         cutoff = datetime.combine(cutoff_day, datetime.min.time())
         user = cur.execute("SELECT user_key FROM raw_events WHERE ts < ? GROUP BY 1 ORDER BY count(*) DESC "
-                           "LIMIT 1", [cutoff]).fetchone()[0]  # type: ignore[index]
+                           "LIMIT 1", [cutoff]).fetchone()[0]
         hot = run_queries(cur, "raw_events", cutoff, user)
         catalog = tiers.lake_catalog(runtime)
         t = time.perf_counter()

@@ -25,7 +25,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 
 def count(runtime: Runtime, sql: str, params: list[object] | None = None) -> int:
-    return int(get_warehouse(runtime).cursor().execute(sql, params).fetchone()[0])  # type: ignore[index]
+    return int(get_warehouse(runtime).cursor().execute(sql, params).fetchone()[0])
 
 
 def test_erasure_rewrites_the_cold_tier(runtime: Runtime) -> None:

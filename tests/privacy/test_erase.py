@@ -114,7 +114,7 @@ def test_windows_open_in_a_running_consumer_do_not_bring_the_person_back(runtime
     assert all(v == 0 for v in found.values()), found
 
 
-def test_sync_targets_are_rewritten_without_the_person(runtime, tmp_path: Path):
+def test_sync_targets_are_rewritten_without_the_person(runtime: Runtime, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     populate(runtime, all_events(), quarantine=False)
@@ -132,7 +132,7 @@ def test_sync_targets_are_rewritten_without_the_person(runtime, tmp_path: Path):
     assert all(key.encode() not in f.read_bytes() for f in files)
 
 
-def test_an_anonymous_id_is_erased_like_a_user_id(runtime):
+def test_an_anonymous_id_is_erased_like_a_user_id(runtime: Runtime) -> None:
     ops.get("send")(runtime, [{"event_type": "track", "anonymous_id": "anon-7q", "properties": {"event": "x"}},
                               {"event_type": "track", "anonymous_id": "anon-8q", "properties": {"event": "y"}}],
                     source="app")
