@@ -185,3 +185,33 @@ def test_place_features_are_materialised_to_the_online_store(client: TestClient,
     assert body["features"]["place_interactions_30d"] == busiest["place_interactions_30d"]
     assert body["features"]["as_of"].startswith(str(NOW.date()))
     assert client.get("/v1/features/places/no-such-place").status_code == 404
+
+
+def test_candidates_include_places_similar_to_the_users_favourites(client: TestClient, runtime: Runtime,
+                                                                   frames: Frames) -> None:
+    """A quiet place whose vector matches the user's favourite becomes a candidate (and is scored)."""
+    import numpy as np
+
+    from hexlake.ml.vectors import place_vectors
+
+    inter, places = _setup(runtime, frames)
+    quiet = pl.DataFrame({"place_id": [f"new-{i}" for i in range(20)], "name": "New", "category": "cafe",
+                          "lat": 0.0, "lng": 0.0})  # no interactions at all: neither popular nor near
+    places = pl.concat([places, quiet])
+    key = user_key_of(runtime, "user-00003")
+    rec = recommender(runtime)
+    rec.refresh(inter, places, now=NOW)
+    snap = rec.snapshot
+    assert snap is not None
+    fav = snap.user_place.filter(pl.col("user_key") == key).sort(
+        ["user_place_prior", "place_id"], descending=[True, False])["place_id"][0]
+    active = set(rec._candidates(snap, key, []))
+    twin = next(p for p in sorted(places["place_id"].to_list()) if p not in active)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(len(places), 16)).astype(np.float32)
+    ids = places["place_id"].to_list()
+    vecs[ids.index(twin)] = vecs[ids.index(fav)] + 0.01  # the twin means what the favourite means
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    place_vectors(runtime).upsert({p: p for p in ids}, vecs)
+    client.get("/v1/recommend", params={"user_id": "user-00003", "k": 3})  # wires the vector index in
+    assert twin in rec._candidates(snap, key, [])

@@ -37,6 +37,10 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
 
     rec = recommender(runtime)
     ensure_fresh(runtime)
+    if rec.similar is None:
+        from hexlake.ml.vectors import similar_ids
+
+        rec.similar = lambda ids: similar_ids(runtime, ids)
     user_key = user_key_of(runtime, user_id)
 
     def nearby() -> list[str]:

@@ -40,6 +40,10 @@ class Recommender:
         self.snapshot: Snapshot | None = None
         self.snapshot_at = 0.0
         self.names: dict[str, dict[str, str]] = {}
+        self._top: list[str] = []
+        self._known: set[str] = set()
+        #: place ids -> ids of places similar to them (the vector index), when there are vectors
+        self.similar: Callable[[list[str]], list[str]] | None = None
         self._boosters: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.served: list[dict[str, Any]] = []  # recommendation_served events waiting for the log
@@ -53,6 +57,8 @@ class Recommender:
             cols = ["user_key", "user_interactions_30d", "home_lat", "home_lng"]
             diff = new.user.select(cols).join(old.user.select(cols), on=cols, how="anti")
             changed = set(diff["user_key"].to_list())
+        top = new.place.sort(["place_interactions_30d", "place_id"], descending=[True, False]).head(100)
+        self._top, self._known = top["place_id"].to_list(), set(new.places["place_id"].to_list())
         names = {r[0]: {"name": r[1], "category": r[2]}
                  for r in new.places.select("place_id", "name", "category").iter_rows()}
         with self._lock:
@@ -116,12 +122,13 @@ class Recommender:
         return {"items": items, "fallback": None if version else "popularity"}
 
     def _candidates(self, snap: Snapshot, user_key: str, nearby: list[str]) -> list[str]:
-        top = snap.place.sort(["place_interactions_30d", "place_id"], descending=[True, False]).head(100)
-        mine = snap.user_place.filter(pl.col("user_key") == user_key)["place_id"].to_list()
-        known = set(snap.places["place_id"].to_list())
+        """Nearby places, the most active ones, the user's own, and places similar to the user's favourites."""
+        mine = (snap.user_place.filter(pl.col("user_key") == user_key)
+                .sort(["user_place_prior", "place_id"], descending=[True, False])["place_id"].to_list())
+        similar = self.similar(mine[:3]) if self.similar is not None and mine else []
         seen: dict[str, None] = {}
-        for p in [*nearby, *top["place_id"].to_list(), *mine]:
-            if p in known:
+        for p in [*nearby, *self._top, *mine, *similar]:
+            if p in self._known:
                 seen.setdefault(p, None)
         return list(seen)[:300]
 

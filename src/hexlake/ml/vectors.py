@@ -55,6 +55,7 @@ class PlaceVectors:
         self.ids: list[str] = []
         self.hashes: list[str] = []
         self.matrix = np.zeros((0, 384), dtype=np.float32)
+        self.rows: dict[str, int] = {}
         self._ann: AnnIndex | None = None
         self._load()
 
@@ -64,6 +65,7 @@ class PlaceVectors:
             data = json.loads(meta.read_text())
             self.ids, self.hashes = data["ids"], data["hashes"]
             self.matrix = np.load(npy)
+        self.rows = {pid: i for i, pid in enumerate(self.ids)}
 
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,7 @@ class PlaceVectors:
                 ids = [p for p, m in zip(ids, mask, strict=True) if m]
                 hashes = [h for h, m in zip(hashes, mask, strict=True) if m]
             self.matrix, self.ids, self.hashes, self._ann = matrix, ids, hashes, None
+            self.rows = {pid: i for i, pid in enumerate(ids)}
             self._save()
 
     def ann(self) -> AnnIndex:
@@ -120,11 +123,10 @@ class PlaceVectors:
         return [(self.ids[int(r)], round(float(s), 6)) for r, s in zip(rows, sims, strict=True) if 0 <= r < n]
 
     def vector_of(self, place_id: str) -> np.ndarray:
-        try:
-            return self.matrix[self.ids.index(place_id)]
-        except ValueError:
-            raise NotFound(f"place {place_id!r} has no vector yet (new places are embedded within a minute)",
-                           field="place_id") from None
+        if place_id in self.rows:
+            return self.matrix[self.rows[place_id]]
+        raise NotFound(f"place {place_id!r} has no vector yet (new places are embedded within a minute)",
+                       field="place_id")
 
 
 def place_text(place: dict[str, Any]) -> str:
@@ -206,6 +208,16 @@ def similar_places(runtime: Runtime, place_id: str, k: int = 10) -> list[dict[st
     return _with_places(runtime, hits)
 
 
+def similar_ids(runtime: Runtime, place_ids: list[str], per_place: int = 5) -> list[str]:
+    """Ids of places near each of ``place_ids`` in meaning (none when those have no vectors yet)."""
+    pv = place_vectors(runtime)
+    out: list[str] = []
+    for pid in place_ids:
+        if pid in pv.rows:
+            out += [h[0] for h in pv.search(pv.matrix[pv.rows[pid]], per_place + 1) if h[0] != pid]
+    return out
+
+
 def _with_places(runtime: Runtime, hits: list[tuple[str, float]]) -> list[dict[str, Any]]:
     from hexlake.spatial.resources import places
 
@@ -214,4 +226,4 @@ def _with_places(runtime: Runtime, hits: list[tuple[str, float]]) -> list[dict[s
 
 
 __all__ = ["AnnIndex", "PlaceVectors", "embed_pending", "exact_search", "place_text", "place_vectors",
-           "search_places", "similar_places"]
+           "search_places", "similar_ids", "similar_places"]
