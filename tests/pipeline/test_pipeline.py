@@ -37,15 +37,16 @@ T0 = datetime.utcnow().replace(second=0, microsecond=0)
 class Hook:
     """A local webhook receiver recording (headers, body) of each POST."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_first: int = 0) -> None:
         self.got: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 hook.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(200)
+                self.send_response(503 if len(hook.got) <= hook.fail_first else 200)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -279,4 +280,35 @@ tables = ["plans"]
     runs = history(rt, "every_second")
     assert runs and {r["status"] for r in runs} == {"ok"} and {r["trigger"] for r in runs} == {"schedule"}
     assert rows(rt, "SELECT count(DISTINCT extracted_at) FROM raw_app_plans") == [(len(runs),)]
+    rt.close()
+
+
+def test_failure_webhook_is_retried_until_delivered_and_never_duplicated(pg_url: str, tmp_path: Path) -> None:
+    import time
+
+    from hexlake.pipeline.runner import deliver_pending
+
+    hook = Hook(fail_first=1)
+    data = tmp_path / "data"
+    initialise(Settings(data_dir=data))
+    (data / "pipelines.toml").write_text(f"""
+[pipelines.p]
+retries = 1
+webhook = "{hook.url}"
+[[pipelines.p.extract]]
+source = "{pg_url}"
+tables = ["missing_table"]
+""")
+    rt = Runtime(Settings(data_dir=data))
+    service = create(rt)
+    assert isinstance(service, PipelineService)
+    assert not scheduled_run(service)
+    assert len(hook.got) == 1  # 503: stays pending
+    time.sleep(1.2)  # the first retry is due after 1 s
+    assert deliver_pending(rt) == 1
+    assert deliver_pending(rt) == 0
+    assert len(hook.got) == 2
+    assert hook.got[0][0]["x-hexlake-delivery"] == hook.got[1][0]["x-hexlake-delivery"]
+    assert json.loads(hook.got[1][1])["run"]["status"] == "failed"
+    hook.server.shutdown()
     rt.close()
