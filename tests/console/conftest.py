@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 DEBIAN_DEPS = Path(__file__).resolve().parents[2] / "scripts" / "ensure-debian-deps.sh"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# Screenshots of every page: into docs/console with HEXLAKE_CONSOLE_SHOTS=docs/console (to refresh the
+# docs), else a temp folder, so a test run leaves the working tree clean.
+SHOTS = Path(os.environ.get("HEXLAKE_CONSOLE_SHOTS") or Path(tempfile.gettempdir()) / "hexlake-console-shots")
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Watched:
         self.page.goto(self.origin + "/")
         self.page.fill("#key", key)
         self.page.click("#signin button[type=submit]")
+        self.page.wait_for_selector("#nav", state="visible")
         self.wait_ready()
 
     def open(self, view: str) -> None:

@@ -61,13 +61,14 @@ function signInView(message) {
     <button type="submit">Sign in</button><p class="err" id="signin-error">${esc(message || "")}</p></form>`;
   $("#signin").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    window.__hexlake.ready = false;  // until the key is checked and the first page is shown
     state.key = $("#key").value.trim();
     try {
       await whoami(); sessionStorage.setItem("hexlake.key", state.key);
       if (!location.hash || location.hash === "#/signin") location.hash = "#/overview";  // hashchange routes
       else route();
     }
-    catch (e) { state.key = null; $("#signin-error").textContent = e.status === 401 ? "unknown, revoked or expired key" : e.message; }
+    catch (e) { state.key = null; $("#signin-error").textContent = e.status === 401 ? "unknown, revoked or expired key" : e.message; window.__hexlake.ready = true; }
   });
   window.__hexlake.ready = true;
 }
