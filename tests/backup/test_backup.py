@@ -19,7 +19,7 @@ import pytest
 from hexlake.backup import archive
 from hexlake.backup.service import create as create_service
 from hexlake.config import Settings
-from hexlake.errors import BadRequest, NotFound
+from hexlake.errors import BadRequest, NotFound, WarehouseError
 from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
 from hexlake.warehouse import get_warehouse
@@ -204,3 +204,12 @@ def test_online_backup_through_a_running_server_then_restore_and_verify(tmp_path
     assert "warehouse.duckdb:main.raw_events" in sums, sorted(sums)
     bad = run_cli(data, "backup", "verify", "nonsense")
     assert bad.code == 1 and "Error:" in bad.err and "id must look like" in bad.err
+
+
+def test_a_store_that_cannot_be_read_fails_the_backup_cleanly(tmp_path: Path) -> None:
+    for runtime in make_runtime(tmp_path / "data"):
+        (runtime.paths.root / "broken.duckdb").write_bytes(b"\0" * 8 + b"DUCK" + b"\0" * 100)
+        with pytest.raises(WarehouseError, match=r"cannot snapshot broken\.duckdb"):
+            ops.get("backup_create")(runtime)
+        assert archive.list_backups(archive.backup_dir(runtime)) == []
+        assert not list(archive.backup_dir(runtime).glob(".staging-*"))

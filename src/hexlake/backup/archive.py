@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from hexlake.backup.config import BackupConfig
-from hexlake.errors import BadRequest, NotFound
+from hexlake.errors import BadRequest, NotFound, WarehouseError
 from hexlake.runtime import Runtime
 
 ID_RE = re.compile(r"^hexlake-\d{8}T\d{6}Z(-\d{1,3})?$")
@@ -229,12 +229,17 @@ def _snapshot(runtime: Runtime, stage: Path, exclude: Path) -> list[dict[str, An
         dst.parent.mkdir(parents=True, exist_ok=True)
         kind = _kind(src)
         rows: dict[str, int] | None = None
-        if kind == "sqlite":
-            rows = _copy_sqlite(src, dst)
-        elif kind == "duckdb":
-            rows = copy_duckdb(_duckdb_source(runtime, src), dst)
-        else:
-            shutil.copy2(src, dst)
+        try:
+            if kind == "sqlite":
+                rows = _copy_sqlite(src, dst)
+            elif kind == "duckdb":
+                rows = copy_duckdb(_duckdb_source(runtime, src), dst)
+            else:
+                shutil.copy2(src, dst)
+        except (sqlite3.Error, duckdb.Error, OSError, RuntimeError) as exc:
+            # e.g. a DuckDB file another process holds: retrying later (or through the server that
+            # owns it) can succeed, so the schedule backs off and tries again
+            raise WarehouseError(f"cannot snapshot {rel}: {exc}; no backup was written") from exc
         out.append({"path": rel, "kind": kind, "size": dst.stat().st_size, "sha256": _sha256(dst),
                     "rows": rows})
     return out
