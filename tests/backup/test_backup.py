@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 import tarfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,3 +214,45 @@ def test_a_store_that_cannot_be_read_fails_the_backup_cleanly(tmp_path: Path) ->
             ops.get("backup_create")(runtime)
         assert archive.list_backups(archive.backup_dir(runtime)) == []
         assert not list(archive.backup_dir(runtime).glob(".staging-*"))
+
+
+def test_backup_taken_while_events_are_loaded_is_a_consistent_snapshot(tmp_path: Path) -> None:
+    import threading
+
+    made = make_runtime(tmp_path / "data")
+    runtime = next(made)
+    stop, errors = threading.Event(), []
+
+    def load() -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                ops.get("send")(runtime, [{"event_id": f"c{n}-{i}", "event_type": "track", "user_id": f"u{i}",
+                                           "timestamp": "2026-11-20T10:00:00Z", "properties": {"event": "x"}}
+                                          for i in range(50)], source="app")
+                ops.get("load_once")(runtime)
+            except Exception as exc:  # any failure of the writer fails the test below
+                errors.append(repr(exc))
+            n += 1
+
+    writer = threading.Thread(target=load)
+    writer.start()
+    try:
+        time.sleep(0.5)
+        info = ops.get("backup_create")(runtime)
+    finally:
+        stop.set()
+        writer.join(30)
+    try:
+        assert not errors, errors[:3]
+        target = tmp_path / "restored"
+        ops.get("backup_restore")(runtime, id=info["id"], target=str(target))
+        with tarfile.open(archive.backup_dir(runtime) / f"{info['id']}.tar.gz") as tar:
+            manifest = archive._read_manifest(tar)
+        (wh,) = [f for f in manifest["files"] if f["path"] == "warehouse.duckdb"]
+        restored = duckdb.connect(str(target / "warehouse.duckdb"), read_only=True)
+        total, distinct = restored.execute("SELECT count(*), count(DISTINCT event_id) FROM raw_events").fetchall()[0]
+        restored.close()
+        assert total == distinct == wh["rows"]["main.raw_events"] > 0
+    finally:
+        made.close()
