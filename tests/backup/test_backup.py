@@ -255,4 +255,4 @@ def test_backup_taken_while_events_are_loaded_is_a_consistent_snapshot(tmp_path:
         restored.close()
         assert total == distinct == wh["rows"]["main.raw_events"] > 0
     finally:
-        made.close()
+        runtime.close()
