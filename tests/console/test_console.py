@@ -147,6 +147,8 @@ def test_a_geofence_drawn_in_the_ui_fires_an_enter_event(page_for: Any, demo: De
         return sum(e["count"] for e in json.loads(data[6:])["geofence_events"] if e["event_type"] == "geofence_enter")
 
     assert wait_for(enters, 90) >= 1
+    w.page.evaluate("([lat, lng]) => { window.__hexlake.map.setView([lat, lng], 15); }", [fence["lat"], fence["lng"]])
+    w.page.wait_for_timeout(700)  # zoomed in: the 200 m circle and the r8 cells around it
     w.page.screenshot(path=str(SHOTS / "map-geofence.png"))
     read = {"authorization": f"Bearer {demo.read_key}"}
     w.page.fill("#gf-radius", "350")  # an admin edits it: the fence is replaced, same place, new radius
