@@ -215,3 +215,20 @@ def test_candidates_include_places_similar_to_the_users_favourites(client: TestC
     place_vectors(runtime).upsert({p: p for p in ids}, vecs)
     client.get("/v1/recommend", params={"user_id": "user-00003", "k": 3})  # wires the vector index in
     assert twin in rec._candidates(snap, key, [])
+
+
+def test_ab_arms_serve_their_model_by_user_hash(client: TestClient, runtime: Runtime, frames: Frames) -> None:
+    inter, places = _setup(runtime, frames)
+    v1 = _train_and_promote(runtime, inter, places)
+    v2 = _train_and_promote(runtime, inter, places)  # promoted to a; put v1 back on a, v2 on b
+    reg = recommender(runtime).registry
+    reg.promote(v1)
+    reg.promote(v2, arm="b", share=0.5)
+    seen = {}
+    for i in range(30):
+        body = _get(client, user_id=f"user-{i:05d}", k=2).json()
+        seen[i] = (body["arm"], body["model_version"])
+        assert body["model_version"] == (v2 if body["arm"] == "b" else v1)
+    assert {a for a, _ in seen.values()} == {"a", "b"}
+    again = _get(client, user_id="user-00007", k=3).json()  # same user, same arm every time
+    assert again["arm"] == seen[7][0]
