@@ -24,6 +24,7 @@ from hexlake.ml.features import FEATURES, Snapshot
 from hexlake.ml.registry import Registry, arm_for
 from hexlake.runtime import Runtime
 
+MAX_PENDING_EVENTS = 10_000  # served events waiting for the log, at most
 SERVING_DAYS = 90  # history the serving snapshot reads (training reads all of it)
 REASONS = {
     "place_interactions_30d": "popular lately", "place_interactions_7d": "busy this week",
@@ -46,7 +47,8 @@ class Recommender:
         self.similar: Callable[[list[str]], list[str]] | None = None
         self._boosters: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.served: list[dict[str, Any]] = []  # recommendation_served events waiting for the log
+        self.served: list[dict[str, Any]] = []
+        self.dropped_events = 0  # recommendation_served events waiting for the log
 
     # --- features ---
     def refresh(self, interactions: pl.DataFrame, places: pl.DataFrame, now: datetime | None = None) -> int:
@@ -143,6 +145,9 @@ class Recommender:
             "positions": [i["position"] for i in result["items"]]}}
         with self._lock:
             self.served.append(event)
+            if len(self.served) > MAX_PENDING_EVENTS:  # no ml service draining them (--no-background)
+                del self.served[: len(self.served) - MAX_PENDING_EVENTS]
+                self.dropped_events += 1
         return event
 
     def take_served(self) -> list[dict[str, Any]]:
