@@ -47,8 +47,8 @@ class Recommender:
         self.similar: Callable[[list[str]], list[str]] | None = None
         self._boosters: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.served: list[dict[str, Any]] = []
-        self.dropped_events = 0  # recommendation_served events waiting for the log
+        self.served: list[dict[str, Any]] = []  # recommendation_served events waiting for the log
+        self.dropped_events = 0
 
     # --- features ---
     def refresh(self, interactions: pl.DataFrame, places: pl.DataFrame, now: datetime | None = None) -> int:
