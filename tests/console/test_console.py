@@ -38,6 +38,8 @@ def test_every_page_renders_offline_without_console_errors(page_for: Any, demo: 
         started = time.perf_counter()
         w.open(view)
         timings[view] = round(time.perf_counter() - started, 3)
+        if view == "overview":  # live: a message of GET /v1/live reached the page
+            w.page.wait_for_function("window.__hexlake.live && window.__hexlake.live.k >= 1")
         w.page.wait_for_timeout(800)  # charts and the live stream settle
         assert w.page.locator("main .err").count() == 0, (view, w.page.locator("main .err").all_inner_texts())
         w.page.screenshot(path=str(SHOTS / f"{view}.png"))

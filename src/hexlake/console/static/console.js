@@ -107,7 +107,7 @@ async function overview(main) {
   await fill("cards", async () => {
     const prom = await (await fetch("/metrics")).text();
     const c = parseEvents(prom);
-    return `<div class="card">accepted<b>${c.accepted}</b></div><div class="card">duplicates<b>${c.duplicate}</b></div><div class="card">quarantined<b>${c.quarantined}</b></div><span id="live-cards"></span>`;
+    return `<div class="card" title="since the server started">accepted<b>${c.accepted}</b></div><div class="card">duplicates<b>${c.duplicate}</b></div><div class="card">quarantined<b>${c.quarantined}</b></div><span id="live-cards"></span>`;
   });
   startLive(renderLive);
   fill("lag", async () => { const s = await api("/v1/log/status"); return `<p>log head: <b>${s.head_offset}</b></p>` + objTable(s.groups.map((g) => ({ group: g.group, acked: g.last_acked_offset, lag: g.lag, in_flight: g.in_flight, dead_letters: g.dead_letters }))); });
