@@ -28,19 +28,25 @@ def user_tables(wh: Any, *, base_only: bool = True) -> list[tuple[str, str, list
     """(schema, table, user columns, JSON/text columns) of every table holding people's data."""
     kinds = "('BASE TABLE')" if base_only else "('BASE TABLE', 'VIEW')"
     rows = wh.cursor().execute(
-        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
         "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
         f"WHERE t.table_type IN {kinds} ORDER BY 1, 2").fetchall()
     found: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for schema, table, column in rows:
+    for schema, table, column, data_type in rows:
         if schema in _SYSTEM or schema.startswith("pg_"):
             continue
         users, texts = found.setdefault((schema, table), ([], []))
         if column in USER_COLUMNS:
-            users.append(column)
+            # A numeric id column (an extracted table's user_id) cannot hold the person's text key.
+            if _is_text(data_type):
+                users.append(column)
         elif column in JSON_COLUMNS:
             texts.append(column)
     return [(s, t, u, x) for (s, t), (u, x) in found.items() if u or x]
+
+
+def _is_text(data_type: str) -> bool:
+    return data_type.upper().startswith(("VARCHAR", "TEXT", "CHARACTER", "STRING", "USER-DEFINED"))
 
 
 def predicate(wh: Any, users: list[str], texts: list[str]) -> tuple[str, int]:
