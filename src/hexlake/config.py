@@ -115,6 +115,11 @@ class DataPaths:
         return self.root / "online.sqlite"
 
     @property
+    def backups_dir(self) -> Path:
+        """Backup archives, unless ``backup.dir`` puts them elsewhere (it should: another disk)."""
+        return self.root / "backups"
+
+    @property
     def lake_dir(self) -> Path:
         """Data files of the Iceberg lake (the cold tier of ``raw_events``)."""
         return self.root / "lake"

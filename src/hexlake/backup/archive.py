@@ -48,7 +48,7 @@ _CHUNK = 1 << 20
 
 def backup_dir(runtime: Runtime) -> Path:
     configured = runtime.settings.backup.dir
-    return Path(configured) if configured else runtime.paths.root / "backups"
+    return Path(configured) if configured else runtime.paths.backups_dir
 
 
 def _sha256(path: Path) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from hexlake.lake.catalog import ensure_table, identifier, normalize, open_catalog
-from hexlake.sync.errors import SyncConfigError
+from hexlake.lake.errors import LakeConfigError
 
 BATCH_COLUMN = "_hexlake_batch"
 EVENT_TIME = {"raw_events": "ts"}  # the event-time column, where it is not the sync partition column
@@ -27,10 +27,10 @@ def parse_url(url: str) -> tuple[Path, str]:
     rest = url.removeprefix("iceberg://")
     path, _, catalog = rest.partition("#")
     if not url.startswith("iceberg://") or not path.startswith("/"):
-        raise SyncConfigError(f"bad Iceberg target {url!r}; use iceberg:///absolute/dir[#postgresql://…]",
+        raise LakeConfigError(f"bad Iceberg target {url!r}; use iceberg:///absolute/dir[#postgresql://…]",
                               field="target")
     if catalog and catalog.partition("://")[0] not in ("sqlite", "postgresql", "postgres"):
-        raise SyncConfigError(f"bad Iceberg catalog {catalog!r} in the target; use sqlite:///file or "
+        raise LakeConfigError(f"bad Iceberg catalog {catalog!r} in the target; use sqlite:///file or "
                               "postgresql://…", field="target")
     root = Path(path)
     return root, catalog or f"sqlite:///{root / 'catalog.sqlite'}"

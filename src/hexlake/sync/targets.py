@@ -128,9 +128,13 @@ def open_target(url: str) -> Target:
     if scheme == "parquet" and rest.startswith("/"):
         return ParquetTarget(Path(rest))
     if scheme == "iceberg" and sep:
+        from hexlake.lake import LakeConfigError
         from hexlake.lake.target import IcebergTarget  # pyiceberg is imported only when used
 
-        return IcebergTarget(url)
+        try:
+            return IcebergTarget(url)
+        except LakeConfigError as exc:  # the lake names the problem; to the sync user it is a bad target
+            raise SyncConfigError(exc.message, field="target") from exc
     raise SyncConfigError(f"unsupported sync target {url!r}; use postgresql://…, parquet:///dir or "
                           "iceberg:///dir", field="target")
 

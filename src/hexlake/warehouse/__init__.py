@@ -57,11 +57,10 @@ def get_warehouse(runtime: Runtime) -> Warehouse:
         warehouse = open_warehouse(rt.settings.resolved_warehouse_url())
         warehouse.ensure_raw_tables()
         if getattr(warehouse, "dialect", "duckdb") == "duckdb":  # user SQL shares this database
-            from hexlake.lake.tiers import allow_lake_reads
             from hexlake.warehouse.sandbox import harden
 
-            allow_lake_reads(warehouse.cursor(), rt)  # raw_events_all reads the cold tier's files
-            harden(warehouse.cursor(), rt.settings.query.memory_limit)
+            # raw_events_all reads the cold tier's files (hexlake.lake.tiers)
+            harden(warehouse.cursor(), rt.settings.query.memory_limit, readable_dirs=[rt.paths.lake_dir])
         return warehouse
 
     return runtime.resource("warehouse", factory)

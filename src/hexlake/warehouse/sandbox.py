@@ -23,9 +23,10 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hexlake.errors import BadRequest, Forbidden, TooManyRequests
@@ -53,11 +54,17 @@ class QueryCancelled(BadRequest):
     """The client went away (or the server is stopping) and the query was interrupted."""
 
 
-def harden(cursor: Any, memory_limit: str) -> None:
-    """Lock down a DuckDB database for user SQL (settings are database-wide; see the module doc)."""
+def harden(cursor: Any, memory_limit: str, readable_dirs: Sequence[Path] = ()) -> None:
+    """Lock down a DuckDB database for user SQL (settings are database-wide; see the module doc).
+
+    ``readable_dirs`` (the cold tier's lake folder) stay readable by the database's own views; user
+    SQL still cannot name a file, because the parser never lets a string become a table.
+    """
     locked = cursor.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
     if locked:
         return
+    if readable_dirs:  # before external access goes off, which freezes the list
+        cursor.execute("SET allowed_directories = ?", [[f"{d.resolve()}/" for d in readable_dirs]])
     for statement in HARDENING:
         cursor.execute(statement)
     cursor.execute("SET memory_limit = ?", [memory_limit])
