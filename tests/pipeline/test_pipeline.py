@@ -312,3 +312,16 @@ tables = ["missing_table"]
     assert json.loads(hook.got[1][1])["run"]["status"] == "failed"
     hook.server.shutdown()
     rt.close()
+
+
+def test_the_documented_pipelines_toml_loads(tmp_path: Path) -> None:
+    import re
+
+    from hexlake.pipeline import load_pipelines
+
+    doc = (Path(__file__).parents[2] / "docs" / "extract.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    (tmp_path / "pipelines.toml").write_text(block)
+    daily = load_pipelines(tmp_path)["daily"]
+    assert (daily.cron, daily.webhook_format, daily.steps()) == ("0 6 * * *", "slack", ["extract", "transform", "sync"])
+    assert [e.tables for e in daily.extract] == [["users", "auth_identities"], ["sessions"]]
