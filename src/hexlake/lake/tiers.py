@@ -9,8 +9,9 @@ Iceberg table ``cold.raw_events`` (zstd Parquet, partitioned by day), crash-safe
 3. the moved ``event_id``s are deleted from DuckDB and the move marked ``done`` in one transaction.
 
 A crash anywhere leaves every event in at least one tier, and the next ``move`` finishes the job.
-The view ``raw_events_all`` is hot ``raw_events`` UNION ALL the cold Parquet files of the current
-Iceberg snapshot; it is rebuilt after every change of the cold table (a move, an erasure).
+The view ``raw_events_all`` (what the SQLMesh models read) is hot ``raw_events`` UNION ALL the cold
+Parquet files of the current Iceberg snapshot; it is rebuilt after every change of the cold table
+(a move, an erasure), so a restated cold day still sees its events.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 from hexlake.config import Settings
 from hexlake.errors import TransformError
 from hexlake.extract.staging import users_binding
-from hexlake.warehouse.schema import RAW_EVENTS_DDL
+from hexlake.warehouse.schema import RAW_EVENTS_ALL_DDL, RAW_EVENTS_DDL
 
 # Never fork: SQLMesh loads models in a fork pool (``MAX_FORK_WORKERS``), and forking a threaded
 # server can copy a lock some other thread holds — the load then waits forever in ``as_completed``.
@@ -253,7 +253,10 @@ class TransformEngine:
         # The loader owns raw_events; creating the empty contract table lets the models build
         # before the first event is loaded. Same DDL, IF NOT EXISTS: never alters the loader's.
         assert self._context is not None
-        self._context.engine_adapter.execute(RAW_EVENTS_DDL)
+        adapter = self._context.engine_adapter
+        adapter.execute(RAW_EVENTS_DDL)
+        if adapter.dialect == "duckdb":  # the models read raw_events_all (PostgreSQL: prepare_raw_layer)
+            adapter.execute(RAW_EVENTS_ALL_DDL)
 
     @contextmanager
     def _console(self, report: RunReport) -> Iterator[_RecordingConsole]:

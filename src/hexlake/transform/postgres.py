@@ -31,6 +31,8 @@ def prepare_raw_layer(url: str) -> None:
         wh.ensure_raw_tables()
         wh.execute("CREATE SCHEMA IF NOT EXISTS main")
         wh.execute("CREATE OR REPLACE VIEW main.raw_events AS SELECT * FROM public.raw_events")
+        # the models read raw_events_all (hot + cold tiers); PostgreSQL has no cold tier
+        wh.execute("CREATE OR REPLACE VIEW main.raw_events_all AS SELECT * FROM public.raw_events")
     finally:
         wh.close()
 

@@ -204,7 +204,7 @@ def restate_range(engine: TransformEngine, warehouse: Any, *, first: date, end: 
 def _has_user_events(warehouse: Any, first: date, end: date) -> bool:
     types = ", ".join(f"'{t}'" for t in intervals.USER_EVENT_TYPES)
     row = warehouse.cursor().execute(
-        f"SELECT COUNT(*) FROM raw_events WHERE ts >= ? AND ts < ? AND event_type IN ({types})",
+        f"SELECT COUNT(*) FROM raw_events_all WHERE ts >= ? AND ts < ? AND event_type IN ({types})",
         [first, end]).fetchone()
     return bool(row and row[0])
 

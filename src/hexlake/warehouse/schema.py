@@ -36,4 +36,11 @@ RAW_EVENTS_DDL = (
     + "\n)"
 )
 
-__all__ = ["RAW_EVENTS_COLUMNS", "RAW_EVENTS_DDL"]
+#: Every event whatever its tier: the models read this view. Without a cold tier it is ``raw_events``;
+#: ``hexlake.lake.tiers.refresh_view`` replaces it with hot UNION ALL the cold files after a move.
+#: IF NOT EXISTS: opening the warehouse must not drop the cold files from it.
+RAW_EVENTS_ALL = "raw_events_all"
+RAW_EVENTS_ALL_DDL = (f"CREATE VIEW IF NOT EXISTS {RAW_EVENTS_ALL} AS SELECT "
+                      + ", ".join(name for name, _ in RAW_EVENTS_COLUMNS) + " FROM raw_events")
+
+__all__ = ["RAW_EVENTS_ALL", "RAW_EVENTS_ALL_DDL", "RAW_EVENTS_COLUMNS", "RAW_EVENTS_DDL"]

@@ -19,7 +19,7 @@ import pyarrow as pa
 from hexlake.errors import BadRequest, ConfigError, WarehouseError
 from hexlake.warehouse.protocol import Params, Row, last_per_key
 from hexlake.warehouse.readonly import check_read_only
-from hexlake.warehouse.schema import RAW_EVENTS_DDL
+from hexlake.warehouse.schema import RAW_EVENTS_ALL_DDL, RAW_EVENTS_DDL
 
 
 class DuckDBWarehouse:
@@ -97,6 +97,7 @@ class DuckDBWarehouse:
     def ensure_raw_tables(self) -> None:
         """Create the raw layer tables if missing (``hexlake.warehouse.schema``)."""
         self.execute(RAW_EVENTS_DDL)
+        self.execute(RAW_EVENTS_ALL_DDL)  # what the models read: hot (+ cold after a tier move)
 
     def column_type(self, canonical: str) -> str:
         return canonical  # the canonical spelling is DuckDB's

@@ -1,6 +1,7 @@
 /* Every event once: typed, deduplicated on event_id (first delivery wins), event time `ts` is the
    gate's skew-corrected time (received_at - (sent_at - timestamp)). Recomputes the last
-   @lookback_days days on every run so late events are counted. */
+   @lookback_days days on every run so late events are counted. Reads raw_events_all (hot and
+   cold tiers), so restating a day moved to the lake still sees its events. */
 MODEL (
   name staging.stg_events,
   kind INCREMENTAL_BY_TIME_RANGE (time_column ts, lookback @lookback_days),
@@ -10,7 +11,7 @@ MODEL (
   audits (
     not_null(columns := (event_id, event_type, source, ts, received_at)),
     unique_values(columns := (event_id)),
-    freshness(column := ts, upstream := main.raw_events, upstream_column := ts, max_lag_hours := 1)
+    freshness(column := ts, upstream := main.raw_events_all, upstream_column := ts, max_lag_hours := 1)
   )
 );
 
@@ -42,7 +43,7 @@ FROM (
     ROW_NUMBER() OVER (
       PARTITION BY r.event_id ORDER BY r.received_at, r.log_offset, r.loaded_at
     ) AS delivery_rank
-  FROM main.raw_events AS r
+  FROM main.raw_events_all AS r
   WHERE r.ts BETWEEN @start_dt AND @end_dt
 ) AS deliveries
 WHERE delivery_rank = 1
