@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hexlake.config import DataPaths
+
 #: Seed 004's staging names for hashed identifiers.
 HASH_NAMES = {"email": "email_hash", "last_login_ip": "ip_hash", "ip": "ip_hash", "ip_address": "ip_hash"}
 GENERATED = Path("models") / "generated"
@@ -32,7 +34,7 @@ MANIFEST = "extracted.json"
 
 def project_dir(data_dir: Path) -> Path:
     """The data dir's SQLMesh project (the transform engine loads it beside hexlake's)."""
-    return data_dir / "transform"
+    return DataPaths(data_dir).transform_project
 
 
 def staging_name(source: str, table: str) -> str:

@@ -52,7 +52,7 @@ def metrics() -> _Metrics:
 def _db(runtime: Runtime) -> Any:
     from hexlake.stream.state import connect
 
-    conn = connect(runtime.settings.data_dir / "pipelines.sqlite")
+    conn = connect(runtime.paths.pipelines_db)
     conn.execute(_DDL)
     return conn
 
@@ -175,7 +175,7 @@ def webhook_queue(runtime: Runtime) -> Any:
     from hexlake.stream.webhooks import WebhookQueue, webhook_key
 
     key = webhook_key(load_secret(runtime.settings.paths.secret))
-    return WebhookQueue(runtime.settings.data_dir / "pipeline_webhooks.sqlite", key)
+    return WebhookQueue(runtime.paths.pipeline_webhooks, key)
 
 
 def notify(runtime: Runtime, pipeline: Pipeline, record: dict[str, Any]) -> None:

@@ -220,7 +220,7 @@ def sqlmesh_config(settings: Settings) -> Config:
 def project_paths(settings: Settings) -> list[Path]:
     """hexlake's project, then the data dir's own (``<data_dir>/transform``: staging models generated
     by ``hexlake extract`` and the user's models) when it has models."""
-    own = settings.data_dir / "transform"
+    own = settings.paths.transform_project
     return [PROJECT_DIR, own] if (own / "models").is_dir() else [PROJECT_DIR]
 
 
