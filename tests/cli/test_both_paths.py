@@ -105,6 +105,13 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
     ("doctor", Cmd(("doctor", "--json"), by_nature=("check", "server"))),
     ("audit list", Cmd(("audit", "list", "--json"))),
     ("audit purge", Cmd(("audit", "purge", "--json"))),
+    ("pipeline list", Cmd(("pipeline", "list", "--json"))),
+    ("pipeline run", Cmd(("pipeline", "run", "no-such-pipeline"), exit=1, as_json=False)),
+    ("pipeline history", Cmd(("pipeline", "history", "--json"))),
+    ("ml dataset", Cmd(("ml", "dataset", "--days", "30", "--json"))),
+    ("ml train", Cmd(("ml", "train", "--json"), exit=1, as_json=False)),  # the scenario has no place interactions
+    ("ml models list", Cmd(("ml", "models", "list", "--json"))),
+    ("ml models promote", Cmd(("ml", "models", "promote", "v999"), exit=1, as_json=False)),
     ("privacy export", Cmd(("privacy", "export", "--user", "u1", "--out", "{lake}.zip", "--json"))),
     ("privacy retention", Cmd(("privacy", "retention", "--dry-run", "--json"))),
     ("privacy erase", Cmd(("privacy", "erase", "--user", "u2", "--json"))),
