@@ -192,6 +192,10 @@ def sqlmesh_config(settings: Settings) -> Config:
         from hexlake.transform.postgres import postgres_config  # scale-out: same models on PostgreSQL
 
         return postgres_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
+    if settings.resolved_warehouse_url().startswith("spark://"):
+        from hexlake.transform.spark import spark_config  # the same models on Spark, over the lake
+
+        return spark_config(settings, sqlmesh_config(settings.model_copy(update={"warehouse_url": None})))
     t = settings.transform
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(
@@ -254,6 +258,11 @@ class TransformEngine:
         # before the first event is loaded. Same DDL, IF NOT EXISTS: never alters the loader's.
         assert self._context is not None
         adapter = self._context.engine_adapter
+        if adapter.dialect == "spark":  # reads the lake: main.raw_events_all over its current files
+            from hexlake.transform.spark import prepare_raw_layer
+
+            prepare_raw_layer(adapter, self.settings)
+            return
         adapter.execute(RAW_EVENTS_DDL)
         if adapter.dialect == "duckdb":  # the models read raw_events_all (PostgreSQL: prepare_raw_layer)
             adapter.execute(RAW_EVENTS_ALL_DDL)
@@ -286,6 +295,11 @@ class TransformEngine:
         self._in_sync = local <= deployed
         return not self._in_sync
 
+    def _refresh_lake(self) -> None:
+        # Spark reads the lake through a view over its current files: new syncs add files
+        if self._context is not None and self._context.engine_adapter.dialect == "spark":
+            self._ensure_raw_table()
+
     def plan(self, *, execution_time: datetime | None = None, backfill: bool = True) -> RunReport:
         """Apply the local models to prod and backfill what is missing (first build, changes).
 
@@ -293,6 +307,7 @@ class TransformEngine:
         """
         with _RUN_LOCK:
             ctx = self.context
+            self._refresh_lake()
             report = RunReport("plan", datetime.now(), applied_plan=True)
             with self._console(report) as console:
                 try:
@@ -326,6 +341,7 @@ class TransformEngine:
                 if not planned.ok:
                     raise TransformError(planned.error or "the plan failed", details=[planned.to_dict()])
             report = RunReport("run", datetime.now())
+            self._refresh_lake()
             with self._console(report) as console:
                 try:
                     status = self.context.run(

@@ -22,7 +22,8 @@ def _literal(node: t.Any) -> str:
 
 
 def _parse(evaluator: t.Any, sql: str) -> exp.Expression:
-    return exp.maybe_parse(sql, dialect=evaluator.dialect)
+    # non-PostgreSQL spellings are DuckDB's: parsed as DuckDB, SQLGlot writes them for the model dialect
+    return exp.maybe_parse(sql, dialect="postgres" if _is_pg(evaluator) else "duckdb")
 
 
 def _is_pg(evaluator: t.Any) -> bool:
@@ -65,7 +66,7 @@ def add_days(evaluator: t.Any, value: t.Any, days: t.Any) -> exp.Expression:
     v = _sql(evaluator, value)
     if _is_pg(evaluator):
         return _parse(evaluator, f"({v} + INTERVAL '{n} days')")
-    return _parse(evaluator, f"({v} + INTERVAL ({n}) DAY)")
+    return _parse(evaluator, f"({v} + INTERVAL '{n}' DAY)")
 
 
 @macro()
@@ -75,7 +76,7 @@ def add_hours(evaluator: t.Any, value: t.Any, hours: t.Any) -> exp.Expression:
     v = _sql(evaluator, value)
     if _is_pg(evaluator):
         return _parse(evaluator, f"({v} + INTERVAL '{n} hours')")
-    return _parse(evaluator, f"({v} + INTERVAL ({n}) HOUR)")
+    return _parse(evaluator, f"({v} + INTERVAL '{n}' HOUR)")
 
 
 @macro()
