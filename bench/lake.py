@@ -9,6 +9,12 @@
 3. ``tiers.move``: events older than D days (30) go to the lake; the move is timed.
 4. The same queries on ``raw_events_all`` (the old days are now cold Parquet); the results must be
    equal to step 2's (checked), and the times are compared.
+
+Before step 2, unless ``--no-spark``: the marts' cold build (first ``transform run`` of an empty
+project) on DuckDB, then ``raw_events`` synced to an Iceberg lake and the same models built on Spark
+``local[2]`` from it (``HEXLAKE_WAREHOUSE_URL=spark://…``, needs the ``spark`` extra and Java 17);
+every mart is checked equal (``EXCEPT ALL`` both ways, ``as_of`` aside) and both build times are
+reported, with the sync time apart.
 """
 
 from __future__ import annotations
@@ -49,11 +55,65 @@ def run_queries(cur: Any, table: str, cutoff: datetime, user: str) -> dict[str, 
             "one_user": best_of(cur, QUERIES["one_user"].format(t=table), [user, cutoff])}
 
 
+def marts_cold_build(runtime: Runtime, tmp: Path, now: datetime) -> dict[str, Any]:
+    """Cold build of every model on DuckDB, then on Spark from the lake; marts checked equal."""
+    from hexlake.sync import SyncOptions, open_target, sync_run
+    from hexlake.transform import operations
+    from hexlake.transform.engine import TransformEngine
+
+    t = time.perf_counter()
+    operations.run(runtime, execution_time=now)
+    duckdb_s = time.perf_counter() - t
+    t = time.perf_counter()
+    target = open_target(f"iceberg://{tmp / 'lake-sync'}")
+    sync_run(get_warehouse(runtime), target, SyncOptions(tables=["raw_events"]))
+    target.close()
+    sync_s = time.perf_counter() - t
+    url = f"spark://local[2]?lake={tmp / 'lake-sync'}"
+    engine = TransformEngine(Settings(data_dir=tmp / "spark", warehouse_url=url))
+    try:
+        t = time.perf_counter()
+        report = engine.run(execution_time=now)
+        spark_s = time.perf_counter() - t
+        assert report.ok, report.error
+        marts = compare_marts(get_warehouse(runtime))
+    finally:
+        engine.close()
+    return {"duckdb_s": round(duckdb_s, 2), "spark_s": round(spark_s, 2), "sync_to_lake_s": round(sync_s, 2),
+            "spark_over_duckdb": round(spark_s / max(duckdb_s, 1e-9), 2), "marts_equal": True, "mart_rows": marts}
+
+
+def compare_marts(wh: Any) -> dict[str, int]:
+    """Every marts.* table on Spark equals DuckDB's (EXCEPT ALL both ways, ``as_of`` aside); rows per mart."""
+    import duckdb
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.getOrCreate()
+    names = [r[0] for r in wh.cursor().execute("SELECT table_name FROM information_schema.tables "
+                                               "WHERE table_schema = 'marts' ORDER BY 1").fetchall()]
+    rows = {}
+    for name in names:
+        ours = wh.query_arrow(f"SELECT * FROM marts.{name}")
+        cols = [c for c in ours.column_names if c != "as_of"]
+        theirs = pa.Table.from_pandas(session.table(f"marts.{name}").select(*cols).toPandas(), preserve_index=False)
+        con = duckdb.connect()
+        con.register("a", ours.select(cols))
+        con.register("b", theirs if theirs.num_rows else ours.select(cols).slice(0, 0))
+        listed = ", ".join(f'"{c}"' for c in cols)
+        for x, y in (("a", "b"), ("b", "a")):
+            diff = con.execute(f"SELECT count(*) FROM (SELECT {listed} FROM {x} EXCEPT ALL SELECT {listed} FROM {y})")
+            assert diff.fetchone() == (0,), f"marts.{name} differs between DuckDB and Spark"
+        rows[name] = ours.num_rows
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--events", type=int, default=None, help="Events (default 1M).")
     ap.add_argument("--hot-days", type=int, default=30)
+    ap.add_argument("--no-spark", action="store_true", help="Skip the marts cold build on Spark vs DuckDB.")
     args = ap.parse_args()
     n = args.events or (20_000 if args.quick else 1_000_000)
     tmp = Path(tempfile.mkdtemp(prefix="hexlake-bench-lake-"))
@@ -61,6 +121,7 @@ def main() -> None:
     now = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
     try:
         load(runtime, make_events(n, now - timedelta(days=90), now - timedelta(minutes=5), seed=1))
+        marts = None if args.no_spark else marts_cold_build(runtime, tmp, now)
         wh = get_warehouse(runtime)
         cur = wh.cursor()
         cutoff_day = tiers.cutoff_for(args.hot_days, now.date())
@@ -83,6 +144,7 @@ def main() -> None:
                                "cold_over_hot": round(cold[name][0] / max(hot[name][0], 1e-9), 2),
                                "rows": len(hot[name][1])} for name in QUERIES},
             "equal_results": True,
+            "marts_cold_build": marts,
         }
         path = write_result("lake_quick" if args.quick else "lake", result)
         print(result)

@@ -54,6 +54,7 @@ def session_config(settings: Settings, master: str) -> dict[str, str]:
         "spark.sql.warehouse.dir": str((settings.data_dir / "spark-warehouse").resolve()),
         "spark.sql.session.timeZone": "UTC",  # raw times are UTC wall times, as in DuckDB
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "4",
         # CREATE TABLE without USING makes Parquet tables, not Hive ones (no Hive support here)
         "spark.sql.legacy.createHiveTableByDefault": "false",
