@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from hexlake.config import Settings
-from hexlake.extract.cdc import drop_cdc, parse_array
+from hexlake.extract.cdc import drop_cdc, parse_array, slot_name
 from hexlake.extract.errors import ExtractConfigError
 from hexlake.extract.operations import extract
 from hexlake.runtime import Runtime
@@ -116,3 +116,11 @@ def test_cdc_refuses_a_cursor_and_non_postgres_sources(source: str, runtime: Run
 def test_parse_array() -> None:
     assert parse_array('{a,"b c",NULL,"q\\"x"}') == ["a", "b c", None, 'q"x']
     assert parse_array("{}") == []
+
+
+def test_slot_names_never_collide_across_databases() -> None:
+    # Replication slots are cluster-wide: two databases with a source and table named alike (parallel
+    # test workers, two installs) once shared one slot and read each other's changes.
+    names = {slot_name(db, "app", "accounts") for db in ("a", "b", "hexlake_test_1")}
+    assert len(names) == 3
+    assert len(slot_name("d", "s" * 80, "t" * 80)) <= 63

@@ -50,7 +50,9 @@ def test_sqlmesh_is_quiet_unless_asked_and_warnings_are_json(tmp_path: Path, res
     logging.getLogger("sqlmesh.core.engine_adapter.base").info("Executing SQL: SELECT 1")
     logging.getLogger("sqlglot").info("parsing")
     logging.getLogger("sqlmesh.core.context").warning("model is stale")
-    warnings.warn("something odd", UserWarning, stacklevel=1)
+    with warnings.catch_warnings():  # another test may have left a filter that hides UserWarning
+        warnings.simplefilter("always")
+        warnings.warn("something odd", UserWarning, stacklevel=1)
     got = lines(path)
     assert [g["msg"] for g in got if g["logger"].startswith("sql")] == ["model is stale"]
     assert any(g["logger"] == "py.warnings" and "something odd" in g["msg"] for g in got)

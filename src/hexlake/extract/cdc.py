@@ -16,6 +16,7 @@ below the mark are skipped. Needs
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -27,6 +28,13 @@ from hexlake.extract.sources import Column, PostgresSource, _pg_type, check_iden
 CDC_COLUMNS = [Column("_cdc_op", "VARCHAR"), Column("_cdc_lsn", "BIGINT")]
 CURSOR = "_cdc_lsn"
 SEQ = 1024  # changes per transaction that get their own cursor value
+
+
+def slot_name(dbname: str, source: str, table: str) -> str:
+    """``hexlake_<source>_<table>_<db hash>``: replication slots are cluster-wide, so two databases
+    (or two hexlake installs naming their sources alike) must never share one."""
+    digest = hashlib.sha256(dbname.encode()).hexdigest()[:8]
+    return check_ident(f"hexlake_{source}_{table}".lower()[:54] + f"_{digest}", "tables")
 
 
 def lsn_int(text: str) -> int:
@@ -157,7 +165,7 @@ class PostgresCdcSource(PostgresSource):
         self._arrays: dict[str, set[str]] = {}
 
     def slot(self, table: str) -> str:
-        return check_ident(f"hexlake_{self.name}_{table}".lower()[:63], "tables")
+        return slot_name(self._conn.info.dbname, self.name, table)
 
     def columns(self, table: str) -> list[Column]:
         rows = self._conn.execute(
@@ -236,12 +244,21 @@ def drop_cdc(url: str, name: str, table: str) -> None:
     """Remove a table's slot and publication (an unused slot keeps WAL on the source forever)."""
     import psycopg
 
-    slot = f"hexlake_{name}_{table}".lower()[:63]
     with psycopg.connect(url, autocommit=True) as conn:
+        slot = slot_name(conn.info.dbname, name, table)
         conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
                      (slot,))
         conn.execute(f'DROP PUBLICATION IF EXISTS "{check_ident(slot, "tables")}"')
 
 
-__all__ = ["CDC_COLUMNS", "CURSOR", "PostgresCdcSource", "decode", "drop_cdc", "lsn_int", "lsn_text",
-           "parse_array"]
+__all__ = [
+    "CDC_COLUMNS",
+    "CURSOR",
+    "PostgresCdcSource",
+    "decode",
+    "drop_cdc",
+    "lsn_int",
+    "lsn_text",
+    "parse_array",
+    "slot_name",
+]

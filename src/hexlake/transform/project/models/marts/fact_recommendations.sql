@@ -23,7 +23,7 @@ WITH served AS (
     MAX(@json_str(properties, 'model_version')) AS model_version,
     MAX(@json_str(properties, 'arm')) AS arm,
     MAX(@json_num(properties, 'k')) AS k,
-    MAX(@json_bool(properties, 'cached')) AS cached
+    BOOL_OR(@json_bool(properties, 'cached')) AS cached  -- max(boolean) does not exist on PostgreSQL
   FROM staging.stg_events
   WHERE event_type = 'recommendation_served'
     AND ts <= CAST(@execution_ts AS TIMESTAMP)
