@@ -183,6 +183,16 @@ class DataPaths:
         return self.root / "pipeline_webhooks.sqlite"
 
     @property
+    def spark_warehouse(self) -> Path:
+        """Parquet tables of the marts when they run on Spark (``spark://`` warehouse URL)."""
+        return self.root / "spark-warehouse"
+
+    @property
+    def sqlmesh_state_spark(self) -> Path:
+        """SQLMesh's state for the Spark gateway (DuckDB)."""
+        return self.root / "sqlmesh_state_spark.duckdb"
+
+    @property
     def sqlmesh_cache(self) -> Path:
         """SQLMesh's model cache directory."""
         return self.root / "sqlmesh_cache"

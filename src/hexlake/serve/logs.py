@@ -56,7 +56,15 @@ def configure_logging(config: LoggingConfig | None = None, data_dir: Path | None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.captureWarnings(True)  # remaining warnings become JSON lines, not bare stderr text
+    # Remaining warnings become JSON lines, not bare stderr text. Off then on: captureWarnings(True)
+    # is a no-op when an earlier call is still active, though someone (warnings.catch_warnings, as
+    # pytest uses) may have put the default showwarning back since.
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    # A library's dictConfig(disable_existing_loggers=True) silences loggers created before it;
+    # warnings must still reach the log.
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.disabled, warnings_logger.propagate = False, True
     return path
 
 

@@ -51,7 +51,7 @@ def parse_url(url: str) -> tuple[str, str]:
 def session_config(settings: Settings, master: str) -> dict[str, str]:
     return {
         "spark.master": master,
-        "spark.sql.warehouse.dir": str((settings.data_dir / "spark-warehouse").resolve()),
+        "spark.sql.warehouse.dir": str(settings.paths.spark_warehouse.resolve()),
         "spark.sql.session.timeZone": "UTC",  # raw times are UTC wall times, as in DuckDB
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -79,7 +79,7 @@ def spark_config(settings: Settings, duckdb_config: Config) -> Config:
     config = session_config(settings, master)
     start_session(config)
     conn = SparkConnectionConfig(config=config, concurrent_tasks=1)
-    state = DuckDBConnectionConfig(database=str(settings.data_dir / "sqlmesh_state_spark.duckdb"))
+    state = DuckDBConnectionConfig(database=str(settings.paths.sqlmesh_state_spark))
     update: dict[str, Any] = {
         "gateways": {"hexlake": GatewayConfig(connection=conn, state_connection=state)},
         "model_defaults": duckdb_config.model_defaults.model_copy(
