@@ -78,14 +78,6 @@ def tier_lakes(wh: Any) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def allow_lake_reads(cursor: Any, runtime: Runtime) -> None:
-    """Let the (hardened, external-access-off) warehouse read the lake's files and nothing else;
-    must run before the configuration is locked."""
-    if cursor.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
-        return
-    cursor.execute("SET allowed_directories = ?", [[f"{runtime.paths.lake_dir.resolve()}/"]])
-
-
 def _check_duckdb(wh: Any) -> None:
     if getattr(wh, "dialect", "duckdb") != "duckdb":
         raise LakeConfigError("tiers move events out of the DuckDB warehouse; this warehouse is "
@@ -198,5 +190,5 @@ def status(wh: Any, catalog: Any) -> dict[str, Any]:
             "moves": [{"status": s, "moves": n, "rows": int(r or 0)} for s, n, r in moves]}
 
 
-__all__ = ["COLD_TABLE", "MOVES_TABLE", "VIEW", "MoveReport", "allow_lake_reads", "cold_files", "cutoff_for",
+__all__ = ["COLD_TABLE", "MOVES_TABLE", "VIEW", "MoveReport", "cold_files", "cutoff_for",
            "lake_catalog", "lake_url", "move", "refresh_view", "status", "tier_lakes"]
