@@ -168,15 +168,9 @@ class PostgresCdcSource(PostgresSource):
         return slot_name(self._conn.info.dbname, self.name, table)
 
     def columns(self, table: str) -> list[Column]:
-        rows = self._conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
-            (table,)).fetchall()
-        self._conn.rollback()
-        if not rows:
-            raise ExtractConfigError(f"table {table!r} does not exist in the source {self.name}", field="tables")
-        self._arrays[table] = {n for n, t in rows if t.upper() == "ARRAY"}
-        return [*[Column(n, _pg_type(t)) for n, t in rows], *CDC_COLUMNS]
+        types = self._column_types(table)
+        self._arrays[table] = {n for n, t in types if t.upper() == "ARRAY"}
+        return [*[Column(n, _pg_type(t)) for n, t in types], *CDC_COLUMNS]
 
     def batches(self, table: str, columns: Sequence[str], cursor: str | None, after: Any,
                 size: int) -> Iterator[list[tuple[Any, ...]]]:

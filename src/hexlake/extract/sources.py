@@ -105,6 +105,10 @@ class PostgresSource:
             raise ExtractError(f"cannot connect to the source {url!r}: {exc}", field="source") from exc
 
     def columns(self, table: str) -> list[Column]:
+        return [Column(name, _pg_type(t)) for name, t in self._column_types(table)]
+
+    def _column_types(self, table: str) -> list[tuple[str, str]]:
+        """``(name, information_schema data_type)`` of ``table``'s columns, in order."""
         rows = self._conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
@@ -112,7 +116,7 @@ class PostgresSource:
         self._conn.rollback()
         if not rows:
             raise ExtractConfigError(f"table {table!r} does not exist in the source {self.name}", field="tables")
-        return [Column(name, _pg_type(t)) for name, t in rows]
+        return [(str(name), str(t)) for name, t in rows]
 
     def batches(self, table: str, columns: Sequence[str], cursor: str | None, after: Any,
                 size: int) -> Iterator[list[tuple[Any, ...]]]:
