@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (PostGIS for the local PostgreSQL; Chromium for the
 # console's browser tests, driven by Playwright, which never downloads a browser of its own; nats-server
-# for the NATS JetStream log and its 3-node cluster test), once,
+# for the NATS JetStream log and its 3-node cluster test; pgvector for vector search on a PostgreSQL
+# warehouse: Debian's postgresql-N-pgvector where the release has it, else (bookworm has none)
+# postgresql-server-dev-N and scripts/build-pgvector.sh builds the vendored third_party/pgvector), once,
 # under an exclusive lock so parallel callers (pytest-xdist workers, `make test`, bench) never run
 # apt-get at the same time. Fast and silent when everything is present (dpkg-query only).
 #   HEXLAKE_APT_LOCK   lock file (default /tmp/hexlake-apt.lock); waits up to 15 minutes for it
@@ -13,12 +15,15 @@ LOCK="${HEXLAKE_APT_LOCK:-/tmp/hexlake-apt.lock}"
 PG_MAJOR="${PG_MAJOR:-$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)}"
 PG_MAJOR="${PG_MAJOR:-15}"
 PACKAGES=("postgresql-${PG_MAJOR}-postgis-3" chromium nats-server)
+PGVECTOR="postgresql-${PG_MAJOR}-pgvector"  # or built from source: checked by its control file
+PGVECTOR_CONTROL="/usr/share/postgresql/${PG_MAJOR}/extension/vector.control"
 
 missing() {
     local pkg
     for pkg in "${PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
     done
+    [ -f "$PGVECTOR_CONTROL" ] || echo "$PGVECTOR"
 }
 
 if [ -z "$(missing)" ]; then
@@ -45,6 +50,14 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
 echo "debian deps: installing $(echo $todo) (apt-get, holding $LOCK)"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+build_pgvector=""
+if echo "$todo" | grep -qx "$PGVECTOR" && ! apt-cache policy "$PGVECTOR" | grep -q "Candidate: [0-9]"; then
+    todo="$(echo "$todo" | grep -vx "$PGVECTOR" || true) postgresql-server-dev-${PG_MAJOR}"
+    build_pgvector=1
+fi
 # shellcheck disable=SC2086  # one word per package
 $SUDO apt-get install -y -qq --no-install-recommends $todo >/dev/null
 echo "debian deps: installed $(echo $todo)"
+if [ -n "$build_pgvector" ]; then
+    PG_MAJOR="$PG_MAJOR" bash "$(dirname "$0")/build-pgvector.sh"
+fi
