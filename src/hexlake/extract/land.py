@@ -9,7 +9,7 @@ new high-water mark commit in one transaction, so an interrupted extraction resu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -81,10 +81,14 @@ def _save_state_sql(wh: Warehouse, source: str, table: str, cursor: str | None, 
 
 
 def save_state(wh: Warehouse, *args: Any) -> None:
+    _transaction(wh, _save_state_sql(wh, *args))
+
+
+def _transaction(wh: Warehouse, statements: Sequence[tuple[str, list[Any]]]) -> None:
     cur = wh.cursor()
     cur.execute("BEGIN")
     try:
-        for sql, params in _save_state_sql(wh, *args):
+        for sql, params in statements:
             cur.execute(sql, params)
         cur.execute("COMMIT")
     except BaseException:
@@ -123,10 +127,30 @@ def decode_mark(text: str | None) -> Any:
 # -- insert --------------------------------------------------------------------------------------
 
 def insert_batch(wh: Warehouse, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                 state_sql: list[tuple[str, list[Any]]]) -> None:
-    """Insert ``rows`` and write the new state in one transaction."""
-    wh.insert_rows(table, columns, rows, then=state_sql)
+                 state_sql: list[tuple[str, list[Any]]], suppressed: Container[str] = frozenset()) -> int:
+    """Insert ``rows`` and write the new state in one transaction; return how many rows landed.
+
+    Rows of an erased person (their ``user_key`` on the suppression list, ``suppressed``) are dropped
+    here, as the gate drops their events: the source still holds them, and a later snapshot, update,
+    CDC change or full refresh must not bring them back. The state (high-water mark) still advances.
+    """
+    kept = suppress_rows(columns, rows, suppressed)
+    if kept:
+        wh.insert_rows(table, columns, kept, then=state_sql)
+    else:  # every row was an erased person's: only the high-water mark moves
+        _transaction(wh, state_sql)
+    return len(kept)
+
+
+def suppress_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                  suppressed: Container[str]) -> Sequence[Sequence[Any]]:
+    """``rows`` without those whose ``user_key`` column is on the suppression list."""
+    if "user_key" not in columns or not rows:
+        return rows
+    at = list(columns).index("user_key")
+    return [r for r in rows if r[at] is None or r[at] not in suppressed]
 
 
 __all__ = ["META", "add_column", "create_table", "delete_state", "drop_table", "ensure_partition",
-           "insert_batch", "load_state", "partitioned", "save_state", "table_exists", "widen_to_text"]
+           "insert_batch", "load_state", "partitioned", "save_state", "suppress_rows", "table_exists",
+           "widen_to_text"]

@@ -20,13 +20,15 @@ def extract(runtime: Runtime, source: str, tables: list[str], pii_rules: dict[st
     from hexlake.extract.staging import project_dir, write_project
     from hexlake.privacy.hashing import Hasher
     from hexlake.privacy.secret import load_secret
+    from hexlake.privacy.suppression import get_suppression
     from hexlake.transform.operations import engine
     from hexlake.warehouse import get_warehouse
 
     options = ExtractOptions(cursor=cursor, full_refresh=full_refresh, batch_size=batch_size, name=name, cdc=cdc)
     hasher = Hasher(load_secret(runtime.settings.paths.secret))
     results = [vars(r) for r in extract_tables(source, get_warehouse(runtime), tables, options,
-                                               PiiPolicy(rules=pii_rules or {}), hasher)]
+                                               PiiPolicy(rules=pii_rules or {}), hasher,
+                                               suppressed=get_suppression(runtime))]
     if results and write_project(project_dir(runtime.settings.data_dir), results, results[0]["source"], accepted):
         engine(runtime).close()  # the project changed: the next transform reloads it
     return results

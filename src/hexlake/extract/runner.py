@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -78,8 +78,9 @@ def _normalise(value: Any) -> Any:
 
 class TableExtractor:
     def __init__(self, source: Source, warehouse: Any, table: str, options: ExtractOptions,
-                 policy: PiiPolicy, hasher: Hasher, now: datetime):
+                 policy: PiiPolicy, hasher: Hasher, now: datetime, suppressed: Container[str] = frozenset()):
         self.source, self.wh, self.table, self.options = source, warehouse, table, options
+        self.suppressed = suppressed  # user_keys of erased people: their rows are dropped at landing
         self.policy = policy
         self.hasher = hasher
         self.now = now
@@ -130,8 +131,9 @@ class TableExtractor:
             total += len(rows)
             state_sql = land._save_state_sql(self.wh, self.source.name, self.table, opts.cursor,
                                              result.high_water, stored, total, self.now)
-            land.insert_batch(self.wh, self.raw, [c.name for c in land.META] + names, rows, state_sql)
-            result.rows += len(rows)
+            kept = land.insert_batch(self.wh, self.raw, [c.name for c in land.META] + names, rows, state_sql,
+                                     self.suppressed)
+            result.rows += kept
             if on_rows:
                 on_rows(self.table, len(rows))
         if result.rows == 0:
@@ -182,7 +184,8 @@ def _open(url: str, options: ExtractOptions) -> Source:
 
 def extract_tables(source_url: str, warehouse: Any, tables: Sequence[str], options: ExtractOptions,
                    policy: PiiPolicy, hasher: Hasher, *, clock: Callable[[], float] = time.time,
-                   on_rows: Callable[[str, int], None] | None = None) -> list[TableResult]:
+                   on_rows: Callable[[str, int], None] | None = None,
+                   suppressed: Container[str] = frozenset()) -> list[TableResult]:
     """Extract ``tables`` from the source into ``raw_<source>_<table>``; return one result each."""
     for t in tables:
         check_ident(t, "tables")
@@ -193,7 +196,8 @@ def extract_tables(source_url: str, warehouse: Any, tables: Sequence[str], optio
         options = replace(options, cursor=CDC_CURSOR)
     now = datetime.fromtimestamp(clock(), UTC).replace(tzinfo=None, microsecond=0)
     try:
-        return [TableExtractor(source, warehouse, t, options, policy, hasher, now).run(on_rows) for t in tables]
+        return [TableExtractor(source, warehouse, t, options, policy, hasher, now, suppressed).run(on_rows)
+                for t in tables]
     except (ExtractConfigError, ExtractError):
         raise
     except Exception as exc:
