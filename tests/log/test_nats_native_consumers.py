@@ -1,0 +1,128 @@
+"""Why consumer groups on NATS are not JetStream durable consumers: what a durable consumer does.
+
+The NATS backend keeps each group's leases, retries and per-user blocking in a key-value entry
+(``hexlake.log.backends.nats``). These tests pin, on the real server, the JetStream behaviours that
+make a durable pull consumer unable to meet the EventLog contract (docs/log.md, "NATS: why not
+durable consumers"). If a NATS release changes one of them, its test fails: revisit the design then.
+What does work natively (ack_wait redelivery, nak delays, max_deliver, the max-deliveries
+advisory captured in a stream) is checked too, so the comparison stays honest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from ..conftest import ensure_service, unique_name
+
+pytestmark = pytest.mark.services
+
+
+async def _with_stream(body: Callable[[Any, str], Awaitable[None]]) -> None:
+    nc = await nats.connect("nats://127.0.0.1:4222")
+    js = nc.jetstream()
+    stream = unique_name("HEXLAKE_TEST_NATIVE")
+    await js.add_stream(name=stream, subjects=[f"{stream}.*"])
+    await js.add_stream(name=f"{stream}_ADV",
+                        subjects=[f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*"])
+    try:
+        await body(js, stream)
+    finally:
+        for name in (stream, f"{stream}_ADV"):
+            await js.delete_stream(name)
+        await nc.close()
+
+
+def run(body: Callable[[Any, str], Awaitable[None]]) -> None:
+    ensure_service(4222)
+    asyncio.run(_with_stream(body))
+
+
+async def durable(js: Any, stream: str, name: str, **config: Any) -> Any:
+    await js.add_consumer(stream, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT, **config))
+    return await js.pull_subscribe_bind(durable=name, stream=stream)
+
+
+async def fetch(sub: Any, n: int, timeout: float = 0.5) -> list[Any]:
+    try:
+        return list(await sub.fetch(n, timeout=timeout))
+    except nats.errors.TimeoutError:
+        return []
+
+
+def test_a_durable_consumer_delivers_a_users_later_event_while_the_earlier_one_waits_for_retry() -> None:
+    """The contract: a2 must wait while a1 waits for its nak backoff. JetStream hands a2 out at once."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "g", ack_wait=30.0, filter_subject=f"{stream}.*", max_ack_pending=-1)
+        for data in (b"alice-1", b"alice-2", b"bob-1"):
+            await js.publish(f"{stream}.0", data)  # one user's events share a shard subject
+        (a1,) = await fetch(sub, 1)
+        await a1.nak(delay=2.0)
+        assert [m.data for m in await fetch(sub, 10)] == [b"alice-2", b"bob-1"]
+
+    run(body)
+
+
+def test_a_shard_consumer_with_one_ack_pending_orders_users_but_blocks_other_users_and_batches() -> None:
+    """Per-shard durables with max_ack_pending=1 keep a user's order, but one leased message holds
+    back every other user of the shard and a read gets one message per shard (the contract wants
+    bob's event while alice's is leased, and a user's 4 waiting events in one read)."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "s0", ack_wait=30.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        for data in (b"alice-1", b"bob-1", b"alice-2", b"alice-3"):
+            await js.publish(f"{stream}.0", data)
+        assert [m.data for m in await fetch(sub, 10)] == [b"alice-1"]
+        assert await fetch(sub, 10) == [], "bob-1 waits behind alice-1's lease"
+
+    run(body)
+
+
+def test_ack_wait_is_the_consumers_and_runs_on_the_servers_clock() -> None:
+    """A lease length is fixed per durable (a read cannot ask for its own) and expires in real time:
+    the contract's injectable clock and ``read(visibility_timeout_s=…)`` cannot drive it."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "g", ack_wait=1.0, max_deliver=3, filter_subject=f"{stream}.*")
+        assert "ack_wait" not in sub.fetch.__code__.co_varnames
+        await js.publish(f"{stream}.0", b"x")
+        t0 = time.monotonic()
+        deliveries = [m.metadata.num_delivered async for m in _drain_timed(sub, 3)]
+        assert deliveries == [1, 2, 3]
+        assert time.monotonic() - t0 >= 1.8, "redelivered only after ack_wait of real time, twice"
+
+    run(body)
+
+
+async def _drain_timed(sub: Any, n: int) -> AsyncIterator[Any]:
+    for _ in range(n):
+        (m,) = await fetch(sub, 1, timeout=3.0)
+        yield m
+
+
+def test_max_deliver_stops_delivery_and_the_advisory_is_the_only_dead_letter_record() -> None:
+    """Native dead-lettering works (the advisory names the sequence), but the consumer's ack floor
+    stays below the dead message on nats-server 2.9, so the group's watermark would stop there."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "g", ack_wait=0.5, max_deliver=2, filter_subject=f"{stream}.*")
+        await js.publish(f"{stream}.0", b"poison")
+        await js.publish(f"{stream}.1", b"fine")
+        first, fine = await fetch(sub, 2)
+        assert (first.data, fine.data) == (b"poison", b"fine")
+        await fine.ack()
+        (again,) = await fetch(sub, 1, timeout=3.0)
+        assert (again.data, again.metadata.num_delivered) == (b"poison", 2)
+        assert await fetch(sub, 10, timeout=1.5) == [], "no delivery after max_deliver"
+        info = await js.stream_info(f"{stream}_ADV")
+        assert info.state.messages == 1
+        advisory = json.loads((await js.get_msg(f"{stream}_ADV", info.state.last_seq)).data)
+        assert (advisory["stream_seq"], advisory["deliveries"]) == (1, 2)
+        consumer = await js.consumer_info(stream, "g")
+        assert consumer.ack_floor.stream_seq == 0, "the ack floor stays before the dead-lettered message"
+
+    run(body)
