@@ -59,3 +59,7 @@ def source_users(url: str) -> list[tuple[Any, ...]]:
 STAGING_SELECT = ("SELECT user_id, email_domain, has_password, list_sort(CAST(auth_methods AS VARCHAR[])), "
                   "preferred_auth_method, two_factor_enabled, is_account_locked, failed_login_attempts, "
                   "last_login_at, _is_deleted FROM staging.stg_app_users ORDER BY user_id")
+#: The same on a PostgreSQL warehouse (auth_methods is a JSON list there too; sorted as a TEXT[]).
+STAGING_SELECT_PG = STAGING_SELECT.replace(
+    "list_sort(CAST(auth_methods AS VARCHAR[]))",
+    "ARRAY(SELECT m FROM jsonb_array_elements_text(CAST(auth_methods AS JSONB)) AS j(m) ORDER BY m)")

@@ -1,8 +1,8 @@
 """Change data capture through logical replication (pgoutput): updates without updated_at, hard
 deletes and multi-change transactions reach staging; slots and publications are cleaned up.
 
-The source PostgreSQL needs wal_level = logical (set once on the test machine with ALTER SYSTEM and a
-restart; the tests skip when it is not)."""
+The source is a database on the tests' own PostgreSQL cluster with wal_level = logical
+(``logical_pg_url``, tests/extract/conftest.py): the machine's PostgreSQL is left as it is."""
 
 from __future__ import annotations
 
@@ -28,11 +28,8 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def source(pg_url: str) -> Iterator[str]:
-    with psycopg.connect(pg_url) as conn:
-        level = conn.execute("SHOW wal_level").fetchone()
-    if not level or level[0] != "logical":
-        pytest.skip("the PostgreSQL under test does not run with wal_level = logical")
+def source(logical_pg_url: str) -> Iterator[str]:
+    pg_url = logical_pg_url
     run_pg(pg_url, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT, plan TEXT, seats INTEGER, "
                    "tags TEXT[], active BOOLEAN)")
     run_pg(pg_url, "INSERT INTO accounts VALUES (1, 'a@x.org', 'free', 1, '{a,\"b c\"}', true), "
@@ -124,3 +121,13 @@ def test_slot_names_never_collide_across_databases() -> None:
     names = {slot_name(db, "app", "accounts") for db in ("a", "b", "hexlake_test_1")}
     assert len(names) == 3
     assert len(slot_name("d", "s" * 80, "t" * 80)) <= 63
+
+
+def test_a_source_without_logical_wal_is_a_clear_error(pg_url: str, runtime: Runtime) -> None:
+    with psycopg.connect(pg_url) as conn:
+        level = conn.execute("SHOW wal_level").fetchone()
+    if level == ("logical",):  # pragma: no cover - only on a machine whose PostgreSQL is logical already
+        return
+    run_pg(pg_url, "CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+    with pytest.raises(ExtractConfigError, match="needs wal_level = logical"):
+        extract(runtime, pg_url, ["accounts"], name="app", cdc=True)

@@ -1,21 +1,18 @@
 """The core marts with an extracted users table: both worlds joined, checked against truths
-computed by hand; and identical to events-only when no users table is extracted (tests/transform)."""
+computed by hand, on the DuckDB and on a PostgreSQL warehouse (nothing made by hand on either); and
+identical to events-only when no users table is extracted (tests/transform)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hexlake.config import Settings
 from hexlake.extract.operations import extract
 from hexlake.privacy.hashing import Hasher
 from hexlake.privacy.secret import load_secret
 from hexlake.runtime import Runtime
-from hexlake.setup import initialise
 from hexlake.transform import operations as transform
 from hexlake.warehouse import get_warehouse
 from tests.transform.conftest import insert
@@ -29,12 +26,9 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data")
-    initialise(settings)
-    rt = Runtime(settings)
-    yield rt
-    rt.close()
+def runtime(any_runtime: Runtime) -> Runtime:
+    """Extract → staging → marts on DuckDB and on a PostgreSQL warehouse (tests/extract/conftest.py)."""
+    return any_runtime
 
 
 def rows(rt: Runtime, sql: str) -> list[tuple[Any, ...]]:

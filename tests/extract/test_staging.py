@@ -16,7 +16,8 @@ from hexlake.setup import initialise
 from hexlake.transform import operations as transform
 from hexlake.warehouse import get_warehouse
 
-from .seed import PLAIN, STAGING_SELECT, create_users, run_pg, source_users
+from .conftest import on_postgres
+from .seed import PLAIN, STAGING_SELECT, STAGING_SELECT_PG, create_users, run_pg, source_users
 
 pytestmark = pytest.mark.services
 
@@ -44,12 +45,14 @@ def scan_for_plain(data_dir: Path, needles: list[str]) -> list[str]:
     return hits
 
 
-def test_staging_is_the_sources_current_state_after_each_run(pg_url: str, runtime: Runtime) -> None:
+def test_staging_is_the_sources_current_state_after_each_run(pg_url: str, any_runtime: Runtime) -> None:
+    runtime = any_runtime  # DuckDB, then a PostgreSQL warehouse: nothing made by hand on either
+    select = STAGING_SELECT_PG if on_postgres(runtime) else STAGING_SELECT
     create_users(pg_url)
     extract(runtime, pg_url, ["users"], cursor="updated_at", name="app",
             accepted={"users": {"preferred_auth_method": ["email", "google", "apple"]}})
     transform.run(runtime)
-    assert rows(runtime, STAGING_SELECT) == source_users(pg_url)
+    assert rows(runtime, select) == source_users(pg_url)
     # Between runs: an update, a soft delete and a new user.
     run_pg(pg_url, "UPDATE users SET two_factor_enabled = true, updated_at = '2026-01-06 10:00' WHERE id = 2")
     run_pg(pg_url, "UPDATE users SET deleted_at = '2026-01-06 11:00', updated_at = '2026-01-06 11:00' WHERE id = 3")
@@ -59,10 +62,12 @@ def test_staging_is_the_sources_current_state_after_each_run(pg_url: str, runtim
     extract(runtime, pg_url, ["users"], cursor="updated_at", name="app",
             accepted={"users": {"preferred_auth_method": ["email", "google", "apple"]}})
     transform.run(runtime)
-    got = rows(runtime, STAGING_SELECT)
+    got = rows(runtime, select)
     assert got == source_users(pg_url)
     assert [r[-1] for r in got] == [False, False, True, False]
     assert rows(runtime, "SELECT count(*) FROM raw_app_users") == [(6,)]  # raw keeps every version
+    stored = rows(runtime, "SELECT * FROM raw_app_users") + rows(runtime, "SELECT * FROM staging.stg_app_users")
+    assert [n for n in PLAIN if n in repr(stored)] == []
     runtime.close()  # flush DuckDB before scanning its files
     assert scan_for_plain(runtime.settings.data_dir, PLAIN) == []
 

@@ -46,6 +46,8 @@ class TableResult:
     columns: list[list[str]] = field(default_factory=list)
     pii: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    #: The warehouse schema the raw table lives in (DuckDB ``main``, PostgreSQL ``public``).
+    raw_schema: str = "main"
 
 
 def diff_columns(old: Sequence[Column], new: Sequence[Column]) -> list[dict[str, Any]]:
@@ -114,6 +116,7 @@ class TableExtractor:
                              ("incremental" if opts.cursor else "snapshot"))
         stored = self._apply_drift(state, landed, result)
         result.source = self.source.name
+        result.raw_schema = raw_schema(self.wh)
         result.primary_key, result.cursor = self.source.primary_key(self.table), opts.cursor
         result.columns = [[c.name, c.type] for c in stored]
         result.pii = {name: action for name, action, _ in self._plan if action != "keep"}
@@ -167,6 +170,12 @@ class TableExtractor:
                 values.append(value if action == "keep" else protect(value, action, name, self.hasher))
             values += [d.compute(value, self.hasher) for d in derived]
         return tuple(values)
+
+
+def raw_schema(wh: Any) -> str:
+    """Where unqualified raw tables land: the warehouse's current schema (same query on both engines)."""
+    row = wh.cursor().execute("SELECT current_schema()").fetchone()
+    return str(row[0]) if row and row[0] else "main"
 
 
 def _open(url: str, options: ExtractOptions) -> Source:

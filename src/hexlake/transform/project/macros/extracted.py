@@ -33,8 +33,10 @@ def _column(name: str, typ: str, present: set[str], pg: bool) -> str:
     if name not in present:
         return f"CAST(NULL AS {typ}) AS {name}"
     if name == "auth_methods":  # a JSON list at landing
-        return ("CAST(NULL AS TEXT[]) AS auth_methods" if pg
-                else "list_sort(CAST(auth_methods AS VARCHAR[])) AS auth_methods")
+        if pg:  # the JSON list as a sorted TEXT[], NULL stays NULL (like DuckDB's list_sort)
+            return ("CASE WHEN auth_methods IS NULL THEN NULL ELSE ARRAY(SELECT m FROM "
+                    "jsonb_array_elements_text(CAST(auth_methods AS JSONB)) AS j(m) ORDER BY m) END AS auth_methods")
+        return "list_sort(CAST(auth_methods AS VARCHAR[])) AS auth_methods"
     return f"CAST({name} AS {typ}) AS {name}"
 
 
