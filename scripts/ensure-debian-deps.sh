@@ -3,7 +3,7 @@
 # console's browser tests, driven by Playwright, which never downloads a browser of its own; nats-server
 # for the NATS JetStream log and its 3-node cluster test; pgvector for vector search on a PostgreSQL
 # warehouse: Debian's postgresql-N-pgvector where the release has it, else (bookworm has none)
-# postgresql-server-dev-N and scripts/build-pgvector.sh builds the vendored third_party/pgvector), once,
+# postgresql-server-dev-N and scripts/build-pgvector.sh builds Debian's own pgvector source package), once,
 # under an exclusive lock so parallel callers (pytest-xdist workers, `make test`, bench) never run
 # apt-get at the same time. Fast and silent when everything is present (dpkg-query only).
 #   HEXLAKE_APT_LOCK   lock file (default /tmp/hexlake-apt.lock); waits up to 15 minutes for it
@@ -52,7 +52,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 build_pgvector=""
 if echo "$todo" | grep -qx "$PGVECTOR" && ! apt-cache policy "$PGVECTOR" | grep -q "Candidate: [0-9]"; then
-    todo="$(echo "$todo" | grep -vx "$PGVECTOR" || true) postgresql-server-dev-${PG_MAJOR}"
+    todo="$(echo "$todo" | grep -vx "$PGVECTOR" || true) postgresql-server-dev-${PG_MAJOR} dpkg-dev"
     build_pgvector=1
 fi
 # shellcheck disable=SC2086  # one word per package
