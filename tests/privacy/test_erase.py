@@ -3,6 +3,7 @@ rebuild without them; their replayed events are dropped at the gate."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from hexlake.privacy.erase import erase, subject_of
 from hexlake.privacy.scan import proof_scan
 from hexlake.runtime import Runtime
 from hexlake.serve import operations as ops
-from hexlake.warehouse import get_warehouse
+from hexlake.warehouse import get_warehouse, intervals
 
 from .conftest import ERASED, all_events, events_of, make_runtime, populate
 
@@ -54,21 +55,71 @@ def test_scan_finds_the_person_before_the_erasure(runtime: Runtime) -> None:
     assert any(k.startswith("file log.sqlite") for k in found)  # the embedded log is searched byte by byte
 
 
+def assert_marts_equal_a_rebuild_without_them(runtime: Runtime, rebuilt_dir: Path,
+                                              items: list[dict[str, Any]]) -> None:
+    for rebuilt in make_runtime(rebuilt_dir, secret=runtime.paths.secret):
+        populate(rebuilt, items, quarantine=False)
+        names = model_names(runtime)
+        assert set(MARTS) <= set(names)  # every model, the known ones at least
+        for name in names:
+            assert same_rows(mart(runtime, name), mart(rebuilt, name)), name
+
+
+def shifted(items: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
+    """The same events ``days`` earlier (older than the transform's lookback: late-data days)."""
+    return [{**e, "timestamp": (datetime.fromisoformat(e["timestamp"]) - timedelta(days=days)).isoformat()}
+            for e in items]
+
+
 def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtime: Runtime, tmp_path: Path) -> None:
+    """Rows go at once from every table (proof clean); the aggregate marts' days are queued and
+    the next transform run makes every model equal a rebuild without the person."""
     populate(runtime, all_events())
     report = erase(runtime, ERASED)
     assert report.clean, report.to_text()
     before = {r.layer: r.before for r in report.layers}
     assert before["log"] > 0 and before["online store"] == 1 and before["quarantine and catalog"] >= 1
     assert before["warehouse main.raw_events"] > 0 and before["stream state and counters"] > 0
+    assert any(k.startswith("warehouse sqlmesh__marts.") for k in before)  # row-level marts, directly
     assert "CLEAN" in report.to_text()
+    assert report.restated is not None and report.restated["status"] == "queued"
+    assert report.restated["days"] == sorted({e["timestamp"][:10] for e in all_events()})
+    assert "queued" in report.to_text()
+    pending = intervals.touched(get_warehouse(runtime).cursor())
+    assert {d.day.isoformat() for d in pending} >= set(report.restated["days"])
 
-    for rebuilt in make_runtime(tmp_path / "rebuilt", secret=runtime.paths.secret):
-        populate(rebuilt, all_events(without_erased=True), quarantine=False)
-        names = model_names(runtime)
-        assert set(MARTS) <= set(names)  # every model, the known ones at least
-        for name in names:
-            assert same_rows(mart(runtime, name), mart(rebuilt, name)), name
+    ran = ops.get("transform_run")(runtime)
+    assert ran.get("ok", True), ran
+    assert not intervals.touched(get_warehouse(runtime).cursor())  # consumed by the run
+    assert_marts_equal_a_rebuild_without_them(runtime, tmp_path / "rebuilt", all_events(without_erased=True))
+
+
+def test_late_days_are_queued_shown_pending_and_restated_by_the_next_run(runtime: Runtime, tmp_path: Path) -> None:
+    """Days older than the lookback: a normal run would never recompute them; the queued ones are."""
+    populate(runtime, shifted(all_events(), 8))
+    stale = mart(runtime, "marts.metrics_active_users")
+    report = erase(runtime, ERASED)
+    assert report.clean, report.to_text()
+    assert report.restated is not None and report.restated["status"] == "queued"
+    fresh = ops.get("transform_freshness")(runtime)
+    assert all(f["late_events_pending"] > 0 for f in fresh if f["model"].startswith("marts."))
+    assert same_rows(mart(runtime, "marts.metrics_active_users"), stale)  # not recomputed yet
+
+    ran = ops.get("transform_run")(runtime)
+    assert set(report.restated["days"]) <= set(ran["restated"]["days"])
+    assert not same_rows(mart(runtime, "marts.metrics_active_users"), stale)
+    assert_marts_equal_a_rebuild_without_them(runtime, tmp_path / "rebuilt",
+                                              shifted(all_events(without_erased=True), 8))
+
+
+def test_erase_with_wait_recomputes_the_marts_before_returning(runtime: Runtime, tmp_path: Path) -> None:
+    populate(runtime, shifted(all_events(), 8))
+    report = erase(runtime, ERASED, wait=True)
+    assert report.clean, report.to_text()
+    assert report.restated is not None and report.restated["status"] == "done" and report.restated["ok"]
+    assert not intervals.touched(get_warehouse(runtime).cursor())
+    assert_marts_equal_a_rebuild_without_them(runtime, tmp_path / "rebuilt",
+                                              shifted(all_events(without_erased=True), 8))
 
 
 def test_replayed_events_of_an_erased_person_are_dropped(runtime: Runtime) -> None:

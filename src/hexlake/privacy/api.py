@@ -21,9 +21,11 @@ router = APIRouter(tags=["privacy"])
 
 
 @router.delete("/v1/subjects/{user_id}", dependencies=[Depends(require_admin)])
-def erase_subject(user_id: str, request: Request) -> dict[str, Any]:
-    """Erase the person and return the proof report (per layer before/after, proof scan, seconds)."""
-    return privacy_erase(runtime_of(request), user_id)
+def erase_subject(user_id: str, request: Request, wait: bool = False) -> dict[str, Any]:
+    """Erase the person and return the proof report (per layer before/after, proof scan, seconds).
+    The aggregate marts' recomputation of their days is queued for the next transform run
+    (``restated.status`` = ``queued``); ``?wait=true`` runs it before answering."""
+    return privacy_erase(runtime_of(request), user_id, wait=wait)
 
 
 @router.get("/v1/subjects/{user_id}/export", dependencies=[Depends(require_subject_or_admin)],

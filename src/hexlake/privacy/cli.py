@@ -19,11 +19,18 @@ UserOpt = Annotated[str, typer.Option("--user", help="The person's user id, as t
 
 
 @app.command()
-def erase(user: UserOpt, as_json: JsonOpt = False) -> None:
-    """Remove the person from every layer (log, warehouse, marts recomputed, online store, stream
-    state, quarantine, imports, sync targets), suppress their future events, and print the proof."""
+def erase(
+    user: UserOpt,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Recompute the aggregate marts of the person's days before returning "
+        "(default: queued for the next transform run).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove the person from every layer (log, warehouse, online store, stream state, quarantine,
+    imports, sync targets), suppress their future events, and print the proof. The aggregate marts'
+    counts of their days are recomputed by the next transform run, or now with --wait."""
     with err.status("erasing...", spinner="dots") if not as_json else nullcontext():
-        report = call("privacy_erase", user_id=user)
+        report = call("privacy_erase", user_id=user, wait=wait)
     emit(report, as_json, _render)
     if not report["clean"]:
         raise typer.Exit(1)

@@ -22,11 +22,14 @@ def check_user_id(user_id: Any) -> str:
     return text
 
 
-def privacy_erase(runtime: Runtime, user_id: str) -> dict[str, Any]:
-    """Erase the person from every layer; the proof report (``text`` holds its printable form)."""
+def privacy_erase(runtime: Runtime, user_id: str, wait: bool = False) -> dict[str, Any]:
+    """Erase the person from every layer; the proof report (``text`` holds its printable form).
+    ``wait`` recomputes the aggregate marts before answering instead of queueing their days."""
     from hexlake.privacy.erase import erase
 
-    report = erase(runtime, check_user_id(user_id))
+    if not isinstance(wait, bool):
+        raise BadRequest("wait must be true or false", field="wait")
+    report = erase(runtime, check_user_id(user_id), wait=wait)
     return {**report.to_dict(), "text": report.to_text()}
 
 

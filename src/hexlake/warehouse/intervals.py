@@ -88,8 +88,14 @@ def record(warehouse: _Executes, table: pa.Table, now: datetime | None = None) -
     Call it with the whole batch, duplicates included: after a crash between the insert and this
     call the redelivered batch is all duplicates and must still record its days.
     """
+    record_days(warehouse, days_of(table), now)
+
+
+def record_days(warehouse: _Executes, days: list[tuple[date, int, int]], now: datetime | None = None) -> None:
+    """Append (day, events, user events) rows: a load's days, or the days an erasure deleted rows
+    from, so the next transform run recomputes them like late data."""
     at = now or datetime.now(UTC).replace(tzinfo=None)
-    for day, events, user_events in days_of(table):
+    for day, events, user_events in days:
         try:
             warehouse.execute(_INSERT, [day, events, user_events, at])
         except Exception:  # the first load into this warehouse: create the table, retry once
@@ -116,4 +122,4 @@ def clear(cur: Any, days: list[TouchedDay]) -> None:
 
 
 __all__ = ["LOAD_INTERVALS_DDL", "PG_RECORD_SQL", "USER_EVENT_TYPES", "TouchedDay", "clear", "days_of", "ensure",
-           "record", "touched"]
+           "record", "record_days", "touched"]
