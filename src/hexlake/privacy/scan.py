@@ -4,6 +4,7 @@ It looks for the ``user_key`` and the plain id (JSON-quoted) in: every table and
 warehouse (any text or JSON column, SQLMesh's physical tables included), the log (through its own
 backend), every file of the data dir byte by byte (SQLite databases with their WAL files, uploads,
 the server log, Parquet sync targets), the Redis keys of the online store, and the sync targets.
+Extracted tables are searched a second way, by the plain id in their id columns (``extracted_ids``).
 Each place reports a count; an erasure is proven when every count is zero.
 """
 
@@ -70,8 +71,32 @@ def _warehouse(runtime: Runtime, s: Subject) -> dict[str, int]:
     wh = get_warehouse(runtime)
     out = {f"warehouse {name}": n for name, n in pw.count_rows(wh, s.user_key, base_only=False).items()}
     out["warehouse tables"] = sum(out.values())
+    ids = extracted_ids(wh, s.user_id)
+    out.update({f"warehouse {name} (plain id)": n for name, n in ids.items()})
+    out["extracted ids"] = sum(ids.values())
     for target, n in pw.erase_sync_targets(wh, s.user_key, delete=False).items():
         out[f"sync {target}"] = n
+    return out
+
+
+def extracted_ids(wh: Any, user_id: str) -> dict[str, int]:
+    """Rows holding the person's **plain** id in an extracted table, whatever its type: a landed users
+    table's ``id`` (``raw_<source>_<...>users``) and any ``user_id`` column (foreign keys, and the
+    generated staging's ``user_id``). Extraction keeps these ids as the source has them (beside their
+    ``user_key``), so this finds the person's extracted rows without their key."""
+    rows = wh.cursor().execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE column_name = 'user_id' OR (column_name = 'id' AND table_name LIKE 'raw\\_%users' ESCAPE '\\') "
+        "ORDER BY 1, 2").fetchall()
+    text = "TEXT" if wh.dialect == "postgres" else "VARCHAR"
+    out: dict[str, int] = {}
+    for schema, table, column in rows:
+        if schema in ("information_schema", "pg_catalog") or schema.startswith("pg_"):
+            continue
+        row = wh.cursor().execute(
+            f'SELECT COUNT(*) FROM "{schema}"."{table}" WHERE CAST("{column}" AS {text}) = ?', [user_id]).fetchone()
+        if row and row[0]:
+            out[f"{schema}.{table}"] = int(row[0])
     return out
 
 
@@ -84,4 +109,4 @@ def _log(runtime: Runtime, s: Subject) -> int:
     return int(eraser.count_key(s.user_key)) if eraser is not None else 1
 
 
-__all__ = ["file_hits", "proof_scan"]
+__all__ = ["extracted_ids", "file_hits", "proof_scan"]
