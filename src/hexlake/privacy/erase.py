@@ -2,10 +2,13 @@
 
 Order matters: the person's ``user_key`` goes on the suppression list first (nothing new of theirs
 gets in while the rest runs), then the log (so the loader cannot bring rows back), then the stores
-built from it. Marts are recomputed for the days the person had events (``transform.restate_range``)
-so they stay equal to a from-scratch rebuild; SQLMesh's older snapshot tables are cleaned directly.
-Every layer is counted before and after; ``scan.proof_scan`` then searches every store again, by
-other means, for the key and the plain id.
+built from it. In the warehouse the person's rows are deleted from every base table at once (raw,
+staging and row-level marts: SQLMesh's physical tables), so the proof holds as soon as erase
+returns. Aggregate marts hold no key or id, only counts that still include the person: their days
+are recorded in the loader's interval log (``ops.load_touches``), and the next transform run
+restates exactly those days per model, like late data (``wait=True`` runs it before returning).
+Every layer reports its rows before and after; ``scan.proof_scan`` then searches every store
+again, by other means, for the key and the plain id.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class LayerResult:
     before: int
     after: int
     note: str = ""
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "before": self.before, "after": self.after, **({"note": self.note} if self.note
@@ -45,6 +49,8 @@ class ErasureReport:
     scan: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     restated: dict[str, Any] | None = None
+    #: seconds per step (each layer, the warehouse's parts, the proof scan): where the time goes
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -53,12 +59,19 @@ class ErasureReport:
     def to_dict(self) -> dict[str, Any]:
         return {"user_key": self.user_key, "clean": self.clean, "seconds": round(self.seconds, 3),
                 "layers": [r.to_dict() for r in self.layers], "scan": self.scan,
-                "restated": self.restated}
+                "restated": self.restated, "steps": {k: round(v, 3) for k, v in self.all_steps().items()}}
+
+    def all_steps(self) -> dict[str, float]:
+        return {**{r.layer: r.seconds for r in self.layers if r.seconds}, **self.steps}
 
     def to_text(self) -> str:
         lines = [f"erasure of user_key {self.user_key[:12]}… in {self.seconds:.2f} s", "",
                  f"{'layer':<28}{'before':>10}{'after':>10}"]
         lines += [f"{r.layer:<28}{r.before:>10}{r.after:>10}  {r.note}".rstrip() for r in self.layers]
+        if self.restated:
+            r, days = self.restated, self.restated["days"]
+            lines += ["", f"aggregate marts: {r['status']} for {len(days)} day(s) {days[0]}..{days[-1]}"
+                      + (" (restated by the next transform run)" if r["status"] == "queued" else "")]
         lines += ["", "proof scan (occurrences of the key or the plain id; expected 0):"]
         lines += [f"  {where:<40}{n:>8}" for where, n in sorted(self.scan.items())]
         lines += ["", "CLEAN: nothing of this person was found" if self.clean else "NOT CLEAN: see above"]
@@ -73,8 +86,11 @@ def subject_of(runtime: Runtime, user_id: str) -> Subject:
     return Subject(user_id=str(user_id), user_key=Hasher(load_secret(runtime.paths.secret)).user_key(str(user_id)))
 
 
-def erase(runtime: Runtime, user_id: str) -> ErasureReport:
-    """Remove ``user_id``'s data from every layer and prove it (see the module docstring)."""
+def erase(runtime: Runtime, user_id: str, *, wait: bool = False) -> ErasureReport:
+    """Remove ``user_id``'s data from every layer and prove it (see the module docstring).
+
+    ``wait`` recomputes the aggregate marts of the person's days before returning, instead of
+    leaving them to the next transform run."""
     from hexlake.privacy.scan import proof_scan
     from hexlake.privacy.suppression import get_suppression
 
@@ -84,7 +100,7 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
     get_suppression(runtime).add(subject.user_key)
     report.layers.append(_layer("log", *_log(runtime, subject)))
     queue_logins = _extracted_logins(runtime, subject)  # read before their rows go
-    report.restated, warehouse_layers = _warehouse(runtime, subject)
+    report.restated, warehouse_layers = _warehouse(runtime, subject, wait=wait, steps=report.steps)
     report.layers += warehouse_layers
     queue_logins()
     report.layers.append(_layer("online store", *_online(runtime, subject)))
@@ -93,7 +109,11 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
     report.layers.append(_layer("imports and uploads", *_imports(runtime, subject)))
     report.layers.append(_layer("other data-dir stores", *_others(runtime, subject)))
     report.layers.append(_layer("ml training sets, features and cache", *_ml(runtime, subject)))
+    t0 = time.perf_counter()
     report.scan = proof_scan(runtime, subject)
+    report.steps["proof scan"] = time.perf_counter() - t0
+    for r in warehouse_layers:  # what is left is what the independent scan found there
+        r.after = report.scan.get(r.layer, 0)
     report.seconds = time.perf_counter() - started
     log.info("erased user_key %s… in %.2f s (clean=%s)", subject.user_key[:12], report.seconds, report.clean)
     return report
@@ -102,9 +122,10 @@ def erase(runtime: Runtime, user_id: str) -> ErasureReport:
 def _layer(name: str, count: Counter, delete: Callable[[], Any], note: str = "") -> LayerResult:
     """Delete, then count what is left. ``delete`` returns how many rows it removed (the "before":
     it removes every match, so counting first would scan the store once more for the same number)."""
+    t0 = time.perf_counter()
     before = delete()
     before = before if isinstance(before, int) else 0
-    return LayerResult(name, before, count(), note)
+    return LayerResult(name, before, count(), note, seconds=time.perf_counter() - t0)
 
 
 def _log(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any], str]:
@@ -117,37 +138,71 @@ def _log(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any], str]
     return (lambda: eraser.count_key(s.user_key)), (lambda: eraser.erase_key(s.user_key)), ""
 
 
-def _warehouse(runtime: Runtime, s: Subject) -> tuple[dict[str, Any] | None, list[LayerResult]]:
-    """raw and other base tables, then staging and marts recomputed, then old snapshots cleaned."""
-    from hexlake.warehouse import get_warehouse
+def _warehouse(runtime: Runtime, s: Subject, *, wait: bool, steps: dict[str, float],
+               ) -> tuple[dict[str, Any] | None, list[LayerResult]]:
+    """Every base table at once (raw, features, staging and row-level marts: SQLMesh's physical
+    tables), so nothing of the person is left anywhere; then their days are queued for the next
+    transform run (the aggregate marts' counts), or recomputed now with ``wait``; then sync targets.
+
+    The ``after`` of these layers is filled in from the proof scan (``erase``): counting here
+    would read every table a second time.
+    """
+    from hexlake.warehouse import get_warehouse, intervals
 
     wh = get_warehouse(runtime)
-    days = pw.affected_days(wh, s.user_key)
-    before = {name: n for name, n in pw.count_rows(wh, s.user_key).items()}
-    pw.delete_rows(wh, s.user_key, ("main", "public"))
-    restated = _restate(runtime, days)
-    pw.delete_rows(wh, s.user_key, ("main", "public", "sqlmesh__", "staging", "marts"))
-    after = pw.count_rows(wh, s.user_key)
-    syncs = {t: pw.erase_sync_targets(wh, s.user_key, delete=False).get(t, 0) for t in pw.sync_targets(wh)}
-    pw.erase_sync_targets(wh, s.user_key, delete=True)
-    sync_after = pw.erase_sync_targets(wh, s.user_key, delete=False)
-    out = [LayerResult(f"warehouse {name}", n, after.get(name, 0)) for name, n in sorted(before.items())]
-    out += [LayerResult(f"sync {target}", n, sync_after.get(target, 0)) for target, n in syncs.items()]
+    t0 = time.perf_counter()
+    with _transform_lock():  # a run in this process must not write back rows it read before the delete
+        tables = pw.user_tables(wh)
+        raw, days = pw.delete_raw_events(wh, s.user_key, intervals.USER_EVENT_TYPES, tables)
+        deleted = pw.delete_rows(wh, s.user_key, ("main", "public", "sqlmesh__", "staging", "marts"),
+                                 exclude=frozenset({pw.raw_table(wh)}), tables=tables)
+        if raw:
+            deleted[pw.raw_table(wh)] = raw
+        if days:  # the loader's late-data log: the next run restates exactly these days per model
+            intervals.record_days(wh, days)
+    steps["warehouse delete"] = time.perf_counter() - t0
+    built = any(schema.startswith("sqlmesh__") for schema, *_ in tables)
+    restated = _restate(runtime, days, built=built, wait=wait, steps=steps)
+    t0 = time.perf_counter()
+    synced = pw.erase_sync_targets(wh, s.user_key, delete=True)
+    steps["sync targets"] = time.perf_counter() - t0
+    out = [LayerResult(f"warehouse {name}", n, 0) for name, n in sorted(deleted.items())]
+    out += [LayerResult(f"sync {target}", n, 0) for target, n in synced.items()]
     return restated, out
 
 
-def _restate(runtime: Runtime, days: tuple[str, str] | None) -> dict[str, Any] | None:
-    """Recompute staging and marts over the person's days (nothing if the models were never built)."""
-    if days is None:
+def _transform_lock() -> Any:
+    """The transform's run lock when this process has the transform loaded (the server), else
+    nothing: no run can be under way here, and importing SQLMesh just for a lock costs seconds."""
+    import sys
+    from contextlib import nullcontext
+
+    engine = sys.modules.get("hexlake.transform.engine")
+    return engine._RUN_LOCK if engine is not None else nullcontext()
+
+
+def _restate(runtime: Runtime, days: list[tuple[Any, int, int]], *, built: bool, wait: bool,
+             steps: dict[str, float]) -> dict[str, Any] | None:
+    """Queued (recorded for the next run) or, with ``wait``, recomputed now by a transform run."""
+    if not days:
         return None
+    info: dict[str, Any] = {"days": [str(d[0]) for d in days],
+                            "other_users_attributes_changed": sum(d[2] for d in days)}
+    if not built:  # no models yet: the first build will not see the person
+        return {**info, "status": "no models built"}
+    if not wait:
+        return {**info, "status": "queued"}
     from hexlake.transform import operations as transform_ops
 
+    t0 = time.perf_counter()
     try:
-        result: dict[str, Any] = transform_ops.restate_range(runtime, from_day=days[0], to_day=days[1])
-    except Exception as exc:  # no models yet, or SQLMesh missing: raw is clean, marts say why
-        log.warning("erase: marts not recomputed for %s..%s: %s", days[0], days[1], exc)
-        return {"from_day": days[0], "to_day": days[1], "error": str(exc)}
-    return {"from_day": days[0], "to_day": days[1], "ok": result.get("ok", True)}
+        result: dict[str, Any] = transform_ops.run(runtime, trigger="erase")
+    except Exception as exc:  # the days stay recorded: the next run restates them
+        log.warning("erase: marts not recomputed for %s days (queued for the next run): %s", len(days), exc)
+        return {**info, "status": "queued", "error": str(exc)}
+    finally:
+        steps["restate (wait)"] = time.perf_counter() - t0
+    return {**info, "status": "done", "ok": result.get("ok", True)}
 
 
 def _extracted_logins(runtime: Runtime, s: Subject) -> Callable[[], None]:

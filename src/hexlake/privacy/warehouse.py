@@ -3,8 +3,9 @@ the sync targets (PostgreSQL tables, Parquet partitions).
 
 A row is the person's when a user column (``user_key``, ``user_id``, ``anonymous_key``) equals
 their key, or a JSON column (``properties``, ``context``) mentions it (someone else's event naming
-them, e.g. a follow). Marts are not edited here: they are recomputed (``erase.py``); what this
-module deletes in ``sqlmesh__*`` schemas are the old snapshot versions SQLMesh keeps.
+them, e.g. a follow). Rows are deleted from every base table at once, SQLMesh's physical tables
+(``sqlmesh__*``) included, so no row-level table keeps them; aggregate marts are then recomputed
+for the deleted days (``erase.py``).
 """
 
 from __future__ import annotations
@@ -70,28 +71,48 @@ def count_rows(wh: Any, key: str, schemas: tuple[str, ...] | None = None, *, bas
     return out
 
 
-def delete_rows(wh: Any, key: str, schemas: tuple[str, ...]) -> int:
-    """Delete the person's rows from the base tables of ``schemas`` (prefixes); return how many."""
-    total = 0
-    for name, n in count_rows(wh, key, schemas).items():
-        schema, table = name.split(".", 1)
-        users, texts = next((u, x) for s, t, u, x in user_tables(wh) if s == schema and t == table)
+def delete_rows(wh: Any, key: str, schemas: tuple[str, ...], *, exclude: frozenset[str] = frozenset(),
+                tables: list[tuple[str, str, list[str], list[str]]] | None = None) -> dict[str, int]:
+    """Delete the person's rows from the base tables of ``schemas`` (prefixes) but ``exclude``
+    (``schema.table``); rows deleted per table that had any.
+
+    One statement per table, no count first (``RETURNING`` says how many): each table is read once.
+    """
+    out: dict[str, int] = {}
+    for schema, table, users, texts in tables if tables is not None else user_tables(wh):
+        if not schema.startswith(schemas) or f"{schema}.{table}" in exclude:
+            continue
         where, k = predicate(wh, users, texts)
-        wh.execute(f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * k)
-        total += n
-    return total
+        n = len(wh.cursor().execute(f'DELETE FROM "{schema}"."{table}" WHERE {where} RETURNING 1',
+                                    [key] * k).fetchall())
+        if n:
+            out[f"{schema}.{table}"] = n
+    return out
 
 
-def affected_days(wh: Any, key: str) -> tuple[str, str] | None:
-    """First and last event day of the person's raw events (the intervals to recompute)."""
-    where, n = predicate(wh, ["user_key"], ["properties"])
-    row = wh.cursor().execute(
-        f"SELECT CAST(MIN(ts) AS DATE), CAST(MAX(ts) AS DATE) FROM main.raw_events WHERE {where}"
-        if wh.dialect != "postgres" else
-        f"SELECT MIN(ts)::date, MAX(ts)::date FROM public.raw_events WHERE {where}", [key] * n).fetchone()
-    if not row or row[0] is None:
-        return None
-    return str(row[0]), str(row[1])
+def raw_table(wh: Any) -> str:
+    return "public.raw_events" if wh.dialect == "postgres" else "main.raw_events"
+
+
+def delete_raw_events(wh: Any, key: str, user_event_types: tuple[str, ...],
+                      tables: list[tuple[str, str, list[str], list[str]]] | None = None,
+                      ) -> tuple[int, list[tuple[Any, int, int]]]:
+    """Delete the person's raw events (theirs, and others' naming them) in one pass; return how many
+    and, per event day, (day, rows, rows of ``user_event_types`` belonging to someone else): the
+    days whose models must be recomputed, and whether another user's attributes changed."""
+    schema, table = raw_table(wh).split(".")
+    found = [(u, x) for s, t, u, x in (tables if tables is not None else user_tables(wh)) if (s, t) == (schema, table)]
+    if not found:  # nothing loaded yet
+        return 0, []
+    where, n = predicate(wh, *found[0])
+    rows = wh.cursor().execute(f'DELETE FROM "{schema}"."{table}" WHERE {where} '
+                               "RETURNING CAST(ts AS DATE), event_type, user_key", [key] * n).fetchall()
+    per_day: dict[Any, list[int]] = {}
+    for day, event_type, user_key in rows:
+        counts = per_day.setdefault(day, [0, 0])
+        counts[0] += 1
+        counts[1] += int(event_type in user_event_types and user_key is not None and user_key != key)
+    return len(rows), [(d, c[0], c[1]) for d, c in sorted(per_day.items())]
 
 
 # -- extracted tables ------------------------------------------------------------------------------------
@@ -190,5 +211,5 @@ def erase_sync_targets(wh: Any, key: str, *, delete: bool) -> dict[str, int]:
     return out
 
 
-__all__ = ["affected_days", "count_rows", "delete_rows", "erase_sync_targets", "extracted_login_times",
-           "predicate", "user_tables"]
+__all__ = ["count_rows", "delete_raw_events", "delete_rows", "erase_sync_targets", "extracted_login_times",
+           "predicate", "raw_table", "user_tables"]
