@@ -11,12 +11,14 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hexlake.gate import DedupeWindow, Gate, SchemaRegistry, SourceInfo, encode_event
 from hexlake.gate.config import GateConfig
 from hexlake.gate.scrub import Scrubber
 from hexlake.privacy import Hasher
-from hexlake.privacy.detect import find_pii, key_class, normalise_key
+from hexlake.privacy.detect import find_pii, key_class, normalise_key, redact_text, suspect
 
 SECRET = b"k" * 32
 NOW = datetime(2024, 6, 1, 12, 5, tzinfo=UTC)
@@ -170,3 +172,63 @@ def test_the_clean_object_cache_never_lets_pii_through() -> None:
     assert s.context({"traits": {"name": "Jane", "model": "x1"}}) == {"traits": {"model": "x1"}}  # a person now
     out = s.context({"app": {"name": "Jane", "model": "jane.doe@example.com"}})
     assert "jane.doe@example.com" not in msgspec.json.encode(out).decode()
+
+
+# -- fast paths: they must never let PII through ----------------------------------------------------
+
+_PII_PIECES = ["jane.doe@example.com", "jane%40example.com", "203.0.113.77", "::1", "fe80::1ff:fe23:4567:890a",
+               "::ffff:10.0.0.1", "+1 415 555 0132", "(415) 555-0132", "415.555.0132", "+44 20 7946 0958",
+               "?email=a", "&uid=7", ";phone=5", "#user_id=9", "+٤١٥ ٥٥٥ ٠١٣٢"]
+_NOISE = "0123456789abcdefABCDEF:.@%?&;#= -()+_/\n٣xyz"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PII_PIECES), st.text(_NOISE, min_size=1, max_size=8)), min_size=1,
+                max_size=6))
+def test_the_prefilter_passes_over_nothing_a_detector_would_change(parts: list[str]) -> None:
+    """The scrub runs the detectors only on strings the prefilter flags: it must flag every one they change."""
+    text = "".join(parts)
+    if redact_text(text, lambda kind, value: "X") != text:
+        assert suspect(text), text
+
+
+@pytest.mark.parametrize("text", ["https://example.com/", "version 2.1.3", "Europe/Berlin", "iPhone15,2"])
+def test_urls_and_versions_skip_the_detectors(text: str) -> None:
+    assert not suspect(text)
+
+
+def test_the_context_memo_scrubs_each_context_like_a_fresh_walk() -> None:
+    s = Scrubber(Hasher(SECRET))
+    base = {"ip": "203.0.113.77", "locale": "en-US", "app": {"name": "Places", "version": "2.1.3"},
+            "device": {"model": "Pixel 8"}}
+    assert s.context(base) == {k: v for k, v in base.items() if k != "ip"}
+    # The same client from another address: the memo answers, the address is still dropped.
+    assert s.context({**base, "ip": "198.51.100.4"}) == {k: v for k, v in base.items() if k != "ip"}
+    # One nested value differs and hides an email: not answered by the memo.
+    leaky = {**base, "device": {"model": "Pixel 8", "owner": "mail jane.doe@example.com"}}
+    out = msgspec.json.encode(s.context(leaky)).decode()
+    assert "jane.doe@example.com" not in out and key_of("jane.doe@example.com") in out
+    # A never-seen spelling of a network key is dropped on the walk, then up front.
+    for _ in range(2):
+        assert s.context({**base, "Remote-IP": "203.0.113.9"}) == s.context(base)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.one_of(st.sampled_from([*PLAIN, "plain", "Places", "2.1.3", "en-US"]), st.integers(0, 9)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.sampled_from(["app", "name", "ip", "email", "note",
+                                                                             "version", "device", "user_id", "os"]),
+                                                            inner, max_size=4)),
+                    max_leaves=12),
+       st.sampled_from(["hash", "mask", "drop"]))
+def test_memoised_contexts_equal_a_fresh_scrub(value: Any, policy: str) -> None:
+    ctx = {"locale": "en-US", "extra": value}
+    warm = Scrubber(Hasher(SECRET))
+    for _ in range(2):  # the second call may be answered by the memo
+        assert warm.context(ctx, policy=policy) == Scrubber(Hasher(SECRET)).context(ctx, policy=policy)
+
+
+def test_dropped_keys_at_any_depth_and_their_x_pii_override() -> None:
+    s = Scrubber(Hasher(SECRET))
+    assert s.properties({"Password": "hunter2", "a": {"IP": {"v4": "10.0.0.1"}, "b": 1}}) == {"a": {"b": 1}}
+    assert s.properties({"ip": "203.0.113.77", "b": 1}, exempt={"ip": True}) == {"ip": "203.0.113.77", "b": 1}

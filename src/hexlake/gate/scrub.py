@@ -25,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
+import orjson
+
 from hexlake.gate.plan import Path, Plan
 from hexlake.privacy import detect as d
 from hexlake.privacy.hashing import Hasher, email_domain, mask
@@ -33,6 +35,14 @@ POLICIES = ("hash", "mask", "drop", "keep")
 MAX_DEPTH = 16
 _CLEAN_MAX = 100_000  # deeper than any real event: dropped rather than left unchecked
 _SUSPECT = d.suspect
+_FIRST, _PREFILTER = d._FIRST, d._SUSPECT  # ``suspect`` inlined in the hot loop: one call less per string
+_DROPPED = frozenset({d.SECRET, d.NETWORK})  # dropped under every policy the walk runs with
+# Contexts found clean (after their top-level ``ip``… is dropped), as JSON: a client sends the same
+# app/os/device/locale context with every event, so most contexts cost one ``orjson.dumps`` and one
+# set lookup. Cleared when full. Only JSON types are serialised (datetimes, subclasses and dataclasses
+# raise, so such a context is walked); two contexts with the same JSON get the same scrub.
+_CONTEXT_MEMO_MAX = 20_000
+_DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 _KEY_MEMO = d.KEY_MEMO  # key -> class, filled by ``key_class``
 _PERSON_SCOPE = frozenset({d.PERSON_CONTAINER, d.IDENTIFIER})
 # Scalars under a key of these classes inherit it (``phone: {home: "4155550132"}``).
@@ -65,8 +75,7 @@ class Scrubber:
 
     def context(self, ctx: dict[str, Any], *, policy: str = "hash") -> dict[str, Any]:
         """Scrubbed ``context``: as properties, plus coordinates removed and person data at its top."""
-        out = self._walks["drop" if policy == "keep" else policy, True].dict(ctx, 0, True, None, d.NONE)
-        return {} if out is _DROP else out
+        return self._walks["drop" if policy == "keep" else policy, True].top(ctx)
 
     def value(self, cls: int, value: Any, policy: str) -> Any:
         """What a scalar under a key of class ``cls`` becomes (``_DROP`` to remove it)."""
@@ -91,7 +100,7 @@ class Scrubber:
 class _Walk:
     """One scrub: the policy and whether this is ``context`` (coordinates dropped there)."""
 
-    __slots__ = ("clean", "context", "policy", "quiet", "quiet_person", "s")
+    __slots__ = ("clean", "clean_contexts", "context", "policy", "quiet", "quiet_person", "s")
 
     def __init__(self, scrubber: Scrubber, policy: str, *, context: bool):
         self.s = scrubber
@@ -103,12 +112,30 @@ class _Walk:
         # Items of small nested objects found clean: the same device/app/os objects come with
         # every event of a client, so most are answered by one set lookup.
         self.clean: set[Any] = set()
+        self.clean_contexts: set[bytes] = set()
+
+    def top(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        """The whole ``context``: its known network/secret keys dropped, the rest looked up whole."""
+        drop = ctx.keys() & d.DROPPED_SPELLINGS  # ``ip``, ``password``… in spellings seen before
+        rest = {k: v for k, v in ctx.items() if k not in drop} if drop else ctx
+        try:
+            blob: bytes | None = orjson.dumps(rest, option=_DUMPS_OPTIONS)
+        except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError): walk it
+            blob = None
+        if blob is not None and blob in self.clean_contexts:
+            return rest
+        out = self.dict(rest, 0, True, None, d.NONE)
+        if out is rest and blob is not None:
+            if len(self.clean_contexts) >= _CONTEXT_MEMO_MAX:
+                self.clean_contexts.clear()
+            self.clean_contexts.add(blob)
+        return {} if out is _DROP else out
 
     def dict(self, node: dict[str, Any], depth: int, person: bool, exempt: Exempt | None, inherit: int) -> Any:
         if depth > MAX_DEPTH:
             return _DROP
         out: dict[str, Any] | None = None
-        memo, suspect, clean = _KEY_MEMO, _SUSPECT, self.clean
+        memo, first, prefilter, clean = _KEY_MEMO, _FIRST, _PREFILTER, self.clean
         quiet = self.quiet_person if person else self.quiet
         for key, value in node.items():
             # Hot path, inlined: an ordinary key holding a number, an unsuspicious string or an object.
@@ -116,7 +143,10 @@ class _Walk:
             if inherit == 0 and cls in quiet:
                 kind = type(value)
                 if kind is str:
-                    if len(value) < 6 or not suspect(value):
+                    if len(value) < 6:
+                        continue
+                    hit = first(value)
+                    if hit is None or prefilter(value, hit.start()) is None:
                         continue
                 elif kind is dict and exempt is None:
                     sub_person = cls == d.PERSON_CONTAINER
@@ -138,6 +168,10 @@ class _Walk:
                     continue
                 elif kind is not list and kind is not dict:
                     continue
+            elif cls in _DROPPED and (exempt is None or key not in exempt):  # ip, password…: any value
+                out = dict(node) if out is None else out
+                del out[key]
+                continue
             sub_exempt = None
             if exempt is not None and key in exempt:
                 sub_exempt = exempt[key]

@@ -48,6 +48,9 @@ _KEYS: dict[int, frozenset[str]] = {
 }
 _STRIP = str.maketrans("", "", "$-_. ")
 KEY_MEMO: dict[str, int] = {}
+# The spellings seen of keys dropped under every policy (SECRET, NETWORK): the scrub removes them from
+# the top of a context with one set intersection.
+DROPPED_SPELLINGS: set[str] = set()
 _MEMO_MAX = 50_000
 
 
@@ -62,6 +65,8 @@ def key_class(key: str) -> int:
         cls = _classify(normalise_key(key))
         if len(KEY_MEMO) < _MEMO_MAX:
             KEY_MEMO[key] = cls
+            if cls in (SECRET, NETWORK):
+                DROPPED_SPELLINGS.add(key)
     return cls
 
 
@@ -77,15 +82,23 @@ def _classify(norm: str) -> int:
 
 
 # Value detectors. A cheap prefilter runs on every string; the exact patterns only on suspects.
-# (IPv6 always has a ':'). A single character class is scanned at C speed, so it goes first.
-_FIRST = re.compile(r"[@%:=0-9]").search
-_SUSPECT = re.compile(r"[@%:=]|\d[\d\s().-]{5}").search
+# ``PREFILTER`` is a superset of every detector below, branch by branch (so a string it passes over
+# cannot be changed by ``redact_text``; tests/privacy/test_scrub.py checks this on generated text):
+#   QUERY_PARAM needs ``[?&;#]key=``; EMAIL an ``@`` or ``%40``; IPV4 four dotted octets, so
+#   ``d.ddd.ddd.d``; IPV6 two colons with at most 4 hex digits between (``::``, ``fe80:1:``);
+#   PHONE a digit followed by 5 of ``[digits space ().-]`` (both of its shapes contain that).
+# URLs (``https://…``), versions (``2.1.3``) and short numbers are not suspects any more.
+# A single character class is scanned at C speed, so it goes first (``_FIRST``).
+_FIRST = re.compile(r"[@%?&;#:\d]").search  # \d: PHONE and IPV4 match any Unicode digit
+PREFILTER = re.compile(r"@|%40|[?&;#][^=&#;\s]+=|\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:|\d[\d\s().-]{5}")
+_SUSPECT = PREFILTER.search
 
 
 def suspect(text: str) -> bool:
-    """Cheap prefilter: could ``text`` hold an email, IP, phone or query string?"""
+    """Cheap prefilter: could ``text`` hold an email, IP, phone or identifying query parameter?"""
     first = _FIRST(text)
     return first is not None and _SUSPECT(text, first.start()) is not None
+
 
 EMAIL = re.compile(r"[\w.+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}", re.IGNORECASE)
 IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -135,12 +148,14 @@ def _ipv6(m: re.Match[str], replace: Replace) -> str:
 __all__ = [
     "CONTACT",
     "COORDINATE",
+    "DROPPED_SPELLINGS",
     "IDENTIFIER",
     "KEY_MEMO",
     "NETWORK",
     "NONE",
     "PERSON",
     "PERSON_CONTAINER",
+    "PREFILTER",
     "SECRET",
     "find_pii",
     "key_class",
