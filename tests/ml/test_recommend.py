@@ -52,6 +52,11 @@ def test_popularity_fallback_without_a_model(client: TestClient, runtime: Runtim
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
     assert all(i["name"] and i["reasons"] for i in body["items"])
+    snap, key = recommender(runtime).snapshot, user_key_of(runtime, "user-00003")
+    assert snap is not None
+    mine = set(snap.user_place.filter(pl.col("user_key") == key)["place_id"].to_list())
+    # no lat/lng and no vectors: the candidates are the 100 most active places and the user's own
+    assert body["candidates"] == len(set(recommender(runtime)._top) | mine) > len(body["items"])
 
 
 def test_promoted_model_ranks_with_reasons_and_beats_history(client: TestClient, runtime: Runtime,

@@ -1,15 +1,45 @@
-"""Embeddings and vector search: ANN recall against exact search, semantic search, similar places, 501s."""
+"""Embeddings and vector search: ANN recall against exact search, semantic search, similar places, 501s.
+
+The tests that take ``runtime`` (or ``client``) run on both warehouses: DuckDB (vectors in the data
+dir, usearch in process) and PostgreSQL (``vectors`` schema, pgvector HNSW), each on its own database.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from hexlake.config import Settings
 from hexlake.ml.vectors import AnnIndex, PlaceVectors, exact_search, place_vectors
 from hexlake.runtime import Runtime
 
 ANN, BOB = "a" * 64, "b" * 64  # user keys as the gate makes them (hex HMAC-SHA256)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def runtime(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Runtime]:
+    """The ML runtime on either warehouse (a fresh PostgreSQL database per test, dropped after)."""
+    from hexlake.setup import initialise
+
+    extra = {"warehouse_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    settings = Settings(data_dir=tmp_path / "data", spatial={"cluster_interval_s": 0}, **extra)
+    initialise(settings)
+    rt = Runtime(settings)
+    yield rt
+    rt.close()
+
+
+def _pg_rows(runtime: Runtime, sql: str, *before: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(runtime.settings.resolved_warehouse_url()) as conn:
+        for statement in before:
+            conn.execute(statement)
+        return conn.execute(sql).fetchall()
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -30,6 +60,38 @@ def test_ann_recall_at_10_against_exact_is_at_least_095() -> None:
         exact, _ = exact_search(data, q, 10)
         hits += len(set(ann.tolist()) & set(exact.tolist()))
     assert hits / (10 * len(queries)) >= 0.95
+
+
+def _near(data: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Queries near stored vectors (as a text query lands near the places it describes)."""
+    rng = np.random.default_rng(seed)
+    q = data[rng.integers(0, len(data), n)] + 0.02 * rng.normal(size=(n, data.shape[1]))
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_store_ann_recall_at_10_against_exact_is_at_least_095(runtime: Runtime) -> None:
+    """The warehouse's index (usearch on DuckDB, pgvector HNSW on PostgreSQL) against brute force."""
+    data = _clustered(2_000, 384, 4)
+    ids = [f"p{i:05d}" for i in range(len(data))]
+    store = place_vectors(runtime)
+    store.upsert({p: p for p in ids}, data)
+    assert store.count() == len(data)
+    hits = 0
+    queries = _near(data, 100, 5)
+    for q in queries:
+        ann = {pid for pid, _ in store.search(q, 10)}
+        exact, _ = exact_search(data, q, 10)
+        hits += len(ann & {ids[i] for i in exact.tolist()})
+    assert hits / (10 * len(queries)) >= 0.95
+    top = store.search(queries[0], 3)
+    assert top[0][1] >= top[1][1] >= top[2][1] and 0.85 < top[0][1] <= 1.0 + 1e-6  # cosine, best first
+    if runtime.settings.warehouse_url:  # the index answers, not a scan: else this test proves nothing
+        from hexlake.ml.pgvectors import to_text
+
+        plan = _pg_rows(runtime, "EXPLAIN SELECT place_id FROM vectors.place_vectors "
+                                 f"ORDER BY embedding <=> '{to_text(queries[0])}'::vector LIMIT 10")
+        assert "place_vectors_hnsw" in " ".join(r[0] for r in plan)
+        assert _pg_rows(runtime, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == [("vector",)]
 
 
 def test_place_vectors_upsert_change_delete_and_persist(tmp_path: object) -> None:
@@ -78,6 +140,8 @@ def test_coffee_finds_the_espresso_bar_and_similar_places(client: TestClient, ru
     assert client.get("/v1/places/nope/similar").status_code == 404
     assert client.get("/v1/search/places", params={"q": ""}).status_code in (400, 422)
     assert len(place_vectors(runtime).ids) == len(rows)
+    if runtime.settings.warehouse_url:  # the vectors live in the warehouse, searched there
+        assert _pg_rows(runtime, "SELECT count(*) FROM vectors.place_vectors") == [(len(rows),)]
 
 
 def test_without_the_extra_search_answers_501_naming_it(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,3 +185,30 @@ def test_posts_are_embedded_from_the_log_and_found_by_place_search(client: TestC
     assert body["places"][0]["id"] == "q3", body
     pv = post_vectors(runtime)
     assert pv.drop_author(ANN) == 1 and pv.of_author(ANN) == [] and pv.ids == ["pb"]
+
+
+def test_erasure_removes_the_persons_post_vectors(runtime: Runtime) -> None:
+    from hexlake.ml.api import user_key_of
+    from hexlake.ml.posts import post_vectors
+    from hexlake.privacy.erase import erase
+
+    gone, kept = user_key_of(runtime, "user-erased"), user_key_of(runtime, "user-kept")
+    vecs = _clustered(3, 384, 6)
+    posts = post_vectors(runtime)
+    posts.add_posts([("e1", "pa", gone, "my secret spot"), ("e2", "pb", gone, "another one"),
+                     ("e3", "pc", kept, "somebody else's")], vecs)
+    assert posts.search_places(vecs[0], 1) == [("pa", pytest.approx(1.0, abs=1e-5))]
+
+    report = erase(runtime, "user-erased")
+
+    layer = next(x for x in report.layers if x.layer.startswith("ml "))
+    assert layer.before == 2 and layer.after == 0
+    assert posts.of_author(gone) == [] and posts.of_author(kept) == ["e3"]
+    assert "pa" not in [p for p, _ in posts.search_places(vecs[0], 3)]  # not found by what they wrote
+    if runtime.settings.warehouse_url:  # gone from the table itself, not just from this process
+        assert _pg_rows(runtime, "SELECT event_id, user_key FROM vectors.post_vectors") == [("e3", kept)]
+    else:  # and from the files a restarted process would load
+        from hexlake.ml.posts import PostVectors
+        from hexlake.ml.source import ml_dir
+
+        assert PostVectors(ml_dir(runtime) / "vectors" / "posts").ids == ["e3"]

@@ -2,16 +2,18 @@
 
 A post is a ``place_interaction`` (or ``user_interaction``) whose ``interaction_type`` is ``post``,
 ``review`` or ``comment`` and whose properties carry ``text``. Its vector is stored under its
-``event_id`` with the place and the author's key (``<data_dir>/ml/vectors/posts/``), so place search
-also finds places by what people wrote there, and erasure can drop an author's vectors.
+``event_id`` with the place and the author's key (``<data_dir>/ml/vectors/posts/``, or the table
+``vectors.post_vectors`` on a PostgreSQL warehouse), so place search also finds places by what people
+wrote there, and erasure can drop an author's vectors.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -57,11 +59,54 @@ class PostVectors(PlaceVectors):
         about = self.about.get(event_id)
         return about[0] if about else None
 
+    def search_places(self, query: np.ndarray, k: int,
+                      among: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """(place_id, similarity of its best post), best first: the ``4 k`` nearest posts by the ANN
+        index, or exact over the posts about the places ``among``."""
+        if among is None:
+            hits = self.search(query, 4 * k)
+        else:
+            wanted = set(among)
+            hits = self.search(query, len(self.ids), among=[e for e, (p, _) in self.about.items() if p in wanted])
+        best: dict[str, float] = {}
+        for eid, sim in hits:
+            at = self.place_of(eid)
+            if at is not None:
+                best[at] = max(best.get(at, -1.0), sim)
+        return sorted(best.items(), key=lambda h: (-h[1], h[0]))[:k]
 
-def post_vectors(runtime: Runtime) -> PostVectors:
+
+class PostStore(Protocol):
+    """``PostVectors`` (files + usearch) or ``pgvectors.PgPostVectors`` (the warehouse, pgvector)."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    def add_posts(self, posts: list[tuple[str, str, str, str]], vectors: np.ndarray) -> None: ...
+
+    def search_places(self, query: np.ndarray, k: int,
+                      among: Collection[str] | None = None) -> list[tuple[str, float]]: ...
+
+    def of_author(self, user_key: str) -> list[str]: ...
+
+    def drop_author(self, user_key: str) -> int: ...
+
+    def place_of(self, event_id: str) -> str | None: ...
+
+
+def post_vectors(runtime: Runtime) -> PostStore:
+    """The post vectors: in the warehouse (pgvector) on PostgreSQL, else files + usearch in the data dir."""
+    from hexlake.ml.pgvectors import PgPostVectors, is_postgres
     from hexlake.ml.source import ml_dir
 
-    pv: PostVectors = runtime.resource("ml.post_vectors", lambda rt: PostVectors(ml_dir(rt) / "vectors" / "posts"))
+    def make(rt: Runtime) -> PostStore:
+        if is_postgres(rt):
+            from hexlake.warehouse import get_warehouse
+
+            return PgPostVectors(get_warehouse(rt))
+        return PostVectors(ml_dir(rt) / "vectors" / "posts")
+
+    pv: PostStore = runtime.resource("ml.post_vectors", make)
     return pv
 
 
@@ -96,4 +141,4 @@ def consume_posts(runtime: Runtime, max_messages: int = 500) -> int:
     return len(posts)
 
 
-__all__ = ["GROUP", "PostVectors", "consume_posts", "post_of", "post_vectors"]
+__all__ = ["GROUP", "PostStore", "PostVectors", "consume_posts", "post_of", "post_vectors"]

@@ -105,7 +105,7 @@ class Recommender:
     def _score(self, user_key: str, version: str | None, nearby: list[str], k: int) -> dict[str, Any]:
         snap = self.snapshot
         if snap is None or snap.places.is_empty():
-            return {"items": [], "fallback": "no places"}
+            return {"items": [], "fallback": "no places", "candidates": 0}
         cands = self._candidates(snap, user_key, nearby)
         feats = snap.pair_features(pl.DataFrame({"user_key": [user_key] * len(cands), "place_id": cands}))
         x = feats.select(FEATURES).to_numpy()
@@ -121,7 +121,7 @@ class Recommender:
             reasons = _reasons(contrib[pos]) if contrib is not None else ["popular lately"]
             items.append({"place_id": cands[i], "position": pos, "score": round(float(scores[i]), 6),
                           "reasons": reasons})
-        return {"items": items, "fallback": None if version else "popularity"}
+        return {"items": items, "fallback": None if version else "popularity", "candidates": len(cands)}
 
     def _candidates(self, snap: Snapshot, user_key: str, nearby: list[str]) -> list[str]:
         """Nearby places, the most active ones, the user's own, and places similar to the user's favourites."""

@@ -1,8 +1,10 @@
 """Place vectors: an in-process ANN index (usearch HNSW, cosine) with exact search beside it.
 
 ``PlaceVectors`` keeps the vectors of place texts (``"name, category"``) in
-``<data_dir>/ml/vectors/``: ``places.npy`` (float32, unit length), ``places.json`` (ids and the hash
-of each text, so only new or changed texts are embedded again) and the usearch index file.
+``<data_dir>/ml/vectors/``: ``places.npy`` (float32, unit length) and ``places.json`` (ids and the
+hash of each text, so only new or changed texts are embedded again); the usearch index is built in
+memory from them. On a PostgreSQL warehouse ``place_vectors`` gives ``pgvectors.PgPlaceVectors``
+instead (the same interface, vectors in the warehouse, searched by pgvector).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +51,28 @@ def exact_search(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndar
     return top, sims[top]
 
 
+class VectorStore(Protocol):
+    """What search needs of a vector store: ``PlaceVectors`` (files + usearch) or ``PgPlaceVectors``."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    def count(self) -> int: ...
+
+    def pending(self, texts: dict[str, str]) -> dict[str, str]: ...
+
+    def upsert(self, texts: dict[str, str], vectors: np.ndarray, keep: set[str] | None = None) -> None: ...
+
+    def search(self, query: np.ndarray, k: int, *, exact: bool = False,
+               among: Collection[str] | None = None) -> list[tuple[str, float]]: ...
+
+    def has(self, place_id: str) -> bool: ...
+
+    def vector_of(self, place_id: str) -> np.ndarray: ...
+
+    def similar(self, place_id: str, k: int) -> list[tuple[str, float]]: ...
+
+
 class PlaceVectors:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -78,7 +103,7 @@ class PlaceVectors:
     def pending(self, texts: dict[str, str]) -> dict[str, str]:
         """The texts (by place id) that are new or changed since they were embedded."""
         known = dict(zip(self.ids, self.hashes, strict=True))
-        return {pid: t for pid, t in texts.items() if known.get(pid) != _hash(t)}
+        return {pid: t for pid, t in texts.items() if known.get(pid) != text_hash(t)}
 
     def upsert(self, texts: dict[str, str], vectors: np.ndarray, keep: set[str] | None = None) -> None:
         """Store vectors for ``texts`` (same order); with ``keep``, drop ids not in it (deleted places)."""
@@ -90,10 +115,10 @@ class PlaceVectors:
             extra = []
             for (pid, text), vec in zip(texts.items(), vectors, strict=True):
                 if pid in rows:
-                    matrix[rows[pid]], hashes[rows[pid]] = vec, _hash(text)
+                    matrix[rows[pid]], hashes[rows[pid]] = vec, text_hash(text)
                 else:
                     ids.append(pid)
-                    hashes.append(_hash(text))
+                    hashes.append(text_hash(text))
                     extra.append(vec)
             if extra:
                 matrix = np.vstack([matrix, np.asarray(extra, dtype=np.float32)])
@@ -114,19 +139,39 @@ class PlaceVectors:
                 self._ann = index
             return self._ann
 
-    def search(self, query: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[str, float]]:
-        if not self.ids:
+    def count(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: np.ndarray, k: int, *, exact: bool = False,
+               among: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity), best first: the ANN index, or exact (over ``among`` when given)."""
+        with self._lock:
+            ids, matrix, rows = self.ids, self.matrix, self.rows
+        if among is not None:
+            keep = np.array(sorted(rows[i] for i in among if i in rows), dtype=np.int64)
+            if not len(keep):
+                return []
+            top, sims = exact_search(matrix[keep], query, k)
+            return [(ids[int(keep[r])], round(float(s), 6)) for r, s in zip(top, sims, strict=True)]
+        if not ids:
             return []
-        k = min(k, len(self.ids))
-        rows, sims = exact_search(self.matrix, query, k) if exact else self.ann().search(query, k)
-        n = len(self.ids)
-        return [(self.ids[int(r)], round(float(s), 6)) for r, s in zip(rows, sims, strict=True) if 0 <= r < n]
+        k = min(k, len(ids))
+        top, sims = exact_search(matrix, query, k) if exact else self.ann().search(query, k)
+        n = len(ids)
+        return [(ids[int(r)], round(float(s), 6)) for r, s in zip(top, sims, strict=True) if 0 <= r < n]
+
+    def has(self, place_id: str) -> bool:
+        return place_id in self.rows
 
     def vector_of(self, place_id: str) -> np.ndarray:
         if place_id in self.rows:
             return self.matrix[self.rows[place_id]]
         raise NotFound(f"place {place_id!r} has no vector yet (new places are embedded within a minute)",
                        field="place_id")
+
+    def similar(self, place_id: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` places nearest in meaning to ``place_id`` (itself left out), by the ANN index."""
+        return [h for h in self.search(self.vector_of(place_id), k + 1) if h[0] != place_id][:k]
 
 
 def place_text(place: dict[str, Any]) -> str:
@@ -136,14 +181,23 @@ def place_text(place: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _hash(text: str) -> str:
+def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def place_vectors(runtime: Runtime) -> PlaceVectors:
+def place_vectors(runtime: Runtime) -> VectorStore:
+    """The place vectors: in the warehouse (pgvector) on PostgreSQL, else files + usearch in the data dir."""
+    from hexlake.ml.pgvectors import PgPlaceVectors, is_postgres
     from hexlake.ml.source import ml_dir
 
-    pv: PlaceVectors = runtime.resource("ml.place_vectors", lambda rt: PlaceVectors(ml_dir(rt) / "vectors"))
+    def make(rt: Runtime) -> VectorStore:
+        if is_postgres(rt):
+            from hexlake.warehouse import get_warehouse
+
+            return PgPlaceVectors(get_warehouse(rt))
+        return PlaceVectors(ml_dir(rt) / "vectors")
+
+    pv: VectorStore = runtime.resource("ml.place_vectors", make)
     return pv
 
 
@@ -189,23 +243,17 @@ def search_places(runtime: Runtime, q: str, *, k: int = 10, lat: float | None = 
 
         service = places(runtime)
         inside = {h.id for h in service.nearby_hits(lat, lng, radius_m or 1000.0, service.max_limit)}
-    # a place scores its own text's similarity or its best post's, whichever is higher
+    # a place scores its own text's similarity or its best post's, whichever is higher; the top k of
+    # each list (exact over the places inside the radius) hold the top k of the two merged
     best: dict[str, float] = {}
-    wide = len(pv.ids) if inside is not None else 2 * k
-    for pid, sim in pv.search(query, wide, exact=inside is not None):
+    for pid, sim in [*pv.search(query, 2 * k, among=inside), *posts.search_places(query, k, among=inside)]:
         best[pid] = max(best.get(pid, -1.0), sim)
-    for eid, sim in posts.search(query, len(posts.ids) if inside is not None else 4 * k, exact=inside is not None):
-        at = posts.place_of(eid)
-        if at is not None:
-            best[at] = max(best.get(at, -1.0), sim)
     ranked = sorted(((p, s) for p, s in best.items() if inside is None or p in inside), key=lambda h: (-h[1], h[0]))
     return _with_places(runtime, ranked[:k])
 
 
 def similar_places(runtime: Runtime, place_id: str, k: int = 10) -> list[dict[str, Any]]:
-    pv = place_vectors(runtime)
-    hits = [h for h in pv.search(pv.vector_of(place_id), k + 1) if h[0] != place_id][:k]
-    return _with_places(runtime, hits)
+    return _with_places(runtime, place_vectors(runtime).similar(place_id, k))
 
 
 def similar_ids(runtime: Runtime, place_ids: list[str], per_place: int = 5) -> list[str]:
@@ -213,8 +261,8 @@ def similar_ids(runtime: Runtime, place_ids: list[str], per_place: int = 5) -> l
     pv = place_vectors(runtime)
     out: list[str] = []
     for pid in place_ids:
-        if pid in pv.rows:
-            out += [h[0] for h in pv.search(pv.matrix[pv.rows[pid]], per_place + 1) if h[0] != pid]
+        if pv.has(pid):
+            out += [h[0] for h in pv.similar(pid, per_place)]
     return out
 
 
@@ -225,5 +273,5 @@ def _with_places(runtime: Runtime, hits: list[tuple[str, float]]) -> list[dict[s
     return [{**found[pid].to_json(), "similarity": sim} for pid, sim in hits if pid in found]
 
 
-__all__ = ["AnnIndex", "PlaceVectors", "embed_pending", "exact_search", "place_text", "place_vectors",
-           "search_places", "similar_ids", "similar_places"]
+__all__ = ["AnnIndex", "PlaceVectors", "VectorStore", "embed_pending", "exact_search", "place_text",
+           "place_vectors", "search_places", "similar_ids", "similar_places", "text_hash"]
