@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from urllib.parse import parse_qs
 import msgspec
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import StorageType
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
 from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -61,6 +62,9 @@ CAS_ATTEMPTS = 200
 _SCAN_CHUNK = 500
 #: How long an append keeps retrying a publish while the cluster has no stream leader.
 PUBLISH_RETRY_S = 30.0
+#: A read window at least this long is read through a short-lived consumer (one request streams the
+#: whole range) instead of one get-by-sequence request per message.
+RANGE_READ_MIN = 64
 
 
 @dataclass(frozen=True)
@@ -96,16 +100,17 @@ def parse_nats_url(url: str) -> NatsTarget:
 
 
 class _Pending(msgspec.Struct, array_like=True):
-    key: str
-    consumer: str | None
+    """~27 bytes packed: the whole group is one KV value, which NATS caps at ``max_payload`` (1 MB)."""
+
+    key: int  # _key_hash of the message key: enough to hold back a user's later events
+    leased: bool  # False: waiting for its retry time, or for an earlier message of its key
     attempts: int
     visible_at: float
-    error: str | None = None
 
 
 class _Dead(msgspec.Struct, array_like=True):
-    key: str
-    event_id: str
+    """The message itself (key, event id, payload) stays in the stream; the DLQ stream has a copy."""
+
     attempts: int
     error: str
 
@@ -125,6 +130,16 @@ class _Msg(msgspec.Struct, array_like=True):
 _enc = msgspec.msgpack.Encoder()
 _dec_group = msgspec.msgpack.Decoder(_Group)
 _dec_msg = msgspec.msgpack.Decoder(_Msg)
+#: Packed bytes per pending entry, rounded up (key hash, flags, time, its offset as the dict key).
+_PENDING_BYTES = 32
+#: Longest dead-letter error text kept in the group entry (the DLQ copy carries it too).
+_ERROR_CHARS = 300
+
+
+def _key_hash(key: str) -> int:
+    """A stable 64-bit hash of a message key (Python's ``hash`` differs per process). A collision
+    would only make one user's event wait for another's, never reorder one user's events."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
 
 
 def _group_key(group: str) -> str:
@@ -227,6 +242,41 @@ class NatsEventLog:
         is cached across calls: an erased message must never be served from another process's memory."""
         raws = await asyncio.gather(*(self._get_raw(self._stream, s) for s in seqs))
         return {s: _dec_msg.decode(r.data or b"") for s, r in zip(seqs, raws, strict=True) if r is not None}
+
+    async def _range(self, start: int, end: int) -> tuple[dict[int, _Msg], int] | None:
+        """Messages with offsets ``start..end``, read through an ephemeral consumer (memory, no acks,
+        deleted at once): ``(messages, last offset covered)``. The covered prefix is exact: the
+        consumer's own delivery sequence must count 1, 2, 3… (a message dropped on the way, e.g. by
+        a slow-consumer limit, ends the prefix there), so an offset inside it that is missing was
+        deleted from the stream. None when the range read fails: the caller fetches one by one."""
+        name = f"hx_{uuid.uuid4().hex}"
+        config = ConsumerConfig(name=name, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                                ack_policy=AckPolicy.NONE, mem_storage=True, num_replicas=1,
+                                inactive_threshold=30.0, filter_subject=f"{self._stream}.*")
+        try:
+            sub = await self._js.pull_subscribe(f"{self._stream}.*", stream=self._stream, config=config)
+        except nats.errors.Error:
+            return None
+        try:
+            raws = await sub.fetch(end - start + 1, timeout=5)
+        except nats.errors.TimeoutError:
+            return None
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+                await self._js.delete_consumer(self._stream, name)
+        out: dict[int, _Msg] = {}
+        covered = start - 1
+        for n, raw in enumerate(raws, 1):
+            meta = raw.metadata
+            if meta.sequence.consumer != n:
+                break
+            seq = int(meta.sequence.stream)
+            if seq > end:  # every offset up to ``end`` not delivered before it was deleted
+                covered = end
+                break
+            covered, out[seq] = seq, _dec_msg.decode(raw.data or b"")
+        return (out, covered) if covered >= start else None
 
     async def _get_raw(self, stream: str, seq: int) -> Any:
         try:
@@ -339,7 +389,8 @@ class NatsEventLog:
         async def plan(g: _Group) -> tuple[list[LogMessage], list[tuple[int, _Dead]]]:
             now = self._clock()
             buried = self._bury_expired(g, now)
-            blocked: dict[str, int] = {}
+            room = self._pending_room(g)
+            blocked: dict[int, int] = {}
             for off, p in g.pending.items():
                 if p.visible_at > now:
                     blocked[p.key] = min(blocked.get(p.key, off), off)
@@ -355,16 +406,22 @@ class NatsEventLog:
                 out.append(self._lease(g, off, msgs[off], p.attempts + 1, consumer, now + vt))
             head = await self._head()
             scanned = 0
-            while len(out) < max and g.cursor < head and scanned < SCAN_FACTOR * max:
-                window = list(range(g.cursor + 1, min(head, g.cursor + max - len(out)) + 1))
-                msgs = await self._fetch(window)
+            while len(out) < max and g.cursor < head and scanned < SCAN_FACTOR * max and len(g.pending) < room:
+                window = list(range(g.cursor + 1, min(head, g.cursor + max - len(out),
+                                                      g.cursor + room - len(g.pending)) + 1))
+                ranged = await self._range(window[0], window[-1]) if len(window) >= RANGE_READ_MIN else None
+                if ranged is None:
+                    msgs = await self._fetch(window)
+                else:
+                    msgs, covered = ranged
+                    window = window[:covered - window[0] + 1]
                 for off in window:
                     g.cursor, scanned = off, scanned + 1
                     m = msgs.get(off)
                     if m is None:
                         continue
-                    if m.key in blocked:
-                        g.pending[off] = _Pending(m.key, None, 0, 0.0)
+                    if (h := _key_hash(m.key)) in blocked:
+                        g.pending[off] = _Pending(h, False, 0, 0.0)
                     else:
                         out.append(self._lease(g, off, m, 1, consumer, now + vt))
             return out, buried
@@ -378,17 +435,29 @@ class NatsEventLog:
 
     @staticmethod
     def _lease(g: _Group, off: int, m: _Msg, attempts: int, consumer: str, until: float) -> LogMessage:
-        g.pending[off] = _Pending(m.key, consumer, attempts, until)
+        # Which consumer holds a lease is not needed: a lease only blocks and expires.
+        g.pending[off] = _Pending(_key_hash(m.key), True, attempts, until)
         return LogMessage(off, m.key, m.event_id, m.payload, attempts)
+
+    def _pending_room(self, g: _Group) -> int:
+        """How many pending entries the group's KV value can hold: a read leases no more (it returns
+        fewer than ``max``) rather than write a value the server refuses (a 20,000-message loader
+        batch would be ~0.6 MB packed; dead letters share the same value)."""
+        dead_bytes = sum(16 + len(d.error) for d in g.dead.values())
+        if dead_bytes > self._nc.max_payload * 0.8:  # loud, not a group that silently stops reading
+            raise LogError(f"NATS log: {len(g.dead)} dead letters fill this group's key-value entry "
+                           f"(server max_payload {self._nc.max_payload} bytes), so it cannot lease more; "
+                           "raise the servers' max_payload (nats-server.conf, up to 64 MB)")
+        return max((int(self._nc.max_payload * 0.9) - dead_bytes) // _PENDING_BYTES, 0)
 
     def _bury_expired(self, g: _Group, now: float) -> list[tuple[int, _Dead]]:
         return [self._bury(g, off, p, _expired(p.attempts)) for off, p in list(g.pending.items())
-                if p.consumer is not None and p.visible_at <= now and p.attempts >= self.config.max_attempts]
+                if p.leased and p.visible_at <= now and p.attempts >= self.config.max_attempts]
 
     @staticmethod
-    def _bury(g: _Group, off: int, p: _Pending, error: str, event_id: str = "") -> tuple[int, _Dead]:
+    def _bury(g: _Group, off: int, p: _Pending, error: str) -> tuple[int, _Dead]:
         del g.pending[off]
-        g.dead[off] = _Dead(p.key, event_id, p.attempts, error)
+        g.dead[off] = _Dead(p.attempts, error[:_ERROR_CHARS])
         return off, g.dead[off]
 
     async def _publish_dead(self, group: str, dead: list[tuple[int, _Dead]]) -> None:
@@ -399,8 +468,9 @@ class NatsEventLog:
         subject = f"{self._stream}_dlq.{group.encode().hex()}"
         await asyncio.gather(*(
             self._js.publish(subject, msgs[off].payload, stream=self._dlq,
-                             headers={"Nats-Msg-Id": f"{group.encode().hex()}-{off}", "Hexlake-Key": d.key,
-                                      "Hexlake-Offset": str(off), "Hexlake-Attempts": str(d.attempts)})
+                             headers={"Nats-Msg-Id": f"{group.encode().hex()}-{off}", "Hexlake-Key": msgs[off].key,
+                                      "Hexlake-Offset": str(off), "Hexlake-Attempts": str(d.attempts),
+                                      "Hexlake-Error": d.error.replace("\r", " ").replace("\n", " ")})
             for off, d in dead if off in msgs))
 
     def ack(self, group: str, offsets: Sequence[int]) -> None:
@@ -422,16 +492,15 @@ class NatsEventLog:
 
         async def plan(g: _Group) -> list[tuple[int, _Dead]]:
             now, buried = self._clock(), []
-            msgs = await self._fetch([o for o in wanted if o in g.pending])  # event ids for dead letters
             for off in wanted:
                 p = g.pending.get(off)
                 if p is None or p.attempts == 0:
                     continue
                 if p.attempts >= limit:
-                    buried.append(self._bury(g, off, p, error, msgs[off].event_id if off in msgs else ""))
+                    buried.append(self._bury(g, off, p, error))
                 else:
                     wait = backoff_s(p.attempts, cfg.backoff_base_s, cfg.backoff_max_s)
-                    g.pending[off] = _Pending(p.key, None, p.attempts, now + wait, error)
+                    g.pending[off] = _Pending(p.key, False, p.attempts, now + wait)
             return buried
 
         async def run() -> None:
@@ -459,7 +528,7 @@ class NatsEventLog:
             out.append(GroupStatus(
                 group=bytes.fromhex(key.removeprefix("g.")).decode(),
                 lag=max(head - g.cursor, 0) + len(g.pending),
-                in_flight=sum(1 for p in g.pending.values() if p.consumer and p.visible_at > now),
+                in_flight=sum(1 for p in g.pending.values() if p.leased and p.visible_at > now),
                 dead_letters=len(g.dead),
                 last_acked_offset=(min(g.pending) - 1 if g.pending else g.cursor) or None))
         return sorted(out, key=lambda s: s.group)
@@ -471,7 +540,7 @@ class NatsEventLog:
                 return []
             offs = sorted(g.dead)[:limit]
             msgs = await self._fetch(offs)
-            return [DeadLetter(o, g.dead[o].key, msgs[o].event_id if o in msgs else g.dead[o].event_id,
+            return [DeadLetter(o, msgs[o].key if o in msgs else "", msgs[o].event_id if o in msgs else "",
                                msgs[o].payload if o in msgs else b"", g.dead[o].attempts, g.dead[o].error)
                     for o in offs]
 
@@ -512,7 +581,7 @@ class NatsEventLog:
 
             async def forget(g: _Group) -> None:
                 g.pending = {o: p for o, p in g.pending.items() if o not in gone}
-                g.dead = {o: d for o, d in g.dead.items() if o not in gone and d.key != key}
+                g.dead = {o: d for o, d in g.dead.items() if o not in gone}
 
             for group in await self._groups():
                 await self._change(group, forget, create=False)
