@@ -11,7 +11,8 @@
     (cold build: plan + first run).
 
 Run: ``.venv/bin/python -m bench.backends [--quick]`` (needs PostgreSQL, Redis and NATS JetStream on localhost;
-``--logs nats --log-messages 2000 --skip-marts`` for a small run of one backend).
+``--logs nats --log-messages 2000 --skip-marts`` for a small run of one backend). Only the run with
+neither ``--logs``, ``--log-messages`` nor ``--skip-marts`` writes ``bench/results/backends.json``.
 """
 
 from __future__ import annotations
@@ -203,6 +204,7 @@ def nats_ceiling(items: list[AppendItem]) -> dict[str, float]:
     import asyncio
 
     import nats
+    from nats.js.api import ConsumerConfig
 
     stream = f"BENCH_CEILING_{uuid.uuid4().hex[:8]}"
 
@@ -215,7 +217,10 @@ def nats_ceiling(items: list[AppendItem]) -> dict[str, float]:
             for b in batches(items):
                 await asyncio.gather(*(js.publish(f"{stream}.0", i.payload) for i in b))
             append = len(items) / (time.perf_counter() - t0)
-            sub = await js.pull_subscribe(f"{stream}.*", durable="c", stream=stream)
+            # max_ack_pending above the fetch size: at the default (1,000) a fetch of 5,000 gets
+            # 1,000 and then waits out its whole timeout for the rest
+            sub = await js.pull_subscribe(f"{stream}.*", durable="c", stream=stream,
+                                          config=ConsumerConfig(max_ack_pending=-1, ack_wait=600))
             t0, got = time.perf_counter(), 0
             while got < len(items):
                 msgs = await sub.fetch(min(5000, len(items) - got), timeout=5)
@@ -318,6 +323,7 @@ def main() -> None:
     n_marts = 50_000 if args.quick else 1_000_000
     tmp = Path(tempfile.mkdtemp(prefix="hexlake-bench-backends-"))
     load_before = os.getloadavg()
+    started = time.perf_counter()
     try:
         data: dict[str, Any] = {"quick": args.quick, "log_messages": n_log, "logs": bench_logs(n_log, tmp, only)}
         print_logs(data["logs"])
@@ -326,9 +332,10 @@ def main() -> None:
             print(f"marts on {n_marts:,} events: {data['marts']}")
         data["load_avg_at_end"] = os.getloadavg()
         data["load_avg_at_start_of_run"] = load_before
-        partial = bool(args.logs or args.log_messages)  # never overwrite the full run's record
+        data["elapsed_s"] = round(time.perf_counter() - started, 1)
+        partial = bool(args.logs or args.log_messages or args.skip_marts)  # never overwrite the full record
         path = write_result("backends_partial" if partial else "backends_quick" if args.quick else "backends", data)
-        print(f"wrote {path}")
+        print(f"wrote {path} after {data['elapsed_s']} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
