@@ -13,7 +13,12 @@
   group's cursor, leases, retry times and dead-letter index live in one entry of a replicated
   JetStream key-value bucket (``<stream>_groups``), changed by compare-and-set on its revision: safe
   for any number of consumer processes, and timed by hexlake's injectable clock like every backend.
-  The lease/ordering rules are those of the in-memory reference model (``memory.py``).
+  The lease/ordering rules are those of the in-memory reference model (``memory.py``). Why not
+  JetStream durable consumers: docs/log.md, and tests/log/test_nats_native_consumers.py pins the
+  server behaviours that rule them out. A group's entry must fit NATS's ``max_payload``, so leases
+  are packed (~27 bytes) and a read leases only what fits.
+* Reads of 64+ new messages stream the window through one short-lived ephemeral consumer instead of
+  one get-by-sequence request per message (2-4x the consume rate).
 * Dead letters are also published to the ``<stream>_DLQ`` stream (subject ``<stream>_dlq.<group>``,
   de-duplicated by message id) for operators and NATS tooling.
 
