@@ -35,7 +35,8 @@ POLICIES = ("hash", "mask", "drop", "keep")
 MAX_DEPTH = 16
 _CLEAN_MAX = 100_000  # deeper than any real event: dropped rather than left unchecked
 _SUSPECT = d.suspect
-_FIRST, _PREFILTER = d._FIRST, d._SUSPECT  # ``suspect`` inlined in the hot loop: one call less per string
+# ``suspect`` inlined in the hot loop: one call less per string
+_PREFILTER, _PREFILTER_ASCII = d.PREFILTER.search, d.PREFILTER_ASCII.search
 _DROPPED = frozenset({d.SECRET, d.NETWORK})  # dropped under every policy the walk runs with
 # Contexts found clean (after their top-level ``ip``… is dropped), as JSON: a client sends the same
 # app/os/device/locale context with every event, so most contexts cost one ``orjson.dumps`` and one
@@ -135,7 +136,7 @@ class _Walk:
         if depth > MAX_DEPTH:
             return _DROP
         out: dict[str, Any] | None = None
-        memo, first, prefilter, clean = _KEY_MEMO, _FIRST, _PREFILTER, self.clean
+        memo, clean = _KEY_MEMO, self.clean
         quiet = self.quiet_person if person else self.quiet
         for key, value in node.items():
             # Hot path, inlined: an ordinary key holding a number, an unsuspicious string or an object.
@@ -145,8 +146,7 @@ class _Walk:
                 if kind is str:
                     if len(value) < 6:
                         continue
-                    hit = first(value)
-                    if hit is None or prefilter(value, hit.start()) is None:
+                    if (_PREFILTER_ASCII if value.isascii() else _PREFILTER)(value) is None:
                         continue
                 elif kind is dict and exempt is None:
                     sub_person = cls == d.PERSON_CONTAINER
