@@ -59,11 +59,22 @@ def decode_event(data: bytes) -> Event:
 
 
 class FailureMessage(msgspec.Struct):
-    """One reason an event was refused: JSON pointer-ish ``path``, schema ``keyword``, text."""
+    """One reason an event was refused: JSON pointer-ish ``path``, schema ``keyword``, text.
+
+    Messages often quote the offending value (``timestamp '+1 415 555 0132' is not …``); emails,
+    phone numbers, IPs and identifying query values in them are replaced by ``[redacted]``, so a
+    refusal never echoes personal data to the caller or into a log (tests/privacy/test_server_log_pii.py).
+    """
 
     path: str
     keyword: str
     message: str
+
+    def __post_init__(self) -> None:
+        from hexlake.privacy.detect import redact_text, suspect  # the gate's own value detectors
+
+        if suspect(self.message):
+            self.message = redact_text(self.message, lambda _kind, _value: "[redacted]")
 
 
 class ItemError(msgspec.Struct):

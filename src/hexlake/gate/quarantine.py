@@ -139,7 +139,9 @@ class QuarantineStore:
         return [self._from_row(r) for r in rows]
 
     def _seal_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (*row[:5], self._seal(row[5]), self._seal(row[6]))
+        # event_type and event_id stay readable (listing, filters) but are client text: an address
+        # sent as an event type must not be stored in plain (the full values are in the sealed payload)
+        return (row[0], _unpersonal(row[1]), _unpersonal(row[2]), *row[3:5], self._seal(row[5]), self._seal(row[6]))
 
     def _from_row(self, row: tuple[Any, ...]) -> QuarantineRow:
         return _from_row((*row[:6], self._open(row[6]), self._open(row[7]), *row[8:]))
@@ -211,6 +213,15 @@ class QuarantineStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _unpersonal(text: Any) -> Any:
+    """``text`` with emails, phones, IPs and identifying query values replaced by ``[redacted]``."""
+    from hexlake.privacy.detect import redact_text, suspect
+
+    if isinstance(text, str) and suspect(text):
+        return redact_text(text, lambda _kind, _value: "[redacted]")
+    return text
 
 
 def _row(r: QuarantineRecord) -> tuple[Any, ...]:

@@ -29,6 +29,23 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class PrivateAccessLog(logging.Filter):
+    """The access log without personal data: no client address (behind a proxy it is the user's IP,
+    taken from ``X-Forwarded-For``), and emails, phones, IPs and identifying query values in the path
+    redacted (``/v1/events?email=…``). Uvicorn's record args: client, method, path, version, status."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            from hexlake.privacy.detect import redact_text, suspect
+
+            path = str(args[2])
+            if suspect(path):
+                path = redact_text(path, lambda _kind, _value: "[redacted]")
+            record.args = ("-", args[1], path, args[3], args[4])
+        return True
+
+
 QUIET_LOGGERS = ("sqlmesh", "sqlglot")  # INFO there is every SQL statement of every transform run
 
 
@@ -56,6 +73,8 @@ def configure_logging(config: LoggingConfig | None = None, data_dir: Path | None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [f for f in access.filters if not isinstance(f, PrivateAccessLog)] + [PrivateAccessLog()]
     # Remaining warnings become JSON lines, not bare stderr text. Off then on: captureWarnings(True)
     # is a no-op when an earlier call is still active, though someone (warnings.catch_warnings, as
     # pytest uses) may have put the default showwarning back since.
@@ -68,4 +87,4 @@ def configure_logging(config: LoggingConfig | None = None, data_dir: Path | None
     return path
 
 
-__all__ = ["QUIET_LOGGERS", "JsonFormatter", "configure_logging"]
+__all__ = ["QUIET_LOGGERS", "JsonFormatter", "PrivateAccessLog", "configure_logging"]
