@@ -105,6 +105,11 @@ def test_a_long_read_skips_erased_messages_and_returns_the_rest_in_order(nats_ur
         log.ack("g", [m.offset for m in got])
         assert [m.offset for m in log.read("g", "c", 1000)] == later
         assert offs[-1] < later[0]
+
+        async def consumers() -> int:
+            return int((await log._js.stream_info(log.target.stream)).state.consumer_count)
+
+        assert log._loop.run(consumers()) == 0, "the short-lived read consumers are deleted"
     finally:
         log.close()
 

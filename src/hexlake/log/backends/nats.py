@@ -258,8 +258,9 @@ class NatsEventLog:
         config = ConsumerConfig(name=name, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
                                 ack_policy=AckPolicy.NONE, mem_storage=True, num_replicas=1,
                                 inactive_threshold=30.0, filter_subject=f"{self._stream}.*")
-        try:
-            sub = await self._js.pull_subscribe(f"{self._stream}.*", stream=self._stream, config=config)
+        try:  # created here, not by pull_subscribe (which names it itself): deleted by this name
+            await self._js.add_consumer(self._stream, config)
+            sub = await self._js.pull_subscribe_bind(consumer=name, stream=self._stream)
         except nats.errors.Error:
             return None
         try:
