@@ -63,6 +63,10 @@ mute_macro_syntax_warnings()
 PROJECT_DIR = Path(__file__).parent / "project"
 ENVIRONMENT = "prod"
 _GATEWAY = "hexlake"
+# SQLMesh evaluates independent models on this many threads (a ThreadPoolExecutor: threads, no
+# fork). Two lets one model's SQL run in DuckDB (which releases the GIL) while the next model is
+# rendered in Python; a run was about half Python rendering/auditing, half DuckDB.
+CONCURRENT_TASKS = 2
 # One SQLMesh operation at a time per process: the console is process-global and DuckDB allows
 # one writer; the scheduler, CLI and API all go through this lock.
 _RUN_LOCK = threading.RLock()
@@ -201,8 +205,11 @@ def sqlmesh_config(settings: Settings) -> Config:
     return Config(
         gateways={
             _GATEWAY: GatewayConfig(
-                connection=DuckDBConnectionConfig(database=str(settings.paths.warehouse_db)),
-                state_connection=DuckDBConnectionConfig(database=str(settings.paths.sqlmesh_state)),
+                connection=DuckDBConnectionConfig(database=str(settings.paths.warehouse_db),
+                                                  concurrent_tasks=CONCURRENT_TASKS),
+                # multithreaded like the warehouse's (SQLMesh would override it and warn)
+                state_connection=DuckDBConnectionConfig(database=str(settings.paths.sqlmesh_state),
+                                                        concurrent_tasks=CONCURRENT_TASKS),
             )
         },
         default_gateway=_GATEWAY,
@@ -235,6 +242,8 @@ class TransformEngine:
         self.settings = settings
         self._context: Context | None = None
         self._in_sync = False
+        # prod's snapshots (parsed models), kept across runs: see _keep_snapshots_warm
+        self._warm: dict[Any, Any] = {}
         # SQLMesh captures the console when the Context is built; we keep that one console and
         # point it at the report of the operation in progress.
         self._recorder = _RecordingConsole(RunReport("load", datetime.now()))
@@ -295,6 +304,31 @@ class TransformEngine:
         self._in_sync = local <= deployed
         return not self._in_sync
 
+    def _keep_snapshots_warm(self) -> None:
+        """Hand SQLMesh's run the snapshots the last run used instead of re-reading them.
+
+        Every run records new intervals, which evicts those snapshots from SQLMesh's state cache,
+        so each ``run`` re-read and re-parsed all of prod's snapshots (models, their cached
+        optimized queries): about a tenth of a run. Only a plan changes a snapshot other than its
+        intervals, and the scheduler re-reads the intervals of the snapshots it is given at the
+        start of every run, so the parsed ones stay valid while prod's snapshot ids do not change.
+        """
+        ctx = self.context
+        cache = getattr(ctx.state_sync, "snapshot_cache", None)  # CachingStateSync's
+        if not isinstance(cache, dict):
+            return
+        env = ctx.state_sync.get_environment(ENVIRONMENT)
+        if env is None:
+            self._warm = {}
+            return
+        ids = {s.snapshot_id for s in env.snapshots}
+        if set(self._warm) != ids:  # first run, or a plan changed prod
+            self._warm = dict(ctx.state_sync.get_snapshots(ids))
+            return
+        expires = int(datetime.now(UTC).timestamp() * 1000) + 3_600_000
+        for sid, snapshot in self._warm.items():
+            cache[sid] = (snapshot, expires)
+
     def _refresh_lake(self) -> None:
         # Spark reads the lake through a view over its current files: new syncs add files
         if self._context is not None and self._context.engine_adapter.dialect == "spark":
@@ -322,6 +356,7 @@ class TransformEngine:
                     self._fail(report, console, exc)
             report = self._finish(report, console)
             self._in_sync = report.ok
+            self._warm = {}  # prod's snapshots may have changed
             return report
 
     def run(self, *, execution_time: datetime | None = None) -> RunReport:
@@ -342,6 +377,7 @@ class TransformEngine:
                     raise TransformError(planned.error or "the plan failed", details=[planned.to_dict()])
             report = RunReport("run", datetime.now())
             self._refresh_lake()
+            self._keep_snapshots_warm()
             with self._console(report) as console:
                 try:
                     status = self.context.run(
@@ -421,6 +457,7 @@ class TransformEngine:
                 self._context.close()
                 self._context = None
                 self._in_sync = False
+                self._warm = {}
 
 
 __all__ = ["ENVIRONMENT", "PROJECT_DIR", "ModelEvaluation", "RunReport", "TransformEngine", "sqlmesh_config"]
