@@ -198,13 +198,15 @@ class PgPlaceVectors:
 
     def similar(self, place_id: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` places nearest in meaning to ``place_id`` (itself left out), by the HNSW index."""
-        if not self.has(place_id):
-            self.vector_of(place_id)  # raises NotFound
         own = f"(SELECT embedding FROM {self.table} WHERE {self.key} = %(id)s)"
+        # one statement (the recommender asks this for three favourites on every cache miss); the
+        # EXISTS is a one-time filter, so a place with no vector gives no rows rather than NULLs
         sql = (f"SELECT {self.key}, 1 - (embedding <=> {own}) FROM {self.table} "
-               f"ORDER BY embedding <=> {own} LIMIT %(k)s")
-        return [h for h in _hits(self.db.rows(sql, {"id": place_id, "k": k + 1}, ef_search=True))
-                if h[0] != place_id][:k]
+               f"WHERE EXISTS {own} ORDER BY embedding <=> {own} LIMIT %(k)s")
+        rows = _hits(self.db.rows(sql, {"id": place_id, "k": k + 1}, ef_search=True)) if self.db.exists() else []
+        if not rows:
+            self.vector_of(place_id)  # raises NotFound when it has no vector
+        return [h for h in rows if h[0] != place_id][:k]
 
 
 class PgPostVectors(PgPlaceVectors):

@@ -261,8 +261,10 @@ def similar_ids(runtime: Runtime, place_ids: list[str], per_place: int = 5) -> l
     pv = place_vectors(runtime)
     out: list[str] = []
     for pid in place_ids:
-        if pv.has(pid):
+        try:
             out += [h[0] for h in pv.similar(pid, per_place)]
+        except NotFound:  # not embedded yet
+            continue
     return out
 
 
