@@ -98,3 +98,25 @@ def test_generated_audits_fail_on_values_outside_the_accepted_set(pg_url: str, r
             accepted={"users": {"preferred_auth_method": ["email", "google"]}})
     with pytest.raises(TransformError, match="accepted_values"):
         transform.run(runtime)
+
+
+def test_models_read_the_schema_the_raw_table_landed_in(tmp_path: Path) -> None:
+    from hexlake.extract.staging import MANIFEST, users_binding, write_project
+
+    def result(table: str, schema: str | None) -> dict[str, Any]:
+        r = {"raw_table": f"raw_app_{table}", "table": table, "primary_key": ["id"], "cursor": None,
+             "columns": [["id", "BIGINT"], ["user_key", "VARCHAR"]], "pii": {}}
+        return {**r, "raw_schema": schema} if schema else r
+
+    project = tmp_path / "data" / "transform"
+    # A manifest written before the schema was recorded (DuckDB: main), then an extraction on a
+    # PostgreSQL warehouse: every model, the old one included, reads public.
+    write_project(project, [result("users", None)], "app")
+    assert 'FROM main."raw_app_users"' in (project / "models/generated/stg_app_users.sql").read_text()
+    manifest = (project / MANIFEST).read_text().replace('"raw_schema": "main",', "")
+    (project / MANIFEST).write_text(manifest)
+    write_project(project, [result("sessions", "public")], "app")
+    for table in ("users", "sessions"):
+        assert f'FROM public."raw_app_{table}"' in (project / f"models/generated/stg_app_{table}.sql").read_text()
+    assert "- name: public.raw_app_users" in (project / "external_models.yaml").read_text()
+    assert '"raw": "public.raw_app_users"' in users_binding(tmp_path / "data")

@@ -153,6 +153,10 @@ def write_project(project: Path, results: Iterable[Mapping[str, Any]], source: s
     sees no change (and replans nothing) when the schema did not move.
     """
     manifest = load_manifest(project)
+    results = list(results)
+    for entry in manifest.values():  # recorded before the schema was: same data dir, same warehouse
+        if results and "raw_schema" not in entry:
+            entry["raw_schema"] = results[0].get("raw_schema") or "main"
     for r in results:
         manifest[r["raw_table"]] = {"source": source, "table": r["table"], "raw_table": r["raw_table"],
                                     "primary_key": r["primary_key"], "cursor": r["cursor"],
