@@ -160,14 +160,19 @@ class PgPlaceVectors:
     def _bulk_load(self, rows: list[tuple[str, str, str]]) -> None:
         """The first load of many vectors: COPY, then build the HNSW index once (5x faster than keeping
         it up to date row by row); the table was empty, so no search loses anything meanwhile."""
+        import psycopg
+
         index = f"{self.table.split('.')[1]}_hnsw"
         conn = self.db.warehouse.connection()
-        with conn.transaction():
-            conn.execute(f"DROP INDEX IF EXISTS vectors.{index}")
-            with conn.cursor().copy(f"COPY {self.table} ({self.key}, text_hash, embedding) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.execute(f"CREATE INDEX {index} ON {self.table} USING hnsw (embedding vector_cosine_ops)")
+        try:
+            with conn.transaction():
+                conn.execute(f"DROP INDEX IF EXISTS vectors.{index}")
+                with conn.cursor().copy(f"COPY {self.table} ({self.key}, text_hash, embedding) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                conn.execute(f"CREATE INDEX {index} ON {self.table} USING hnsw (embedding vector_cosine_ops)")
+        except psycopg.Error as exc:
+            raise WarehouseError(f"PostgreSQL vector bulk load failed: {exc}") from exc
 
     def search(self, query: np.ndarray, k: int, *, exact: bool = False,
                among: Collection[str] | None = None) -> list[tuple[str, float]]:
