@@ -88,7 +88,9 @@ def recommend_latency(users: int, days: int, requests: int, extra_per_city: int)
             call_remote(info, "transform_run")
             call_remote(info, "ml_dataset", days=min(7, days - 1))
             version = call_remote(info, "ml_train", test_days=2, promote=True)["version"]
-            return {"model": version, "places": len(world.places) + extra, **_latencies(info, world, requests)}
+            embedded = _wait_embedded(info, f"bench-3-{extra_per_city - 1}")
+            return {"model": version, "places": len(world.places) + extra, "places_embedded_s": embedded,
+                    **_latencies(info, world, requests)}
         finally:
             proc.terminate()
             proc.wait(30)
@@ -110,6 +112,23 @@ def _more_places(info: Any, key: str, world: Any, per_city: int) -> int:
                 assert resp.status_code in (201, 409), resp.text
                 n += 1
     return n
+
+
+def _wait_embedded(info: Any, last_place: str, timeout_s: float = 600.0) -> float | None:
+    """Wait until the server's ``ml`` service has embedded the last place registered, so the
+    latencies are not measured beside a running embedding batch and include the similar-places
+    candidates (vectors), as in steady state. None without ``hexlake[ml]`` (no vectors then)."""
+    from hexlake.ml.embeddings import available
+
+    if not available():
+        return None
+    t = time.perf_counter()
+    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {info.admin_token}"}) as client:
+        while time.perf_counter() - t < timeout_s:
+            if client.get(f"/v1/places/{last_place}/similar", params={"k": 1}).status_code == 200:
+                return round(time.perf_counter() - t, 1)
+            time.sleep(1.0)
+    raise RuntimeError(f"place {last_place} not embedded within {timeout_s:.0f} s")
 
 
 def _latencies(info: Any, world: Any, requests: int) -> dict[str, Any]:
