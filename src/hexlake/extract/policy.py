@@ -124,6 +124,26 @@ class PiiPolicy:
         return next((action for test, action in DEFAULT_RULES if test(c)), "keep")
 
 
+def scrub_free(value: Any, scrubber: Any) -> Any:
+    """A column no rule names (``keep`` by default), as landed: emails, phone numbers and IPs inside
+    its text hashed as the gate hashes them and, in a JSON column, values under contact, id and
+    network keys at any depth too (``hexlake.gate.scrub.Scrubber``). An explicit ``keep`` rule skips
+    this. Untouched values land byte for byte."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "{[":
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if isinstance(data, dict | list):
+            clean = scrubber.properties({"v": data}).get("v")
+            return value if clean == data else json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+    from hexlake.privacy.detect import suspect
+
+    return scrubber.text(value, "hash") if suspect(value) else value
+
+
 def protect(value: Any, action: str, column: str, hasher: Hasher) -> Any:
     """The value to land for a PII column (``drop``ped columns never reach this)."""
     if value is None:
@@ -134,4 +154,4 @@ def protect(value: Any, action: str, column: str, hasher: Hasher) -> Any:
 
 
 __all__ = ["ACTIONS", "DEFAULT_RULES", "Derived", "PiiPolicy", "derived_columns", "email_domain", "protect",
-           "user_key"]
+           "scrub_free", "user_key"]

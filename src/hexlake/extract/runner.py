@@ -14,7 +14,7 @@ import orjson
 
 from hexlake.extract import land
 from hexlake.extract.errors import ExtractConfigError, ExtractError
-from hexlake.extract.policy import Derived, PiiPolicy, derived_columns, protect
+from hexlake.extract.policy import Derived, PiiPolicy, derived_columns, protect, scrub_free
 from hexlake.extract.sources import Column, Source, check_ident, open_source, source_name
 from hexlake.privacy.hashing import Hasher
 
@@ -87,6 +87,10 @@ class TableExtractor:
         self.hasher = hasher
         self.now = now
         self.raw = f"raw_{source.name}_{table}".lower()
+        from hexlake.gate.scrub import Scrubber
+
+        self._scrubber = Scrubber(hasher)
+        self._kept = {c for c, a in policy.for_table(table).items() if a == "keep"}  # explicitly opted out
 
     def landed_columns(self, source_cols: Sequence[Column]) -> list[Column]:
         """Source columns as landed (hashed/masked → VARCHAR, dropped → absent) plus derived columns."""
@@ -166,8 +170,10 @@ class TableExtractor:
         values: list[Any] = [self.now, self.now.date(), self.source.name]
         for i, (name, action, derived) in enumerate(self._plan):
             value = _normalise(row[i])
-            if action != "drop":
-                values.append(value if action == "keep" else protect(value, action, name, self.hasher))
+            if action == "keep":  # no rule names it: PII inside its text or JSON is still hashed
+                values.append(value if name.lower() in self._kept else scrub_free(value, self._scrubber))
+            elif action != "drop":
+                values.append(protect(value, action, name, self.hasher))
             values += [d.compute(value, self.hasher) for d in derived]
         return tuple(values)
 
