@@ -83,12 +83,17 @@ def start_cluster() -> dict[str, Any]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     data, port = root / "data", _free_port()
-    _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
-    options = (f"-p {port} -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_replication_slots=20 "
-               f"-c max_wal_senders=20 -c fsync=off -k {root}")
-    _run([str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-l", str(root / "log"),
-          "-o", options])
-    return {"port": port, "root": str(root)}
+    state = {"port": port, "root": str(root)}
+    try:
+        _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
+        options = (f"-p {port} -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_replication_slots=20 "
+                   f"-c max_wal_senders=20 -c fsync=off -k {root}")
+        _run([str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-l", str(root / "log"),
+              "-o", options])
+    except BaseException:
+        stop_cluster(state)  # nothing left behind by a failed start
+        raise
+    return state
 
 
 def stop_cluster(state: dict[str, Any]) -> None:

@@ -104,7 +104,7 @@ def test_models_read_the_schema_the_raw_table_landed_in(tmp_path: Path) -> None:
     from hexlake.extract.staging import MANIFEST, users_binding, write_project
 
     def result(table: str, schema: str | None) -> dict[str, Any]:
-        r = {"raw_table": f"raw_app_{table}", "table": table, "primary_key": ["id"], "cursor": None,
+        r: dict[str, Any] = {"raw_table": f"raw_app_{table}", "table": table, "primary_key": ["id"], "cursor": None,
              "columns": [["id", "BIGINT"], ["user_key", "VARCHAR"]], "pii": {}}
         return {**r, "raw_schema": schema} if schema else r
 
