@@ -164,3 +164,47 @@ def test_erase_reaches_extracted_tables_and_a_re_extract_does_not_bring_them_bac
             a = a.drop_columns([c for c in a.column_names if c in EXTRACT_VOLATILE])
             b = b.drop_columns([c for c in b.column_names if c in EXTRACT_VOLATILE])
             assert same_rows(a, b), name
+
+
+def test_on_a_postgres_warehouse_raw_tables_are_erased_and_stay_so(
+        tmp_path: Path, sources: tuple[str, Shop], pg_url: str) -> None:
+    """The same on a PostgreSQL warehouse (scale-out): the landed raw tables (partitioned by
+    ``extracted_date`` there) lose the person's rows, the proof scan finds no key and no plain id,
+    and a later snapshot, cursor or full-refresh extraction lands nothing of theirs."""
+    import psycopg
+
+    from tests.conftest import unique_name
+
+    pg, shop = sources
+    name = unique_name("hexlake_wh")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        for rt in make_runtime(tmp_path / "data", warehouse_url=f"postgresql://postgres@127.0.0.1:5432/{name}"):
+            assert get_warehouse(rt).dialect == "postgres"
+            populate(rt, [e for u in (ERASED, *OTHERS) for e in events_of(str(u), n=1)], quarantine=False,
+                     transform=False)
+            extract_all(rt, pg, shop)
+            subject = subject_of(rt, str(ERASED))
+            assert proof_scan(rt, subject)["extracted ids"] >= 5  # 1 user, 2 sessions, 2 orders
+
+            report = erase(rt, str(ERASED))
+            assert report.clean, report.to_text()
+            layers = {r.layer: r.before for r in report.layers}
+            for table, n in (("raw_app_users", 1), ("raw_app_sessions", 2), ("raw_shop_orders", 2)):
+                assert layers[f"warehouse public.{table}"] == n, report.to_text()
+
+            run_pg(pg, f"UPDATE users SET updated_at = '{NOW}' WHERE id = {ERASED}")
+            run_pg(pg, "INSERT INTO sessions VALUES (%s, %s, %s, %s, %s)", [(90, ERASED, NOW, "10.9.9.9", "x")])
+            shop.orders((ERASED,), first_id=500)
+            assert extract_all(rt, pg, shop) == {"raw_app_users": 0, "raw_app_sessions": 4, "raw_shop_orders": 0}
+            assert extract_all(rt, pg, shop, full_refresh=True)["raw_app_users"] == len(OTHERS)
+            for table, col in (("raw_app_users", "id"), ("raw_app_sessions", "user_id"),
+                               ("raw_shop_orders", "user_id")):
+                assert count(rt, f"SELECT COUNT(*) FROM public.{table} WHERE {col} = ?", [ERASED]) == 0
+            after = proof_scan(rt, subject)
+            assert all(n == 0 for n in after.values()), after
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
