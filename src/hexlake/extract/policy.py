@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hexlake.extract.errors import ExtractConfigError
+from hexlake.privacy.detect import suspect
 from hexlake.privacy.hashing import Hasher, mask
 
 ACTIONS = ("hash", "mask", "drop", "keep")
@@ -139,8 +140,6 @@ def scrub_free(value: Any, scrubber: Any) -> Any:
         if isinstance(data, dict | list):
             clean = scrubber.properties({"v": data}).get("v")
             return value if clean == data else json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
-    from hexlake.privacy.detect import suspect
-
     return scrubber.text(value, "hash") if suspect(value) else value
 
 
