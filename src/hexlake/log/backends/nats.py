@@ -70,6 +70,11 @@ PUBLISH_RETRY_S = 30.0
 #: A read window at least this long is read through a short-lived consumer (one request streams the
 #: whole range) instead of one get-by-sequence request per message.
 RANGE_READ_MIN = 64
+#: After a range read fails, reads fetch message by message for this long. With a cluster node down,
+#: creating the consumer times out every time (nats-server 2.9), which cost each read 10 s.
+RANGE_PAUSE_S = 60.0
+#: How long creating that consumer may take before the read falls back.
+RANGE_CREATE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ class NatsEventLog:
         self._group_locks: dict[str, asyncio.Lock] = {}
         self._queue: list[tuple[Sequence[AppendItem], asyncio.Future[list[int]]]] = []
         self.commit_count = 0
+        self._range_paused_until = 0.0
         try:
             self._run(self._connect(), "connect")
         except BaseException:
@@ -254,18 +260,24 @@ class NatsEventLog:
         consumer's own delivery sequence must count 1, 2, 3… (a message dropped on the way, e.g. by
         a slow-consumer limit, ends the prefix there), so an offset inside it that is missing was
         deleted from the stream. None when the range read fails: the caller fetches one by one."""
+        if time.monotonic() < self._range_paused_until:
+            return None
         name = f"hx_{uuid.uuid4().hex}"
         config = ConsumerConfig(name=name, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
                                 ack_policy=AckPolicy.NONE, mem_storage=True, num_replicas=1,
                                 inactive_threshold=30.0, filter_subject=f"{self._stream}.*")
         try:  # created here, not by pull_subscribe (which names it itself): deleted by this name
-            await self._js.add_consumer(self._stream, config)
+            await self._js.add_consumer(self._stream, config, timeout=RANGE_CREATE_TIMEOUT_S)
             sub = await self._js.pull_subscribe_bind(consumer=name, stream=self._stream)
-        except nats.errors.Error:
+        except (nats.errors.Error, TimeoutError):
+            self._range_paused_until = time.monotonic() + RANGE_PAUSE_S
             return None
+        asked = time.monotonic()
         try:
             raws = await sub.fetch(end - start + 1, timeout=5)
-        except nats.errors.TimeoutError:
+        except (nats.errors.Error, TimeoutError):  # a quick "no messages" (all erased) is no fault
+            if time.monotonic() - asked > 1.0:
+                self._range_paused_until = time.monotonic() + RANGE_PAUSE_S
             return None
         finally:
             with contextlib.suppress(nats.errors.Error):
