@@ -18,6 +18,8 @@ def test_erase_export_and_retention_commands(tmp_path: Path) -> None:
     init(data)
     report = json.loads(hexlake(data, "privacy", "erase", "--user", "12345", "--json").stdout)
     assert report["clean"] is True and {r["layer"] for r in report["layers"]} >= {"log", "online store"}
+    waited = json.loads(hexlake(data, "privacy", "erase", "--user", "12345", "--wait", "--json").stdout)
+    assert waited["clean"] is True and waited["restated"] is None  # nothing of theirs: no days to recompute
     hexlake(data, "privacy", "export", "--user", "12345", "--out", str(tmp_path / "me.zip"))
     assert "README.md" in zipfile.ZipFile(tmp_path / "me.zip").namelist()
     dry = json.loads(hexlake(data, "privacy", "retention", "--dry-run", "--json").stdout)

@@ -36,6 +36,8 @@ class LayerResult:
     after: int
     note: str = ""
     seconds: float = 0.0
+    #: proof-scan places whose findings are this layer's ``after`` (instead of counting it again)
+    scan_keys: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "before": self.before, "after": self.after, **({"note": self.note} if self.note
@@ -112,30 +114,40 @@ def erase(runtime: Runtime, user_id: str, *, wait: bool = False) -> ErasureRepor
     t0 = time.perf_counter()
     report.scan = proof_scan(runtime, subject)
     report.steps["proof scan"] = time.perf_counter() - t0
-    for r in warehouse_layers:  # what is left is what the independent scan found there
-        r.after = report.scan.get(r.layer, 0)
+    for r in report.layers:  # what is left is what the independent scan found there
+        if r.scan_keys:
+            r.after = sum(n for k, n in report.scan.items() if k.startswith(r.scan_keys))
     report.seconds = time.perf_counter() - started
     log.info("erased user_key %s… in %.2f s (clean=%s)", subject.user_key[:12], report.seconds, report.clean)
     return report
 
 
-def _layer(name: str, count: Counter, delete: Callable[[], Any], note: str = "") -> LayerResult:
+def _layer(name: str, count: Counter | None, delete: Callable[[], Any], note: str = "",
+           scan_keys: tuple[str, ...] = ()) -> LayerResult:
     """Delete, then count what is left. ``delete`` returns how many rows it removed (the "before":
-    it removes every match, so counting first would scan the store once more for the same number)."""
+    it removes every match, so counting first would scan the store once more for the same number).
+    With ``scan_keys`` (and no ``count``), what is left is what the proof scan finds there: a large
+    store (the log, stream state) is then read once after the delete, not twice."""
     t0 = time.perf_counter()
     before = delete()
     before = before if isinstance(before, int) else 0
-    return LayerResult(name, before, count(), note, seconds=time.perf_counter() - t0)
+    after = count() if count is not None else 0
+    return LayerResult(name, before, after, note, seconds=time.perf_counter() - t0, scan_keys=scan_keys)
 
 
-def _log(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any], str]:
+def _log(runtime: Runtime, s: Subject) -> tuple[Counter | None, Callable[[], Any], str, tuple[str, ...]]:
+    """After: the proof scan's search of the log (the SQLite file byte by byte, else the backend's
+    ``count_key``; a backend that cannot erase counts as a finding there)."""
     from hexlake.log import get_log
     from hexlake.log.protocol import as_key_eraser
 
+    log_file = runtime.paths.log_db
+    keys = (f"file {log_file.relative_to(runtime.paths.root)}",) if runtime.settings.resolved_log_url().startswith(
+        "sqlite:") else ("log",)
     eraser = as_key_eraser(get_log(runtime))
     if eraser is None:
-        return (lambda: 0), (lambda: None), f"{type(get_log(runtime)).__name__} cannot erase (no SUPPORTS_ERASE_KEY)"
-    return (lambda: eraser.count_key(s.user_key)), (lambda: eraser.erase_key(s.user_key)), ""
+        return None, (lambda: None), f"{type(get_log(runtime)).__name__} cannot erase (no SUPPORTS_ERASE_KEY)", keys
+    return None, (lambda: eraser.erase_key(s.user_key)), "", keys
 
 
 def _warehouse(runtime: Runtime, s: Subject, *, wait: bool, steps: dict[str, float],
@@ -153,13 +165,21 @@ def _warehouse(runtime: Runtime, s: Subject, *, wait: bool, steps: dict[str, flo
     t0 = time.perf_counter()
     with _transform_lock():  # a run in this process must not write back rows it read before the delete
         tables = pw.user_tables(wh)
-        raw, days = pw.delete_raw_events(wh, s.user_key, intervals.USER_EVENT_TYPES, tables)
-        deleted = pw.delete_rows(wh, s.user_key, ("main", "public", "sqlmesh__", "staging", "marts"),
-                                 exclude=frozenset({pw.raw_table(wh)}), tables=tables)
+        cur = wh.cursor()
+        intervals.ensure(cur)  # outside the transaction: a failed statement would abort it
+        cur.execute("BEGIN")  # all tables or none, and one commit (DuckDB: one WAL flush)
+        try:
+            raw, days = pw.delete_raw_events(wh, s.user_key, intervals.USER_EVENT_TYPES, tables, cur=cur)
+            deleted = pw.delete_rows(wh, s.user_key, ("main", "public", "sqlmesh__", "staging", "marts"),
+                                     exclude=frozenset({pw.raw_table(wh)}), tables=tables, cur=cur)
+            if days:  # the loader's late-data log: the next run restates exactly these days per model
+                intervals.record_days(cur, days)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
         if raw:
             deleted[pw.raw_table(wh)] = raw
-        if days:  # the loader's late-data log: the next run restates exactly these days per model
-            intervals.record_days(wh, days)
     steps["warehouse delete"] = time.perf_counter() - t0
     built = any(schema.startswith("sqlmesh__") for schema, *_ in tables)
     restated = _restate(runtime, days, built=built, wait=wait, steps=steps)
@@ -238,7 +258,7 @@ def _online(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
     return (lambda: 1 if store.get(key) is not None else 0), (lambda: store.delete([key]))  # how many existed
 
 
-def _stream(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
+def _stream(runtime: Runtime, s: Subject) -> tuple[Counter | None, Callable[[], Any], str, tuple[str, ...]]:
     """Per-group state (windows, geofence state, late events, outbox), counters, webhooks."""
     files = [p for p in stores.sqlite_files(runtime.paths.root)
              if p.parent.name == "stream" or p.name == "stream.sqlite"]
@@ -253,7 +273,10 @@ def _stream(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:
         n = sum(stores.sqlite_mentions(p, (s.user_key,), delete=True, skip=frozenset({"processed"})) for p in files)
         return n + (stores.redis_mentions(redis_url, s.user_key, delete=True) if redis_url else 0)
 
-    return count, delete
+    if redis_url:  # Redis keys are counted here: the scan's Redis count is the online store's too
+        return count, delete, "", ()
+    # the files are searched byte by byte by the proof scan (late events can make them large)
+    return None, delete, "", tuple(f"file {p.relative_to(runtime.paths.root)}" for p in files)
 
 
 def _catalog(runtime: Runtime, s: Subject) -> tuple[Counter, Callable[[], Any]]:

@@ -1,10 +1,11 @@
 """Export a person: a zip of everything hexlake holds about them, one file per layer, with a README.
 
 Written to a file (``privacy export --out``, or a temporary file streamed by
-``GET /v1/subjects/{user_id}/export``), entry by entry: warehouse tables are read in pages of
-``PAGE`` rows and written as CSV straight into the zip, so memory stays bounded whatever the
-person's history. Layers: every warehouse table and view with their rows (raw events, offline
-features, staging, marts), the online features, quarantined events (decrypted), imports.
+``GET /v1/subjects/{user_id}/export``), entry by entry: each warehouse table is queried once and
+its rows streamed in pages of ``PAGE`` rows as CSV straight into the zip (no count first), so
+memory stays bounded whatever the person's history. Layers: every warehouse table and view with
+their rows (raw events, offline features, staging, marts), the online features, quarantined
+events (decrypted), imports.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ def export_zip(runtime: Runtime, user_id: str, out: Path) -> dict[str, int]:
     """Write the person's zip to ``out``; rows per file."""
     s = subject_of(runtime, user_id)
     written: dict[str, int] = {}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    # level 1: the CSVs still shrink ~7x (level 6: ~9x, but compressing took half of the export time)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         _warehouse(runtime, s, zf, written)
         _json(zf, "online_features.json", _online(runtime, s), written)
         _json(zf, "quarantine.json", _quarantine(runtime, s), written)
@@ -59,24 +62,44 @@ def _warehouse(runtime: Runtime, s: Subject, zf: zipfile.ZipFile, written: dict[
         if schema.startswith("sqlmesh__"):  # SQLMesh's physical copies of the views exported below
             continue
         where, n = pw.predicate(wh, users, texts)
-        sql, params = f'SELECT * FROM "{schema}"."{table}" WHERE {where}', [s.user_key] * n
-        found = wh.cursor().execute(f"SELECT COUNT(*) FROM ({sql}) AS t", params).fetchone()
-        if found and found[0]:
-            name = f"warehouse/{schema}.{table}.csv"
-            written[name] = _csv_pages(wh, sql, params, zf, name)
+        name = f"warehouse/{schema}.{table}.csv"
+        rows = _csv_pages(wh, f'SELECT * FROM "{schema}"."{table}" WHERE {where}', [s.user_key] * n, zf, name)
+        if rows:
+            written[name] = rows
+
+
+def _pages(wh: Any, sql: str, params: list[Any]) -> Iterator[pa.Table]:
+    """The rows of ``sql`` in pages of at most ``PAGE``, from one execution of the query on DuckDB
+    (a record-batch stream); PostgreSQL pages with LIMIT/OFFSET."""
+    if wh.dialect != "postgres":
+        reader = wh.cursor().execute(sql, params).fetch_record_batch(PAGE)
+        for batch in reader:
+            if batch.num_rows:
+                yield pa.Table.from_batches([batch])
+        return
+    offset = 0
+    while True:
+        page = wh.query_arrow(f"{sql} LIMIT {PAGE} OFFSET {offset}", params)
+        if page.num_rows == 0:
+            return
+        yield page
+        offset += PAGE
 
 
 def _csv_pages(wh: Any, sql: str, params: list[Any], zf: zipfile.ZipFile, name: str) -> int:
-    total, offset = 0, 0
-    with zf.open(name, "w") as entry:
-        while True:
-            page = wh.query_arrow(f"{sql} LIMIT {PAGE} OFFSET {offset}", params)
-            if page.num_rows == 0:
-                break
+    """Write the rows of ``sql`` as CSV into the zip entry ``name``; nothing (no entry) without rows."""
+    total, entry = 0, None
+    try:
+        for page in _pages(wh, sql, params):
+            if entry is None:
+                entry = zf.open(name, "w")
             buf = io.BytesIO()
-            pacsv.write_csv(_flat(page), buf, pacsv.WriteOptions(include_header=offset == 0))
+            pacsv.write_csv(_flat(page), buf, pacsv.WriteOptions(include_header=total == 0))
             entry.write(buf.getvalue())
-            total, offset = total + page.num_rows, offset + PAGE
+            total += page.num_rows
+    finally:
+        if entry is not None:
+            entry.close()
     return total
 
 

@@ -72,22 +72,31 @@ def count_rows(wh: Any, key: str, schemas: tuple[str, ...] | None = None, *, bas
 
 
 def delete_rows(wh: Any, key: str, schemas: tuple[str, ...], *, exclude: frozenset[str] = frozenset(),
-                tables: list[tuple[str, str, list[str], list[str]]] | None = None) -> dict[str, int]:
+                tables: list[tuple[str, str, list[str], list[str]]] | None = None, cur: Any = None) -> dict[str, int]:
     """Delete the person's rows from the base tables of ``schemas`` (prefixes) but ``exclude``
     (``schema.table``); rows deleted per table that had any.
 
-    One statement per table, no count first (``RETURNING`` says how many): each table is read once.
+    One statement per table and no count first (the DELETE says how many): each table is read once.
     """
+    cur = cur if cur is not None else wh.cursor()
     out: dict[str, int] = {}
     for schema, table, users, texts in tables if tables is not None else user_tables(wh):
         if not schema.startswith(schemas) or f"{schema}.{table}" in exclude:
             continue
         where, k = predicate(wh, users, texts)
-        n = len(wh.cursor().execute(f'DELETE FROM "{schema}"."{table}" WHERE {where} RETURNING 1',
-                                    [key] * k).fetchall())
+        n = _delete(wh, cur, f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * k)
         if n:
             out[f"{schema}.{table}"] = n
     return out
+
+
+def _delete(wh: Any, cur: Any, sql: str, params: list[Any]) -> int:
+    """Run a DELETE, return how many rows it removed. DuckDB answers the count itself (its
+    ``RETURNING`` is ~50x slower than the delete: 1 s against 20 ms for 10k of 100k rows)."""
+    if wh.dialect == "postgres":
+        return len(cur.execute(f"{sql} RETURNING 1", params).fetchall())
+    row = cur.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def raw_table(wh: Any) -> str:
@@ -95,24 +104,24 @@ def raw_table(wh: Any) -> str:
 
 
 def delete_raw_events(wh: Any, key: str, user_event_types: tuple[str, ...],
-                      tables: list[tuple[str, str, list[str], list[str]]] | None = None,
+                      tables: list[tuple[str, str, list[str], list[str]]] | None = None, cur: Any = None,
                       ) -> tuple[int, list[tuple[Any, int, int]]]:
-    """Delete the person's raw events (theirs, and others' naming them) in one pass; return how many
-    and, per event day, (day, rows, rows of ``user_event_types`` belonging to someone else): the
-    days whose models must be recomputed, and whether another user's attributes changed."""
+    """Delete the person's raw events (theirs, and others' naming them); return how many and, per
+    event day, (day, rows, rows of ``user_event_types`` belonging to someone else): the days whose
+    models must be recomputed, and whether another user's attributes changed."""
+    cur = cur if cur is not None else wh.cursor()
     schema, table = raw_table(wh).split(".")
     found = [(u, x) for s, t, u, x in (tables if tables is not None else user_tables(wh)) if (s, t) == (schema, table)]
     if not found:  # nothing loaded yet
         return 0, []
     where, n = predicate(wh, *found[0])
-    rows = wh.cursor().execute(f'DELETE FROM "{schema}"."{table}" WHERE {where} '
-                               "RETURNING CAST(ts AS DATE), event_type, user_key", [key] * n).fetchall()
-    per_day: dict[Any, list[int]] = {}
-    for day, event_type, user_key in rows:
-        counts = per_day.setdefault(day, [0, 0])
-        counts[0] += 1
-        counts[1] += int(event_type in user_event_types and user_key is not None and user_key != key)
-    return len(rows), [(d, c[0], c[1]) for d, c in sorted(per_day.items())]
+    types = ", ".join("?" * len(user_event_types))
+    days = [(d, int(rows), int(others)) for d, rows, others in cur.execute(
+        "SELECT CAST(ts AS DATE), COUNT(*), COUNT(*) FILTER (WHERE event_type IN "
+        f'({types}) AND user_key IS NOT NULL AND user_key <> ?) FROM "{schema}"."{table}" WHERE {where} '
+        "GROUP BY 1 ORDER BY 1", [*user_event_types, key, *[key] * n]).fetchall()]
+    deleted = _delete(wh, cur, f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * n)
+    return deleted, days
 
 
 # -- extracted tables ------------------------------------------------------------------------------------
