@@ -24,6 +24,7 @@ from hexlake.privacy.scan import proof_scan
 from hexlake.runtime import Runtime
 from hexlake.transform import operations as transform
 from hexlake.warehouse import get_warehouse
+from tests.extract.conftest import logical_pg, logical_pg_url  # noqa: F401 - the CDC tests' own cluster
 from tests.extract.seed import USERS_DDL, run_pg
 
 from .conftest import events_of, make_runtime, populate
@@ -208,3 +209,28 @@ def test_on_a_postgres_warehouse_raw_tables_are_erased_and_stay_so(
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_change_data_capture_does_not_bring_an_erased_person_back(
+        logical_pg_url: str, tmp_path: Path) -> None:  # noqa: F811 - the fixture imported above
+    """CDC (pgoutput): the erased person's later update and delete arrive through the replication
+    slot and are dropped at landing; another user's change lands."""
+    from hexlake.extract.cdc import drop_cdc
+
+    run_pg(logical_pg_url, USERS_DDL)
+    try:
+        run_pg(logical_pg_url, "INSERT INTO users (id, email, auth_methods, preferred_auth_method, "
+                               "two_factor_enabled, last_login_at, created_at, updated_at) "
+                               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", [user_row(u) for u in (ERASED, *OTHERS)])
+        for rt in make_runtime(tmp_path / "data"):
+            assert extract(rt, logical_pg_url, ["users"], cdc=True, name="app")[0]["rows"] == 3
+            report = erase(rt, str(ERASED))
+            assert report.clean and {r.layer: r.before for r in report.layers}["warehouse main.raw_app_users"] == 1
+            run_pg(logical_pg_url, f"UPDATE users SET failed_login_attempts = 3 WHERE id IN ({ERASED}, {OTHERS[0]})")
+            run_pg(logical_pg_url, f"DELETE FROM users WHERE id = {ERASED}")
+            assert extract(rt, logical_pg_url, ["users"], cdc=True, name="app")[0]["rows"] == 1  # the other's
+            assert count(rt, "SELECT COUNT(*) FROM main.raw_app_users WHERE id = ?", [ERASED]) == 0
+            after = proof_scan(rt, subject_of(rt, str(ERASED)))
+            assert all(n == 0 for n in after.values()), after
+    finally:
+        drop_cdc(logical_pg_url, "app", "users")
