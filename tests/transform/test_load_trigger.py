@@ -69,8 +69,9 @@ def test_after_a_failed_run_new_loads_wait_for_the_tick() -> None:
         assert sched.stop(timeout_s=2.0)
 
 
-def test_the_loader_moves_the_trigger_and_the_setting_turns_it_off(settings: Settings) -> None:
-    runtime = Runtime(settings)
+def test_the_loader_moves_the_trigger_and_the_setting_turns_it_on(settings: Settings) -> None:
+    on = settings.model_copy(update={"transform": TransformConfig(on_load=True)})
+    runtime = Runtime(on)
     try:
         sched = service.create(runtime)
         assert isinstance(sched, service.LoadTriggeredScheduler)
@@ -85,6 +86,5 @@ def test_the_loader_moves_the_trigger_and_the_setting_turns_it_off(settings: Set
         assert second is not None and second > first
     finally:
         runtime.close()
-    off = Settings(data_dir=settings.data_dir, transform=TransformConfig(on_load=False))
-    plain = service.create(Runtime(off))
+    plain = service.create(Runtime(settings))  # off by default: cron ticks only
     assert isinstance(plain, CronScheduler) and not isinstance(plain, service.LoadTriggeredScheduler)
