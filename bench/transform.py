@@ -12,9 +12,10 @@ Smoke run: ``.venv/bin/python -m bench.transform --events 100000 --freshness-sec
    fixed cost of a run), its wall and CPU time; then an incremental run after 1% new events (half
    now, half 1-2 days late).
 4. Floor: the same staging dedupe and marts as one hand-written DuckDB SQL script (CTAS).
-5. Freshness: a writer thread inserts 2,000 events/s into raw_events while the scheduler's job
-   runs back to back in-process (no HTTP server: loader + scheduler path); the lag of an event is
-   the end of the first run whose execution time covers it minus its event time.
+5. Freshness: a writer thread inserts 2,000 events/s into raw_events (recording each batch's days
+   like the raw loader) while the server's transform scheduler runs in its own thread, triggered by
+   the loads (``transform.on_load``; no HTTP server); the lag of an event is the end of the first
+   run whose execution time covers it minus its event time.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ import pyarrow as pa
 from bench._common import percentiles, write_result
 from hexlake.config import Settings
 from hexlake.runtime import Runtime
-from hexlake.transform import operations
-from hexlake.warehouse import get_warehouse
+from hexlake.transform import operations, service
+from hexlake.warehouse import get_warehouse, intervals
 from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 
 TYPES = np.array(["track", "page", "login", "login_failed", "token_refresh", "signup", "identify",
@@ -169,41 +170,52 @@ def cpu_seconds() -> float:
 
 
 def freshness(runtime: Runtime, seconds: float, rate: int) -> dict[str, object]:
+    """A writer loads ``rate`` events/s in batches of 100 ms, recording each batch's days like the
+    raw loader; the server's transform scheduler (``on_load``: a run as soon as a load landed)
+    runs in its own thread. An event's lag: end of the first run whose execution time covers its
+    batch, minus the batch's time (its events are at most 50 ms older)."""
     stop = threading.Event()
     inserted: list[tuple[datetime, int]] = []  # (event time, count)
-    lags: list[float] = []
+    runs: list[tuple[datetime, datetime, float]] = []  # (execution time, end, seconds)
 
     def writer() -> None:
         i = 0
         while not stop.is_set():
             now = datetime.utcnow()
             n = rate // 10
-            load(runtime, make_events(n, now - timedelta(milliseconds=50), now, seed=99, id0=i))
+            batch = make_events(n, now - timedelta(milliseconds=50), now, seed=99, id0=i)
+            load(runtime, batch)
+            intervals.record(get_warehouse(runtime).cursor(), batch)  # what the loader does
             inserted.append((now, n))
             i += n
             time.sleep(max(0.0, 0.1 - (datetime.utcnow() - now).total_seconds()))
 
+    def job(attempt: int) -> None:
+        exec_time, t = datetime.utcnow(), time.perf_counter()
+        operations.run(runtime, execution_time=exec_time, trigger="bench")
+        runs.append((exec_time, datetime.utcnow(), time.perf_counter() - t))
+
+    sched = service.LoadTriggeredScheduler("transform", runtime.settings.transform.cron, job,
+                                           lambda: service.newest_load(runtime), retries=1)
     th = threading.Thread(target=writer, daemon=True)
     th.start()
+    sched.start()
+    time.sleep(seconds)
+    stop.set()
+    th.join()
+    sched.stop(timeout_s=600)  # lets the run in progress finish
+    lags: list[float] = []
     covered = 0
-    runs = []
-    t_end = time.time() + seconds
-    while time.time() < t_end:
-        exec_time = datetime.utcnow()
-        t = time.perf_counter()
-        operations.run(runtime, execution_time=exec_time, trigger="bench")
-        runs.append(time.perf_counter() - t)
-        done = datetime.utcnow()
+    for exec_time, done, _ in runs:
         for ts, n in inserted[covered:]:
             if ts > exec_time:
                 break
             lags.extend([(done - ts).total_seconds()] * n)
             covered += 1
-    stop.set()
-    th.join()
     events = sum(n for _, n in inserted)
     return {"seconds": seconds, "target_rate": rate, "achieved_rate": round(events / seconds),
-            "runs": len(runs), "run_s": percentiles(runs), "lag_s": percentiles(lags)}
+            "runs": len(runs), "run_s": percentiles([r for _, _, r in runs]), "lag_s": percentiles(lags),
+            "events_not_yet_in_marts": events - sum(n for _, n in inserted[:covered])}
 
 
 def main() -> None:
