@@ -4,14 +4,15 @@ with 10k events.
 
 Targets (issue 15): erase ≤ 5 s p50 at 1M events; export of 10k events ≤ 2 s.
 
-Events are sent in event-time order (a live app). Each erasure is of a fresh, ordinary user (N / users events spread over the last 10 days, so
-their days reach past the transform's lookback). Measured beside it, in the same run and data dir:
+Events are sent in event-time order (a live app). Each erasure is of a fresh, ordinary user
+(N / users events spread over the last 10 days, so their days reach past the transform's
+lookback). Measured beside it, in the same run and data dir:
 a plain DuckDB ``DELETE`` of the same person's ``raw_events`` rows (rolled back), the cold
 transform build (a from-scratch rebuild), the transform run that then recomputes the queued days,
 and one erasure with ``wait=True`` (recomputing the marts before returning, the former behaviour).
 
     .venv/bin/python -m bench.privacy                   # 1M events, 2,000 users, 5 erasures
-    .venv/bin/python -m bench.privacy --events 50000    # smoke run (numbers not meaningful)
+    .venv/bin/python -m bench.privacy --events 50000 --users 100   # smoke run (~500 events a user too)
     .venv/bin/python -m bench.privacy --keep /tmp/dd    # build once into /tmp/dd, reuse it next time
 
 Writes bench/results/privacy.json at full size (or with ``--write``).
@@ -168,6 +169,9 @@ def main() -> None:
         t0 = time.perf_counter()
         run = ops.get("transform_run")(runtime)
         queued_run_s = time.perf_counter() - t0
+        from hexlake.warehouse import get_warehouse, intervals
+
+        left = len(intervals.touched(get_warehouse(runtime).cursor()))  # the run consumed the queued days
         waited = erase(runtime, users[-1], wait=True)
     finally:
         runtime.close()
@@ -182,6 +186,7 @@ def main() -> None:
         "baseline_plain_delete_raw_s_median": statistics.median(b[0] for b in baseline),
         "baseline_plain_delete_raw_rows_median": statistics.median(b[1] for b in baseline),
         "queued_transform_run_s": queued_run_s, "queued_run_restated": run.get("restated"),
+        "queued_days_left_after_the_run": left,
         "erase_wait_s": waited.seconds, "erase_wait_clean": waited.clean,
         "export_events": args.export_events, "export_s": export_s, "export_files": written,
     }

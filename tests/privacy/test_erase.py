@@ -65,6 +65,19 @@ def assert_marts_equal_a_rebuild_without_them(runtime: Runtime, rebuilt_dir: Pat
             assert same_rows(mart(runtime, name), mart(rebuilt, name)), name
 
 
+def rows_mentioning(runtime: Runtime, needles: tuple[str, ...]) -> dict[str, int]:
+    """Per table or view of the warehouse, rows whose whole text holds a needle."""
+    cur = get_warehouse(runtime).cursor()
+    names = cur.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    found = {}
+    for schema, table in names:
+        n = cur.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}" t WHERE '
+                        + " OR ".join("strpos(CAST(t AS VARCHAR), ?) > 0" for _ in needles), list(needles)).fetchone()
+        if n and n[0]:
+            found[f"{schema}.{table}"] = n[0]
+    return found
+
+
 def shifted(items: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
     """The same events ``days`` earlier (older than the transform's lookback: late-data days)."""
     return [{**e, "timestamp": (datetime.fromisoformat(e["timestamp"]) - timedelta(days=days)).isoformat()}
@@ -75,6 +88,8 @@ def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtim
     """Rows go at once from every table (proof clean); the aggregate marts' days are queued and
     the next transform run makes every model equal a rebuild without the person."""
     populate(runtime, all_events())
+    held = rows_mentioning(runtime, (subject_of(runtime, ERASED).user_key, ERASED))
+    assert {"main.raw_events", "staging.stg_events", "marts.marts_core_user_activity_daily"} <= set(held)
     report = erase(runtime, ERASED)
     assert report.clean, report.to_text()
     before = {r.layer: r.before for r in report.layers}
@@ -85,6 +100,9 @@ def test_erase_empties_every_layer_and_marts_equal_a_rebuild_without_them(runtim
     assert report.restated is not None and report.restated["status"] == "queued"
     assert report.restated["days"] == sorted({e["timestamp"][:10] for e in all_events()})
     assert "queued" in report.to_text()
+    # Before any run: no row of any table or view, aggregate marts included, holds the key or the
+    # plain id in any column (the whole row as text; the proof scan reads user and JSON columns).
+    assert rows_mentioning(runtime, (report.user_key, ERASED)) == {}
     pending = intervals.touched(get_warehouse(runtime).cursor())
     assert {d.day.isoformat() for d in pending} >= set(report.restated["days"])
 
