@@ -232,3 +232,30 @@ def test_dropped_keys_at_any_depth_and_their_x_pii_override() -> None:
     s = Scrubber(Hasher(SECRET))
     assert s.properties({"Password": "hunter2", "a": {"IP": {"v4": "10.0.0.1"}, "b": 1}}) == {"a": {"b": 1}}
     assert s.properties({"ip": "203.0.113.77", "b": 1}, exempt={"ip": True}) == {"ip": "203.0.113.77", "b": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.one_of(st.sampled_from([*PLAIN, "plain", "Places", "2.1.3"]), st.integers(0, 9)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.sampled_from(["app", "name", "user", "email", "note",
+                                                                             "traits", "uid", "os"]),
+                                                            inner, max_size=4)),
+                    max_leaves=12),
+       st.booleans())
+def test_memoised_nested_objects_equal_a_fresh_scrub(value: Any, person: bool) -> None:
+    warm = Scrubber(Hasher(SECRET))
+    for props in ({"a": value}, {"b": {"c": value}}, {"a": value}):  # seen at one depth, then another
+        assert warm.properties(props, person=person) == Scrubber(Hasher(SECRET)).properties(props, person=person)
+
+
+def test_an_object_found_clean_near_the_top_is_still_cut_at_max_depth() -> None:
+    nested: dict = {"leaf": "plain"}
+    for _ in range(12):
+        nested = {"n": nested}
+    s = Scrubber(Hasher(SECRET))
+    assert s.properties({"x": nested}) == {"x": nested}  # 13 levels under x: within MAX_DEPTH
+    deep: dict = {"x": nested}
+    for _ in range(6):
+        deep = {"d": deep}
+    assert s.properties(deep) == Scrubber(Hasher(SECRET)).properties(deep)
+    assert "plain" not in msgspec.json.encode(s.properties(deep)).decode()

@@ -32,8 +32,8 @@ from hexlake.privacy import detect as d
 from hexlake.privacy.hashing import Hasher, email_domain, mask
 
 POLICIES = ("hash", "mask", "drop", "keep")
-MAX_DEPTH = 16
-_CLEAN_MAX = 100_000  # deeper than any real event: dropped rather than left unchecked
+MAX_DEPTH = 16  # deeper than any real event: dropped rather than left unchecked
+_CLEAN_MAX = 50_000  # entries of each memo of clean objects; cleared when full
 _SUSPECT = d.suspect
 # ``suspect`` inlined in the hot loop: one call less per string
 _PREFILTER, _PREFILTER_ASCII = d.PREFILTER.search, d.PREFILTER_ASCII.search
@@ -101,7 +101,7 @@ class Scrubber:
 class _Walk:
     """One scrub: the policy and whether this is ``context`` (coordinates dropped there)."""
 
-    __slots__ = ("clean", "clean_contexts", "context", "policy", "quiet", "quiet_person", "s")
+    __slots__ = ("clean", "clean_contexts", "clean_person", "context", "policy", "quiet", "quiet_person", "s")
 
     def __init__(self, scrubber: Scrubber, policy: str, *, context: bool):
         self.s = scrubber
@@ -110,9 +110,12 @@ class _Walk:
         # Key classes that change nothing about a scalar here (names matter only about a person).
         self.quiet = _QUIET if context else _QUIET_PROPS
         self.quiet_person = _QUIET_PERSON if context else _QUIET_PERSON_PROPS
-        # Items of small nested objects found clean: the same device/app/os objects come with
-        # every event of a client, so most are answered by one set lookup.
-        self.clean: set[Any] = set()
+        # Nested objects found clean, as JSON (one C call, no tuples built), with the deepest level
+        # they were checked at (deeper, part of them could pass MAX_DEPTH): the same device/app/os
+        # objects come with every event of a client, so most are answered by one lookup. Apart for
+        # objects describing a person (their names are dropped).
+        self.clean: dict[bytes, int] = {}
+        self.clean_person: dict[bytes, int] = {}
         self.clean_contexts: set[bytes] = set()
 
     def top(self, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +139,7 @@ class _Walk:
         if depth > MAX_DEPTH:
             return _DROP
         out: dict[str, Any] | None = None
-        memo, clean = _KEY_MEMO, self.clean
+        memo, clean, clean_person, dumps = _KEY_MEMO, self.clean, self.clean_person, orjson.dumps
         quiet = self.quiet_person if person else self.quiet
         for key, value in node.items():
             # Hot path, inlined: an ordinary key holding a number, an unsuspicious string or an object.
@@ -150,15 +153,20 @@ class _Walk:
                         continue
                 elif kind is dict and exempt is None:
                     sub_person = cls == d.PERSON_CONTAINER
-                    try:  # a small object of plain values seen clean before (app, os, device…)
-                        sig: Any = (sub_person, *value.items())
-                        if sig in clean:
-                            continue
-                    except TypeError:  # holds an object or a list: walk it
+                    seen = clean_person if sub_person else clean
+                    try:  # an object seen clean before (app, os, device…), at this depth or deeper
+                        sig: bytes | None = dumps(value, option=_DUMPS_OPTIONS)
+                    except TypeError:  # not plain JSON: walk it
                         sig = None
+                    if sig is not None:
+                        at = seen.get(sig)
+                        if at is not None and depth <= at:
+                            continue
                     new = self.dict(value, depth + 1, sub_person, None, 0)
-                    if new is value and sig is not None and len(clean) < _CLEAN_MAX:
-                        clean.add(sig)
+                    if new is value and sig is not None:
+                        if len(seen) >= _CLEAN_MAX:
+                            seen.clear()
+                        seen[sig] = max(depth, seen.get(sig, depth))
                     if new is not value:
                         out = dict(node) if out is None else out
                         if new is _DROP:
