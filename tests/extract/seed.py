@@ -19,15 +19,17 @@ USERS_COLS = ("id, email, email_verified, hashed_password, first_name, last_name
               "last_login_at, last_login_ip, created_at, updated_at, deleted_at")
 D = datetime
 USERS: list[tuple[Any, ...]] = [
-    (1, "Ann@Example.com", True, "$2b$ann", "Ann", "Lee", ["email", "google"], "google", True, None, 0,
+    (1, "Ann@Example.com", True, "$2b$ann", "Ann", "Leeworth", ["email", "google"], "google", True, None, 0,
      D(2026, 1, 5, 9), "10.0.0.1", D(2026, 1, 1, 8), D(2026, 1, 5, 9), None),
-    (2, "bob@corp.io", False, None, "Bob", "Ray", ["google"], "google", False, D(2099, 1, 1), 5,
+    (2, "bob@corp.io", False, None, "Bob", "Rayburnes", ["google"], "google", False, D(2099, 1, 1), 5,
      D(2026, 1, 4, 7), "10.0.0.2", D(2026, 1, 2, 8), D(2026, 1, 4, 7), None),
-    (3, "cy@example.com", True, "$2b$cy", "Cy", "Fox", ["email"], "email", False, D(2020, 1, 1), 1,
+    (3, "cy@example.com", True, "$2b$cy", "Cy", "Foxcroft", ["email"], "email", False, D(2020, 1, 1), 1,
      None, None, D(2026, 1, 3, 8), D(2026, 1, 3, 8), None),
 ]
 PLAIN = ["Ann@Example.com", "ann@example.com", "bob@corp.io", "cy@example.com", "$2b$ann", "$2b$cy",
-         "Lee", "Ray", "Fox", "10.0.0.1", "10.0.0.2"]
+         "Leeworth", "Rayburnes", "Foxcroft", "10.0.0.1", "10.0.0.2"]
+# (long enough that the scan of every file cannot match by chance: a 3-letter name once matched
+# bytes of a compressed SQLMesh cache file)
 
 
 def run_pg(url: str, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
