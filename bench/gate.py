@@ -4,7 +4,12 @@ Baseline (same run): DESIGN.md's reference loop — orjson decode, jsonschema-rs
 copied key, three H3 cells, msgspec encode — with none of the gate's checks, privacy rules or
 dedupe. The gap between the two is what the gate's extra work costs.
 
-    .venv/bin/python -m bench.gate            # 20 batches of 1,000 events
+The recursive PII scrub (issue 15, target ≤ 2 µs per event added) is measured as an A/B in the same
+run: the same gate with the recursive ``Scrubber`` and with ``TopLevelScrub``, the top-level-only
+scrub it replaced, alternating batch by batch so both sides see the same machine load; the added
+cost is the difference of the medians of per-batch CPU time.
+
+    .venv/bin/python -m bench.gate            # 20 batches of 1,000 events (the full run)
     .venv/bin/python -m bench.gate --quick    # smoke run
 """
 
@@ -33,12 +38,23 @@ from hexlake.privacy import Hasher
 
 SECRET = b"b" * 32
 SOURCE = SourceInfo(name="bench")
-CONTEXT = {
-    "ip": "198.51.100.23", "locale": "en-US", "timezone": "Europe/Berlin",
-    "app": {"name": "Places", "version": "2.1.3", "build": "213"},
-    "device": {"type": "ios", "model": "iPhone15,2"}, "os": {"name": "iOS", "version": "17.2"},
-    "library": {"name": "hexlake-swift", "version": "0.1.0"},
-}
+_LOCALES = [("en-US", "America/New_York"), ("en-US", "America/Los_Angeles"), ("de-DE", "Europe/Berlin"),
+            ("fr-FR", "Europe/Paris"), ("en-GB", "Europe/London"), ("ja-JP", "Asia/Tokyo")]
+_DEVICES = [("ios", "iPhone15,2", "iOS", ["17.2", "17.4", "18.0"]), ("ios", "iPhone14,5", "iOS", ["16.6", "17.2"]),
+            ("android", "Pixel 8", "Android", ["14"]), ("android", "SM-S918B", "Android", ["13", "14"])]
+
+
+def context_of(user: int) -> dict[str, Any]:
+    """A client's context, the same with each of its events: its own IP (the scrub drops it), and
+    locale, app version, device and OS drawn from small pools (~500 combinations, as in a real fleet)."""
+    r = random.Random(user)
+    locale, tz = r.choice(_LOCALES)
+    kind, model, os_name, os_versions = r.choice(_DEVICES)
+    version = r.choice(["2.1.3", "2.1.4", "2.2.0"])
+    return {"ip": f"198.51.{user // 250 % 256}.{user % 250 + 1}", "locale": locale, "timezone": tz,
+            "app": {"name": "Places", "version": version, "build": version.replace(".", "")},
+            "device": {"type": kind, "model": model}, "os": {"name": os_name, "version": r.choice(os_versions)},
+            "library": {"name": "hexlake-swift" if kind == "ios" else "hexlake-kotlin", "version": "0.1.0"}}
 INTERACTIONS = ["place_view", "place_save", "check_in", "visit", "rating", "directions"]
 
 
@@ -50,12 +66,13 @@ def _point(rng: random.Random) -> dict[str, float]:
 def make_event(rng: random.Random, users: int) -> dict[str, Any]:
     """One realistic event: 35% place, 15% pings, 25% track/page/screen, 10% identify/auth, 15% platform."""
     kind = rng.random()
+    user = rng.randrange(users)
     base: dict[str, Any] = {
         "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "user_id": f"user-{rng.randrange(users)}",
+        "user_id": f"user-{user}",
         "session_id": f"s-{rng.randrange(10_000)}",
         "timestamp": "2024-06-01T12:00:00.000Z",
-        "context": CONTEXT,
+        "context": context_of(user),
         "consent": {"precise_location": rng.random() < 0.3, "analytics": True},
     }
     if kind < 0.35:
@@ -88,6 +105,61 @@ def make_event(rng: random.Random, users: int) -> dict[str, Any]:
                  "review.posted": {"review_id": "r_1", "rating": 5, "target_id": "u_2"}}[event_type]
         base |= {"event_type": event_type, "properties": props}
     return base
+
+
+class TopLevelScrub:
+    """The gate's scrub before issue 15 (known keys at the top of properties, context at any depth
+    by exact key only): the "without" side of the A/B, kept here as it was."""
+
+    _DROP_ANYWHERE = frozenset({"ip", "ip_address", "ipAddress", "ipv4", "ipv6", "x-forwarded-for",
+                                "forwarded_for", "password", "ssn", "latitude", "longitude", "lat", "lng"})
+    _PERSON = frozenset({"name", "first_name", "last_name", "firstName", "lastName", "full_name", "fullName",
+                         "address", "street", "birthday", "date_of_birth", "dob"})
+    _CONTEXT_DROP = _DROP_ANYWHERE | _PERSON
+    _PROPERTY_DROP = frozenset({"ip", "ip_address", "ipAddress", "first_name", "last_name", "firstName",
+                                "lastName", "full_name", "fullName", "address", "street", "birthday",
+                                "date_of_birth", "dob", "password", "ssn"})
+    _HASH = frozenset({"email", "phone", "phone_number", "phoneNumber", "advertisingId", "advertising_id",
+                       "idfa", "gaid"})
+    _PERSON_LEVEL = _CONTEXT_DROP | _HASH
+    _DEEP = _DROP_ANYWHERE | _HASH
+    _PROPERTY = _PROPERTY_DROP | _HASH
+
+    def __init__(self, hasher: Hasher):
+        self.hasher = hasher
+
+    def properties(self, props: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if self._PROPERTY.isdisjoint(props):
+            return props
+        props = dict(props)
+        for key in [k for k in props if k in self._PROPERTY]:
+            if key in self._PROPERTY_DROP:
+                del props[key]
+            else:
+                props[key] = self.hasher.hash_pii(props[key], email=key == "email")
+        return props
+
+    def context(self, context: dict[str, Any], depth: int = 0, person_level: bool = True, **_: Any,
+                ) -> dict[str, Any]:
+        keys = self._PERSON_LEVEL if person_level else self._DEEP
+        out: dict[str, Any] | None = None
+        for key, value in context.items():
+            new = value
+            if key in keys:
+                new = _DROPPED if key in self._CONTEXT_DROP else self.hasher.hash_pii(value, email=key == "email")
+            elif type(value) is dict and (
+                    key == "traits" or not (self._DEEP.isdisjoint(value) and dict not in map(type, value.values()))):
+                new = self.context(value, depth + 1, key == "traits") if depth < 8 else _DROPPED
+            if new is not value:
+                out = dict(context) if out is None else out
+                if new is _DROPPED:
+                    del out[key]
+                else:
+                    out[key] = new
+        return context if out is None else out
+
+
+_DROPPED: Any = object()
 
 
 def make_batches(n_batches: int, size: int, users: int, seed: int = 7) -> list[bytes]:
@@ -174,14 +246,49 @@ def step_breakdown(gate: Gate, registry: SchemaRegistry, batches: list[bytes]) -
     scrubber = gate.scrubber
     raw = [(i.get("properties") or i.get("data") or {}, i.get("context") or {}) for i in items]
     timed("pii_scrub", lambda: [(scrubber.properties(p), scrubber.context(c)) for p, c in raw])
+    top = TopLevelScrub(hasher)
+    timed("pii_scrub_top_level_before", lambda: [(top.properties(p), top.context(c)) for p, c in raw])
     dedupe = DedupeWindow(1_000_000)
     timed("dedupe_reserve", lambda: dedupe.reserve([i["event_id"] for i in items]))
     steps["share_with_location"] = len(with_loc) / max(1, len(events))
     return steps
 
 
-def new_gate(registry: SchemaRegistry) -> Gate:
-    return Gate(registry, Hasher(SECRET), GateConfig(), DedupeWindow(2_000_000))
+def new_gate(registry: SchemaRegistry, *, top_level_scrub: bool = False) -> Gate:
+    gate = Gate(registry, Hasher(SECRET), GateConfig(), DedupeWindow(2_000_000))
+    if top_level_scrub:
+        gate.scrubber = TopLevelScrub(gate.hasher)  # type: ignore[assignment]
+    return gate
+
+
+def scrub_ab(registry: SchemaRegistry, batches: list[bytes], warm: list[bytes], rounds: int) -> dict[str, float]:
+    """The whole gate with the recursive scrub and with the top-level one, batch by batch, alternating
+    which goes first: the added cost is the median of the paired per-batch differences (CPU and wall).
+    Each round starts both gates afresh (their dedupe windows would refuse a batch seen before)."""
+    cpu: dict[str, list[float]] = {"recursive": [], "top_level": []}
+    wall: dict[str, list[float]] = {"recursive": [], "top_level": []}
+    for _ in range(rounds):
+        gates = {"recursive": new_gate(registry), "top_level": new_gate(registry, top_level_scrub=True)}
+        for gate in gates.values():
+            for body in warm:
+                full_gate(gate, body)
+        for i, body in enumerate(batches):
+            n = len(orjson.loads(body))
+            for name in (("recursive", "top_level") if i % 2 else ("top_level", "recursive")):
+                t0, c0 = time.perf_counter(), time.process_time()
+                full_gate(gates[name], body)
+                wall[name].append((time.perf_counter() - t0) / n * 1e6)
+                cpu[name].append((time.process_time() - c0) / n * 1e6)
+    return {
+        "rounds": rounds, "pairs": len(cpu["recursive"]),
+        "recursive_cpu_us_per_event_median": statistics.median(cpu["recursive"]),
+        "top_level_cpu_us_per_event_median": statistics.median(cpu["top_level"]),
+        "added_cpu_us_per_event_median": statistics.median(
+            r - t for r, t in zip(cpu["recursive"], cpu["top_level"], strict=True)),
+        "added_wall_us_per_event_median": statistics.median(
+            r - t for r, t in zip(wall["recursive"], wall["top_level"], strict=True)),
+        "target_added_us_per_event": 2.0,
+    }
 
 
 def main() -> None:
@@ -190,6 +297,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="batches of --size events (default 20)")
     parser.add_argument("--size", type=int, default=1000, help="events per batch (default 1000)")
     parser.add_argument("--users", type=int, default=5000, help="distinct user ids (memo hit rate)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the scrub A/B over the batches (default 3)")
     args = parser.parse_args()
     n_batches = 3 if args.quick else args.batches
     registry = SchemaRegistry(":memory:")
@@ -209,12 +317,14 @@ def main() -> None:
         full_gate(gate, body)
     frozen = time_batches(lambda b: full_gate(gate, b), batches)
     reference = time_batches(reference_loop(registry), batches)
+    scrub = scrub_ab(registry, batches, warm, 1 if args.quick else args.rounds)
     steps = step_breakdown(new_gate(registry), registry, batches)
     gc.unfreeze()
 
     result = {
         "batch_size": args.size, "batches": n_batches, "users": args.users, "quick": args.quick,
         "gate_gc_default": gc_on, "gate_gc_frozen": frozen, "baseline_reference_loop": reference,
+        "scrub_ab": scrub,
         "steps_us_per_event": steps, "target_us_per_event": 10.0,
         "load_avg_at_end": list(__import__("os").getloadavg()),
     }
@@ -227,6 +337,10 @@ def main() -> None:
               f"{r['events_per_s']:9,.0f} events/s")
     for name, value in steps.items():
         print(f"  step {name:34s} {value:6.2f}")
+    print(f"recursive scrub vs top-level (same gate, alternating batches): "
+          f"{scrub['recursive_cpu_us_per_event_median']:.2f} vs {scrub['top_level_cpu_us_per_event_median']:.2f} "
+          f"µs/event CPU; added {scrub['added_cpu_us_per_event_median']:+.2f} CPU, "
+          f"{scrub['added_wall_us_per_event_median']:+.2f} wall (target ≤ 2)")
     print(f"wrote {path}")
 
 
