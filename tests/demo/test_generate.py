@@ -12,7 +12,7 @@ import pytest
 
 from hexlake.demo.generate import DemoWorld
 
-pytestmark = pytest.mark.slow  # generating the worlds takes ~10 s on an idle machine
+pytestmark = pytest.mark.slow  # generating the two worlds: 35 s on the loaded shared machine
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
