@@ -11,6 +11,12 @@ cost is the difference of the medians of per-batch CPU time.
 
     .venv/bin/python -m bench.gate            # 20 batches of 1,000 events (the full run)
     .venv/bin/python -m bench.gate --quick    # smoke run
+
+Instruction counts of the scrub alone (load-independent): run each of these under
+``valgrind --tool=cachegrind --cache-sim=no``; (recursive − top_level) ``I refs`` ÷ events is the
+instructions added per event (the warm-up's misses included):
+
+    .venv/bin/python -m bench.gate --batches 12 --scrub-only recursive|top_level|none
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from h3.api import basic_int as h3i
 from bench._common import machine_info, write_result
 from hexlake.gate import DedupeWindow, Gate, SchemaRegistry, SourceInfo, encode_event, enrich_h3
 from hexlake.gate.config import GateConfig
+from hexlake.gate.scrub import Scrubber
 from hexlake.privacy import Hasher
 
 SECRET = b"b" * 32
@@ -254,6 +261,22 @@ def step_breakdown(gate: Gate, registry: SchemaRegistry, batches: list[bytes]) -
     return steps
 
 
+def scrub_only(kind: str, batches: list[bytes]) -> None:
+    """What the gate hands the scrub (properties without their location): the first 2 batches as a
+    warm-up, then every batch. ``none`` only decodes, the baseline to subtract."""
+    hasher = Hasher(SECRET)
+    scrubber = TopLevelScrub(hasher) if kind == "top_level" else Scrubber(hasher)
+    raw = []
+    for item in (i for body in batches for i in orjson.loads(body)):
+        props = {k: v for k, v in (item.get("properties") or {}).items() if k != "location"}
+        raw.append((props, item.get("context") or {}, item["event_type"] == "identify"))
+    if kind == "none":
+        return
+    for props, ctx, person in raw[:2 * len(raw) // len(batches)] + raw:
+        scrubber.properties(props, policy="hash", exempt=None, person=person)
+        scrubber.context(ctx, policy="hash")
+
+
 def new_gate(registry: SchemaRegistry, *, top_level_scrub: bool = False) -> Gate:
     gate = Gate(registry, Hasher(SECRET), GateConfig(), DedupeWindow(2_000_000))
     if top_level_scrub:
@@ -298,7 +321,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1000, help="events per batch (default 1000)")
     parser.add_argument("--users", type=int, default=5000, help="distinct user ids (memo hit rate)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the scrub A/B over the batches (default 3)")
+    parser.add_argument("--scrub-only", choices=["recursive", "top_level", "none"],
+                        help="only scrub the events (2 batches warm-up, then the rest): for instruction counts")
     args = parser.parse_args()
+    if args.scrub_only:
+        scrub_only(args.scrub_only, make_batches(args.batches, args.size, args.users))
+        return
     n_batches = 3 if args.quick else args.batches
     registry = SchemaRegistry(":memory:")
     warm = make_batches(2, args.size, args.users, seed=1)
