@@ -116,9 +116,16 @@ def delete_raw_events(wh: Any, key: str, user_event_types: tuple[str, ...],
         return 0, []
     where, n = predicate(wh, *found[0])
     types = ", ".join("?" * len(user_event_types))
+    # Days from what the models read: on DuckDB that view adds the cold tier's files (erased with
+    # the sync targets), whose days must be recomputed too.
+    source = f'"{schema}"."{table}"'
+    if wh.dialect != "postgres" and cur.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'raw_events_all'"
+    ).fetchone():
+        source = "main.raw_events_all"
     days = [(d, int(rows), int(others)) for d, rows, others in cur.execute(
         "SELECT CAST(ts AS DATE), COUNT(*), COUNT(*) FILTER (WHERE event_type IN "
-        f'({types}) AND user_key IS NOT NULL AND user_key <> ?) FROM "{schema}"."{table}" WHERE {where} '
+        f"({types}) AND user_key IS NOT NULL AND user_key <> ?) FROM {source} WHERE {where} "
         "GROUP BY 1 ORDER BY 1", [*user_event_types, key, *[key] * n]).fetchall()]
     deleted = _delete(wh, cur, f'DELETE FROM "{schema}"."{table}" WHERE {where}', [key] * n)
     return deleted, days
