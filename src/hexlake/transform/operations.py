@@ -27,6 +27,15 @@ def engine(runtime: Runtime) -> TransformEngine:
     return runtime.resource(ENGINE, lambda rt: TransformEngine(rt.settings))
 
 
+def models_cursor(runtime: Runtime) -> Any:
+    """A cursor where the models' tables are: the warehouse's, or the Spark session's (``spark://``)."""
+    if runtime.settings.resolved_warehouse_url().startswith("spark://"):
+        from hexlake.transform.spark import SparkCursor
+
+        return SparkCursor(engine(runtime).context.engine_adapter)
+    return db.warehouse(runtime).cursor()
+
+
 def run_history(runtime: Runtime) -> DuckRunHistory:
     return runtime.resource(
         HISTORY, lambda rt: DuckRunHistory(db.warehouse(rt), keep=rt.settings.transform.history_keep)
@@ -129,15 +138,17 @@ def history(runtime: Runtime, *, limit: int = 100, model: str | None = None,
 
 def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per model with an event-time column: newest event time it holds and the lag to ``now``."""
-    wh = db.warehouse(runtime)
+    spark = runtime.settings.resolved_warehouse_url().startswith("spark://")
     now = now or datetime.utcnow()
-    raw_newest = _scalar(wh, "SELECT MAX(ts) FROM main.raw_events")
+    cur = models_cursor(runtime)
+    # on Spark the raw events the models read are the lake's (main.raw_events_all)
+    raw_newest = _scalar(cur, f"SELECT MAX(ts) FROM main.{'raw_events_all' if spark else 'raw_events'}")
     late = pending(runtime, now=now)
     out = []
     for name in [*[f"staging.{m}" for m in STAGING], *[f"marts.{m}" for m in MARTS]]:
         col = time_column(name)
         try:
-            rows, newest = wh.cursor().execute(
+            rows, newest = cur.execute(
                 f"SELECT COUNT(*), MAX({col}) FROM {model_table(name)}").fetchone() or (0, None)
         except Exception:  # not built yet
             rows, newest = None, None
@@ -161,9 +172,9 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
     return out + pipeline_freshness(runtime, now)
 
 
-def _scalar(wh: Any, sql: str) -> Any:
+def _scalar(cur: Any, sql: str) -> Any:
     try:
-        row = wh.cursor().execute(sql).fetchone()
+        row = cur.execute(sql).fetchone()
     except Exception:
         return None
     return row[0] if row else None
@@ -180,17 +191,20 @@ def _report_from(exc: TransformError) -> RunReport:
 
 
 def _record(runtime: Runtime, report: RunReport, trigger: str, attempt: int) -> None:
-    wh = db.warehouse(runtime)
+    cur = models_cursor(runtime) if report.evaluations else None
+    counts: dict[str, Any] = {}
     run_id = str(uuid.uuid4())
     rows: list[dict[str, Any]] = []
     for e in report.evaluations:
+        if e.model not in counts:  # a model evaluated in several batches is counted once
+            counts[e.model] = _scalar(cur, f"SELECT COUNT(*) FROM {model_table(e.model)}")
         started = report.started_at
         rows.append({
             "run_id": run_id, "model": e.model, "interval_start": e.interval_start,
             "interval_end": e.interval_end, "started_at": started,
             "finished_at": started + timedelta(milliseconds=e.duration_ms or 0),
             "status": "warning" if e.audits_failed else "success",  # blocking audits raise
-            "rows": _scalar(wh, f"SELECT COUNT(*) FROM {model_table(e.model)}"),
+            "rows": counts[e.model],
             "error": None, "attempt": attempt, "trigger": trigger,
         })
     failed: list[str | None] = [*report.failed_models] or ([] if report.ok else [None])
@@ -214,4 +228,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "transform_restate": restate_range,
 }
 
-__all__ = ["engine", "freshness", "history", "pending", "plan", "restate_range", "run", "run_history", "status"]
+__all__ = ["engine", "freshness", "history", "models_cursor", "pending", "plan", "restate_range", "run",
+           "run_history", "status"]

@@ -23,6 +23,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from hexlake.config import Settings
     from hexlake.log.protocol import EventLog
     from hexlake.runtime import Runtime
     from hexlake.warehouse.config import WarehouseConfig
@@ -50,11 +51,19 @@ def open_warehouse(url: str) -> Warehouse:
     return warehouse
 
 
+def landing_url(settings: Settings) -> str:
+    """The URL of the warehouse the loader writes. ``spark://…`` selects where the SQLMesh models run
+    (Spark over the lake, ``hexlake.transform.spark``); raw landing, run history and the late-day log
+    then stay in the data dir's DuckDB file."""
+    url = settings.resolved_warehouse_url()
+    return f"duckdb:///{settings.paths.warehouse_db}" if url.startswith("spark://") else url
+
+
 def get_warehouse(runtime: Runtime) -> Warehouse:
     """The process's Warehouse, opened once from ``runtime.settings`` with the raw tables ensured."""
 
     def factory(rt: Runtime) -> Warehouse:
-        warehouse = open_warehouse(rt.settings.resolved_warehouse_url())
+        warehouse = open_warehouse(landing_url(rt.settings))
         warehouse.ensure_raw_tables()
         if getattr(warehouse, "dialect", "duckdb") == "duckdb":  # user SQL shares this database
             from hexlake.warehouse.sandbox import harden
@@ -83,6 +92,7 @@ __all__ = [
     "Warehouse",
     "check_read_only",
     "get_warehouse",
+    "landing_url",
     "make_raw_loader",
     "open_warehouse",
 ]
