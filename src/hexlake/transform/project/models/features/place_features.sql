@@ -53,15 +53,25 @@ WITH interactions AS (
     AVG(rating) AS avg_rating
   FROM interactions
   GROUP BY place_id
-), neighbours AS (
-  SELECT a.place_id, COUNT(b.place_id) AS places_within_500m
-  FROM marts.dim_places AS a
-  LEFT JOIN marts.dim_places AS b
-    ON b.place_id <> a.place_id
+), bands AS (
+  /* 0.0045 degrees of latitude > 500 m: a place's neighbours lie in its own band or the two next
+     to it, so the distance test runs on those pairs only (an equi-join), not on every pair. */
+  SELECT place_id, lat, lng, CAST(FLOOR(lat / 0.0045) AS BIGINT) AS band
+  FROM marts.dim_places
+), pairs AS (
+  SELECT a.place_id, b.place_id AS other_id
+  FROM bands AS a
+  CROSS JOIN (VALUES (-1), (0), (1)) AS o(offset_band)
+  JOIN bands AS b
+    ON b.band = a.band + o.offset_band
+    AND b.place_id <> a.place_id
     AND 111320.0 * SQRT(
       POWER(b.lat - a.lat, 2) + POWER((b.lng - a.lng) * COS(RADIANS(a.lat)), 2)
     ) <= 500
-  GROUP BY a.place_id
+), neighbours AS (
+  SELECT place_id, COUNT(*) AS places_within_500m
+  FROM pairs
+  GROUP BY place_id
 )
 SELECT
   p.place_id,
