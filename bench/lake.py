@@ -1,7 +1,10 @@
-"""Cold-tier benchmark: the same query on hot data (DuckDB ``raw_events``) and on the cold tier
-(Iceberg zstd Parquet read through ``raw_events_all``), in the same run and data dir.
+"""Lake benchmark (issue 19), one run, one data dir: marts cold build on Spark against DuckDB, the
+same query on hot data (DuckDB ``raw_events``) and on the cold tier (Iceberg zstd Parquet read
+through ``raw_events_all``), and backup / verify / restore of the whole data dir.
 
-    .venv/bin/python -m bench.lake [--quick] [--events N] [--hot-days D]
+    .venv/bin/python -m bench.lake                 # 1M events (the full run)
+    .venv/bin/python -m bench.lake --quick         # smoke run: 20k events
+    .venv/bin/python -m bench.lake --events N [--hot-days D] [--no-spark] [--no-backup]
 
 1. N events (1M; 20k with --quick) over the 90 days before now, straight into ``raw_events``.
 2. Queries timed (best of 3) on hot data: a daily mart-like aggregate over the old days, and a
@@ -15,11 +18,15 @@ project) on DuckDB, then ``raw_events`` synced to an Iceberg lake and the same m
 ``local[2]`` from it (``HEXLAKE_WAREHOUSE_URL=spark://…``, needs the ``spark`` extra and Java 17);
 every mart is checked equal (``EXCEPT ALL`` both ways, ``as_of`` aside) and both build times are
 reported, with the sync time apart.
+
+Last, unless ``--no-backup``: ``backup create``, ``verify`` and ``restore`` of the data dir (raw
+events hot and cold, marts, the synced lake's catalog aside), timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -83,6 +90,24 @@ def marts_cold_build(runtime: Runtime, tmp: Path, now: datetime) -> dict[str, An
             "spark_over_duckdb": round(spark_s / max(duckdb_s, 1e-9), 2), "marts_equal": True, "mart_rows": marts}
 
 
+def backup_restore(runtime: Runtime, tmp: Path) -> dict[str, Any]:
+    """``backup create``, ``verify`` and ``restore`` (into a new dir) of the data dir, timed."""
+    from hexlake.serve import operations as ops
+
+    t = time.perf_counter()
+    info = ops.get("backup_create")(runtime)
+    create_s = time.perf_counter() - t
+    t = time.perf_counter()
+    check = ops.get("backup_verify")(runtime, id=info["id"])
+    verify_s = time.perf_counter() - t
+    assert check["ok"], check
+    t = time.perf_counter()
+    ops.get("backup_restore")(runtime, id=info["id"], target=str(tmp / "restored"))
+    restore_s = time.perf_counter() - t
+    return {"rows": info["rows"], "files": info["files"], "archive_bytes": info["size"],
+            "create_s": round(create_s, 2), "verify_s": round(verify_s, 2), "restore_s": round(restore_s, 2)}
+
+
 def compare_marts(wh: Any) -> dict[str, int]:
     """Every marts.* table on Spark equals DuckDB's (EXCEPT ALL both ways, ``as_of`` aside); rows per mart."""
     import duckdb
@@ -114,6 +139,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=None, help="Events (default 1M).")
     ap.add_argument("--hot-days", type=int, default=30)
     ap.add_argument("--no-spark", action="store_true", help="Skip the marts cold build on Spark vs DuckDB.")
+    ap.add_argument("--no-backup", action="store_true", help="Skip backup create/verify/restore.")
     args = ap.parse_args()
     n = args.events or (20_000 if args.quick else 1_000_000)
     tmp = Path(tempfile.mkdtemp(prefix="hexlake-bench-lake-"))
@@ -122,6 +148,8 @@ def main() -> None:
     try:
         load(runtime, make_events(n, now - timedelta(days=90), now - timedelta(minutes=5), seed=1))
         marts = None if args.no_spark else marts_cold_build(runtime, tmp, now)
+        if marts:
+            marts["load_avg_after"] = [round(x, 1) for x in os.getloadavg()]
         wh = get_warehouse(runtime)
         cur = wh.cursor()
         cutoff_day = tiers.cutoff_for(args.hot_days, now.date())
@@ -145,8 +173,10 @@ def main() -> None:
                                "rows": len(hot[name][1])} for name in QUERIES},
             "equal_results": True,
             "marts_cold_build": marts,
+            "backup": None if args.no_backup else backup_restore(runtime, tmp),
         }
-        path = write_result("lake_quick" if args.quick else "lake", result)
+        # only the full size writes lake.json; smaller runs are smoke runs
+        path = write_result("lake" if n == 1_000_000 else "lake_quick" if args.quick else f"lake_{n}", result)
         print(result)
         print(f"written {path}")
         catalog.engine.dispose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -107,7 +108,6 @@ def start_session(config: dict[str, str]) -> Any:
 
 def _java_home() -> bool:
     import os
-    from pathlib import Path
 
     home = os.environ.get("JAVA_HOME")
     return bool(home) and (Path(str(home)) / "bin" / "java").exists()
@@ -137,9 +137,6 @@ class LakeSparkEngineAdapter(SparkEngineAdapter):
         written back with ``INSERT OVERWRITE`` (Spark cannot overwrite a table it reads from)."""
         table = exp.to_table(table_name)
         cond = exp.condition(where, dialect=self.dialect) if isinstance(where, str) else where
-        if cond == exp.true():
-            self.execute(f"TRUNCATE TABLE {table.sql(dialect=self.dialect)}")
-            return
         # nothing to delete (every interval of a cold build): no rewrite
         if not self.fetchone(exp.select("1").from_(table).where(cond.copy()).limit(1)):
             return
@@ -254,10 +251,45 @@ def _glob(files: list[str]) -> str | None:
     return root + "/{" + ",".join(os.path.relpath(f, root) for f in files) + "}"
 
 
+def register_tables(adapter: Any, warehouse: Path) -> int:
+    """Re-register the Parquet tables and the models' views a previous process built.
+
+    The session's catalog is in memory, so a new process (the next ``hexlake transform run``
+    without a server) knows no table. Each ``<db>.db/<table>`` directory of the warehouse becomes
+    a table at that location (schema from its files), and each model's view (``marts.x``) points
+    at its newest physical table (``sqlmesh__marts.marts__x__<fingerprint>``)."""
+    newest: dict[str, tuple[float, str]] = {}
+    count = 0
+    for db_dir in sorted(warehouse.glob("*.db")):
+        db = db_dir.name.removesuffix(".db")
+        adapter.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+        for tdir in sorted(p for p in db_dir.iterdir() if p.is_dir() and any(p.glob("*.parquet"))):
+            if tdir.name.startswith("temp_"):
+                continue
+            location = str(tdir).replace("'", "\\'")
+            adapter.execute(f"CREATE TABLE IF NOT EXISTS `{db}`.`{tdir.name}` USING parquet LOCATION '{location}'")
+            count += 1
+            parts = tdir.name.rsplit("__", 1)
+            if db.startswith("sqlmesh__") and len(parts) == 2 and "__" in parts[0]:
+                schema, name = parts[0].split("__", 1)
+                key = f"`{schema}`.`{name}`"
+                mtime = tdir.stat().st_mtime
+                if key not in newest or mtime > newest[key][0]:
+                    newest[key] = (mtime, f"`{db}`.`{tdir.name}`")
+    for view, (_, table) in newest.items():
+        schema = view.split(".")[0]
+        adapter.execute(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        adapter.execute(f"CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {table}")
+    return count
+
+
 def prepare_raw_layer(adapter: Any, settings: Settings) -> int:
-    """(Re)create ``main.raw_events_all`` in the Spark session over the lake; returns the file count."""
+    """(Re)create ``main.raw_events_all`` in the Spark session over the lake; returns the file count.
+    First re-registers what an earlier process built (``register_tables``), once per session."""
     _, lake = parse_url(settings.resolved_warehouse_url())
     files = lake_files(lake)
+    if not adapter.spark.catalog.databaseExists("sqlmesh__marts"):
+        register_tables(adapter, settings.paths.spark_warehouse)
     adapter.execute("CREATE DATABASE IF NOT EXISTS main")
     adapter.execute(raw_view_sql(files))
     return len(files)
