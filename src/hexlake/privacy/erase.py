@@ -61,7 +61,7 @@ class ErasureReport:
     def to_dict(self) -> dict[str, Any]:
         return {"user_key": self.user_key, "clean": self.clean, "seconds": round(self.seconds, 3),
                 "layers": [r.to_dict() for r in self.layers], "scan": self.scan,
-                "restated": self.restated, "steps": {k: round(v, 3) for k, v in self.all_steps().items()}}
+                "restated": self.restated, "step_seconds": {k: round(v, 3) for k, v in self.all_steps().items()}}
 
     def all_steps(self) -> dict[str, float]:
         return {**{r.layer: r.seconds for r in self.layers if r.seconds}, **self.steps}

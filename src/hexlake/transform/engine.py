@@ -117,7 +117,8 @@ class RunReport:
                     "rows": e.rows,
                     "audits_failed": e.audits_failed,
                 }
-                for e in self.evaluations
+                # models run on 2 threads, so completion order varies: report in a stable order
+                for e in sorted(self.evaluations, key=lambda e: (e.model, e.interval_start))
             ],
         }
 
