@@ -55,7 +55,7 @@ async def fetch(sub: Any, n: int, timeout: float = 2.0) -> list[Any]:
     # 2 s so a loaded CI machine still gets what is there
     try:
         return list(await sub.fetch(n, timeout=timeout))
-    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, nats.errors.TimeoutError):
         return []
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # see below
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
@@ -24,6 +25,9 @@ EXAMPLES = int(os.environ.get("HEXLAKE_FUZZ_EXAMPLES", "4"))  # per route; raise
 SLOW_FOR_ADMIN = {("POST", "/v1/admin/transform/run")}
 CALL_TIMEOUT_S = 120  # a first call may load a model; slow is not a 5xx
 _state: dict[str, Any] = {}
+# schemathesis imports its OpenAPI modules on the first load, and pytest rewrites them (it is a pytest
+# plugin): done deep inside a fixture, CPython 3.11.7's ast.parse once failed with "AST constructor
+# recursion depth mismatch" on a loaded CI worker; imported above, at collection, they parse shallow.
 
 
 @pytest.fixture(scope="module")
