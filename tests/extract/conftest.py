@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from hexlake._process import pid_alive
 from hexlake.config import Settings
 from hexlake.runtime import Runtime
 from hexlake.setup import initialise
@@ -43,13 +44,6 @@ def _as_owner(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -111,7 +105,7 @@ def _locked() -> Iterator[dict[str, Any]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {}
-            state["users"] = [p for p in state.get("users", []) if _alive(p)]
+            state["users"] = [p for p in state.get("users", []) if pid_alive(p)]
             yield state
             STATE.write_text(json.dumps(state))
         finally:

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from hexlake._process import pid_alive
 from hexlake.errors import NotFound
 
 _DDL = """
@@ -145,15 +146,6 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -208,7 +200,7 @@ class ImportStore:
             row = self._db.execute("SELECT status, pid FROM imports WHERE id=?", (import_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no import {import_id!r}; list them with `hexlake import status`", field="id")
-            if row[0] == "running" and row[1] != os.getpid() and _alive(row[1]):
+            if row[0] == "running" and row[1] != os.getpid() and pid_alive(row[1]):
                 return False
             self._db.execute(
                 "UPDATE imports SET status='running', pid=?, message=NULL, "

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from hexlake._process import pid_alive
 from hexlake.config import Settings
 from hexlake.errors import HexlakeError, NotInitialised, ServiceUnavailable
 from hexlake.runtime import Runtime
@@ -52,20 +53,13 @@ def read_server_file(path: Path) -> ServerInfo | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
 def find_server(settings: Settings) -> ServerInfo | None:
     """The server running on this data dir, if its pid is alive and it answers /healthz."""
     info = read_server_file(settings.paths.server_file)
-    if info is None or not _alive(info.pid):
+    if info is None or not pid_alive(info.pid):
         return None
     try:
         httpx.get(f"{info.url}/healthz", timeout=2.0).raise_for_status()
