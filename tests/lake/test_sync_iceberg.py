@@ -65,6 +65,31 @@ def test_a_lost_batch_status_is_resent_without_duplicates(warehouse: Warehouse, 
     assert target.count("raw_events") == 3000
 
 
+def test_a_batch_written_by_another_writer_is_replaced_not_appended(tmp_path: Path) -> None:
+    """A new batch is appended (no delete pass); one another target instance wrote meanwhile is
+    seen in the table's new snapshot and replaced, never duplicated."""
+    from datetime import date
+
+    import pyarrow as pa
+
+    url = f"iceberg://{tmp_path / 'lake'}"
+    ours, theirs = IcebergTarget(url), IcebergTarget(url)
+    rows = pa.table({"day": pa.array([date(2024, 5, 1)] * 3), "n": pa.array([1, 2, 3])})
+    ours.write("marts.t", "day", "2024-05-01", rows)
+    ours.write("marts.t", "day", "2024-05-02", rows)  # a new key: appended
+    theirs.write("marts.t", "day", "2024-05-03", rows)
+    ours.write("marts.t", "day", "2024-05-03", rows)  # written by the other instance: replaced
+    ours.write("marts.t", "day", "2024-05-01", rows.slice(0, 1))
+    got = ours.table("marts.t").scan().to_arrow().group_by("_hexlake_batch").aggregate([("n", "count")])
+    assert dict(zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True)) == {
+        "2024-05-01": 1,
+        "2024-05-02": 3,
+        "2024-05-03": 3,
+    }
+    ours.close()
+    theirs.close()
+
+
 def test_erasure_rewrites_the_affected_files_only_that_persons_rows(warehouse: Warehouse, tmp_path: Path) -> None:
     url = f"iceberg://{tmp_path / 'lake'}"
     target = open_target(url)
@@ -87,8 +112,9 @@ def test_erasure_rewrites_the_affected_files_only_that_persons_rows(warehouse: W
     target.close()
 
 
-@pytest.mark.parametrize("url", ["iceberg://relative/dir", "iceberg:///x#mysql://h/db", "iceberg://",
-                                 "iceberg:///x#file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url", ["iceberg://relative/dir", "iceberg:///x#mysql://h/db", "iceberg://", "iceberg:///x#file:///etc/passwd"]
+)
 def test_bad_iceberg_urls_are_config_errors(url: str, tmp_path: Path) -> None:
     with pytest.raises(SyncConfigError) as err:
         open_target(url)
