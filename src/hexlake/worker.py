@@ -79,9 +79,16 @@ def stream_parts(which: Sequence[str]) -> list[str]:
     return [p for p in which if p != "loader" and p not in OPT_IN_PARTS]
 
 
-def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
-               until_idle: bool = False, name: str | None = None,
-               housekeeping: Housekeeping | None = None, stop_timeout_s: float = 8.0) -> dict[str, Any]:
+def run_worker(
+    runtime: Runtime,
+    which: Sequence[str],
+    stop: threading.Event,
+    *,
+    until_idle: bool = False,
+    name: str | None = None,
+    housekeeping: Housekeeping | None = None,
+    stop_timeout_s: float = 8.0,
+) -> dict[str, Any]:
     """Run the chosen parts as background services until ``stop`` is set (or, with ``until_idle``,
     every part has drained the log); then stop them all within ``stop_timeout_s``."""
     from hexlake.log import get_log
@@ -98,8 +105,9 @@ def run_worker(runtime: Runtime, which: Sequence[str], stop: threading.Event, *,
         raw = make_raw_loader(get_log(runtime), get_warehouse(runtime), runtime.settings.warehouse, consumer=name)
         loader = LoaderService(raw, runtime.settings.warehouse.loader_interval_s, exit_when_drained=until_idle)
         services.append(loader)
-    services += [ConsumerService(c, exit_when_drained=until_idle)
-                 for c in (build_consumers(runtime, parts) if parts else [])]
+    services += [
+        ConsumerService(c, exit_when_drained=until_idle) for c in (build_consumers(runtime, parts) if parts else [])
+    ]
     if "pipelines" in which:  # scheduled pipelines (hexlake.pipeline), on their crons
         from hexlake.pipeline.config import load_pipelines
         from hexlake.pipeline.service import PipelineService
@@ -119,8 +127,9 @@ def _check_parts(only: str) -> str:
     """A usage error (exit 2, usage line) naming the valid parts when --only has an unknown one."""
     unknown = sorted({p.strip() for p in only.split(",") if p.strip()} - set(PARTS + OPT_IN_PARTS))
     if unknown:
-        raise typer.BadParameter(f"unknown worker part(s) {', '.join(unknown)}; "
-                                 f"choose from {', '.join(PARTS + OPT_IN_PARTS)}")
+        raise typer.BadParameter(
+            f"unknown worker part(s) {', '.join(unknown)}; choose from {', '.join(PARTS + OPT_IN_PARTS)}"
+        )
     return only
 
 
@@ -129,36 +138,59 @@ def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
     which is the server's when one runs: say so instead of failing on DuckDB's lock."""
     from hexlake.cli_common import server_running
     from hexlake.errors import ConfigError
+    from hexlake.warehouse import landing_url
 
     writers = sorted({"loader", "features", "pipelines"} & set(which))
-    if writers and settings.resolved_warehouse_url().startswith("duckdb") and server_running():
+    # what the writers write is the landing warehouse: with spark://… (models on Spark) that is
+    # still the data dir's DuckDB file
+    if writers and landing_url(settings).startswith("duckdb") and server_running():
         raise ConfigError(
             f"a server runs on {settings.data_dir} and holds its DuckDB warehouse, which takes one writing "
             f"process; the worker's {' and '.join(writers)} cannot write it. Run the worker with "
-            "--only counters,geofences, or give both a shared warehouse (HEXLAKE_WAREHOUSE_URL=postgresql://…)",
-            field="only")
+            "--only counters,geofences, or give both a shared warehouse (HEXLAKE_WAREHOUSE_URL=postgresql://…)"
+            + (
+                " (with spark://… the models run on Spark, but raw events still land in the data dir's DuckDB file)"
+                if settings.resolved_warehouse_url().startswith("spark://")
+                else ""
+            ),
+            field="only",
+        )
     return settings
 
 
 @app.callback(invoke_without_command=True)
 def worker(
-    only: Annotated[str, typer.Option(
-        "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).",
-        callback=_check_parts)] = ",".join(PARTS),
-    until_idle: Annotated[bool, typer.Option(
-        "--until-idle", help="Exit once the log is drained instead of waiting for new events.")] = False,
-    name: Annotated[str | None, typer.Option(
-        "--name", help="Consumer name in the log's status (default: <host>-<pid>).")] = None,
-    trim_keep: Annotated[int, typer.Option(
-        "--trim-keep", help="Redis log: every minute trim entries all groups finished, keeping the newest N "
-                            "(-1: never trim).")] = 100_000,
-    log_retention_days: Annotated[int | None, typer.Option(
-        "--log-retention-days", help="PostgreSQL log: every minute drop finished day partitions older "
-                                     "than N days (default: keep all).")] = None,
+    only: Annotated[
+        str,
+        typer.Option(
+            "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).", callback=_check_parts
+        ),
+    ] = ",".join(PARTS),
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once the log is drained instead of waiting for new events.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Consumer name in the log's status (default: <host>-<pid>).")
+    ] = None,
+    trim_keep: Annotated[
+        int,
+        typer.Option(
+            "--trim-keep",
+            help="Redis log: every minute trim entries all groups finished, keeping the newest N (-1: never trim).",
+        ),
+    ] = 100_000,
+    log_retention_days: Annotated[
+        int | None,
+        typer.Option(
+            "--log-retention-days",
+            help="PostgreSQL log: every minute drop finished day partitions older than N days (default: keep all).",
+        ),
+    ] = None,
 ) -> None:
     """Run the raw loader and stream consumers against HEXLAKE_LOG_URL until SIGTERM/SIGINT (graceful:
     the current batch finishes). Start several, on several machines, with a PostgreSQL or Redis log."""
     from hexlake.cli_common import settings
+
     which = [p.strip() for p in only.split(",") if p.strip()]
     runtime = Runtime(_check_warehouse_free(settings(), which))
     stop = threading.Event()
@@ -169,8 +201,14 @@ def worker(
     configure_logging(runtime.settings.logging, runtime.settings.data_dir)
     started = time.monotonic()
     try:
-        result = run_worker(runtime, which, stop, until_idle=until_idle, name=name,
-                            housekeeping=Housekeeping(runtime, trim_keep, log_retention_days))
+        result = run_worker(
+            runtime,
+            which,
+            stop,
+            until_idle=until_idle,
+            name=name,
+            housekeeping=Housekeeping(runtime, trim_keep, log_retention_days),
+        )
     finally:
         runtime.close()
     log.info("worker %s stopped after %.1fs: %s", result["consumer"], time.monotonic() - started, result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hexlake.runtime import Runtime
 from hexlake.warehouse import Warehouse, get_warehouse
 
@@ -11,4 +13,11 @@ def warehouse(runtime: Runtime) -> Warehouse:
     return get_warehouse(runtime)
 
 
-__all__ = ["warehouse"]
+def models(runtime: Runtime) -> Any:
+    """Where the read API finds the models: the warehouse, or the tables Spark built (``spark://``)."""
+    from hexlake.warehouse.query import models_reader
+
+    return models_reader(runtime)
+
+
+__all__ = ["models", "warehouse"]

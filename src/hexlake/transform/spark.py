@@ -36,11 +36,19 @@ from sqlmesh.core.engine_adapter.spark import SparkEngineAdapter
 from hexlake.config import Settings
 from hexlake.errors import ConfigError
 from hexlake.warehouse.schema import RAW_EVENTS_COLUMNS
+from hexlake.warehouse.sparkmodels import model_views, record_view
 
 SCHEME = "spark://"
 # The raw contract's types spelled for Spark (JSON is text; timestamps are UTC wall times).
-_SPARK_TYPES = {"VARCHAR": "STRING", "JSON": "STRING", "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE",
-                "TIMESTAMP": "TIMESTAMP", "DATE": "DATE"}
+_SPARK_TYPES = {
+    "VARCHAR": "STRING",
+    "JSON": "STRING",
+    "INTEGER": "INT",
+    "BIGINT": "BIGINT",
+    "DOUBLE": "DOUBLE",
+    "TIMESTAMP": "TIMESTAMP",
+    "DATE": "DATE",
+}
 
 Spark.Generator.TYPE_MAPPING = {**Spark.Generator.TYPE_MAPPING, exp.DataType.Type.JSON: "STRING"}
 
@@ -55,8 +63,9 @@ def parse_url(url: str) -> tuple[str, str]:
     params = {k: v[-1] for k, v in parse_qs(query).items()}
     lake = params.get("lake", "")
     if not master or not lake.startswith("/"):
-        raise ConfigError(f"bad Spark warehouse URL {url!r}; use spark://local[2]?lake=/absolute/lake/dir",
-                          field="warehouse_url")
+        raise ConfigError(
+            f"bad Spark warehouse URL {url!r}; use spark://local[2]?lake=/absolute/lake/dir", field="warehouse_url"
+        )
     catalog = params.get("catalog")
     return master, f"iceberg://{lake}" + (f"#{catalog}" if catalog else "")
 
@@ -90,20 +99,26 @@ def start_session(config: dict[str, str]) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise ConfigError("HEXLAKE_WAREHOUSE_URL is spark://… but pyspark is not installed: "
-                          "pip install 'hexlake[spark]'", field="warehouse_url") from None
+        raise ConfigError(
+            "HEXLAKE_WAREHOUSE_URL is spark://… but pyspark is not installed: pip install 'hexlake[spark]'",
+            field="warehouse_url",
+        ) from None
     if not shutil.which("java") and not _java_home():
-        raise ConfigError("HEXLAKE_WAREHOUSE_URL is spark://… but no Java runtime was found (Spark 3.5 needs "
-                          "Java 17): install one (Debian: apt-get install openjdk-17-jre-headless) or set "
-                          "JAVA_HOME", field="warehouse_url")
+        raise ConfigError(
+            "HEXLAKE_WAREHOUSE_URL is spark://… but no Java runtime was found (Spark 3.5 needs "
+            "Java 17): install one (Debian: apt-get install openjdk-17-jre-headless) or set "
+            "JAVA_HOME",
+            field="warehouse_url",
+        )
     builder = SparkSession.builder
     for key, value in {**config, "spark.sql.catalogImplementation": "in-memory"}.items():
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: wrong Java, no memory, …
-        raise ConfigError(f"the Spark session for {config['spark.master']} could not start: {exc}",
-                          field="warehouse_url") from exc
+        raise ConfigError(
+            f"the Spark session for {config['spark.master']} could not start: {exc}", field="warehouse_url"
+        ) from exc
 
 
 def _java_home() -> bool:
@@ -116,21 +131,33 @@ def _java_home() -> bool:
 class LakeSparkEngineAdapter(SparkEngineAdapter):
     """Spark without partitioned tables: an interval is replaced by delete (a rewrite) + append."""
 
-    def _build_table_properties_exp(self, *args: Any, partitioned_by: Any = None,
-                                    partition_interval_unit: Any = None, **kwargs: Any) -> Any:
+    def _build_table_properties_exp(
+        self, *args: Any, partitioned_by: Any = None, partition_interval_unit: Any = None, **kwargs: Any
+    ) -> Any:
         # no PARTITIONED BY (ts): one Hive partition per timestamp value; see the module docstring
         return super()._build_table_properties_exp(*args, **kwargs)
 
-    def _insert_overwrite_by_condition(self, table_name: Any, source_queries: Any,
-                                       target_columns_to_types: Any = None, where: Any = None,
-                                       insert_overwrite_strategy_override: Any = None, **kwargs: Any) -> None:
+    def _insert_overwrite_by_condition(
+        self,
+        table_name: Any,
+        source_queries: Any,
+        target_columns_to_types: Any = None,
+        where: Any = None,
+        insert_overwrite_strategy_override: Any = None,
+        **kwargs: Any,
+    ) -> None:
         # INSERT OVERWRITE of an unpartitioned table replaces all of it: right for a FULL model
         # (no condition), for an interval delete its rows and append the new ones instead
         if where is not None and where != exp.true():
             insert_overwrite_strategy_override = InsertOverwriteStrategy.DELETE_INSERT
         super()._insert_overwrite_by_condition(
-            table_name, source_queries, target_columns_to_types, where,
-            insert_overwrite_strategy_override=insert_overwrite_strategy_override, **kwargs)
+            table_name,
+            source_queries,
+            target_columns_to_types,
+            where,
+            insert_overwrite_strategy_override=insert_overwrite_strategy_override,
+            **kwargs,
+        )
 
     def delete_from(self, table_name: Any, where: str | exp.Expr) -> None:
         """Parquet tables have no DELETE: the rows that stay are copied to a staging table and
@@ -151,12 +178,57 @@ class LakeSparkEngineAdapter(SparkEngineAdapter):
         finally:
             self.drop_table(staging)
 
-    def merge(self, target_table: Any, source_table: Any, target_columns_to_types: Any,
-              unique_key: Sequence[exp.Expr], when_matched: Any = None, merge_filter: Any = None,
-              source_columns: list[str] | None = None, **kwargs: Any) -> None:
+    def create_view(self, view_name: Any, query_or_df: Any, *args: Any, **kwargs: Any) -> None:
+        """Also record the view in the warehouse folder (``sparkmodels.record_view``): the session's
+        catalog is in memory, and readers without Spark (``hexlake query``, the marts API) need it."""
+        super().create_view(view_name, query_or_df, *args, **kwargs)
+        view = exp.to_table(view_name, dialect=self.dialect)
+        source = _plain_source(query_or_df)
+        columns = None
+        if source is not None:
+            columns = [(n, t.sql(dialect="duckdb")) for n, t in self.columns(source).items()]
+        record_view(self._warehouse_dir(), f"{view.db}.{view.name}", source, columns)
+
+    def drop_view(self, view_name: Any, *args: Any, **kwargs: Any) -> None:
+        super().drop_view(view_name, *args, **kwargs)
+        view = exp.to_table(view_name, dialect=self.dialect)
+        record_view(self._warehouse_dir(), f"{view.db}.{view.name}", None)
+
+    def _warehouse_dir(self) -> Path:
+        return Path(str(self.spark.conf.get("spark.sql.warehouse.dir")).removeprefix("file:"))
+
+    def merge(
+        self,
+        target_table: Any,
+        source_table: Any,
+        target_columns_to_types: Any,
+        unique_key: Sequence[exp.Expr],
+        when_matched: Any = None,
+        merge_filter: Any = None,
+        source_columns: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         # no MERGE on Parquet: stage, delete the matching keys (delete_from), append
-        logical_merge(self, target_table, source_table, target_columns_to_types, unique_key,
-                      when_matched=when_matched, merge_filter=merge_filter, source_columns=source_columns)
+        logical_merge(
+            self,
+            target_table,
+            source_table,
+            target_columns_to_types,
+            unique_key,
+            when_matched=when_matched,
+            merge_filter=merge_filter,
+            source_columns=source_columns,
+        )
+
+
+def _plain_source(query: Any) -> str | None:
+    """``db.table`` when ``query`` is ``SELECT * FROM db.table`` (a model's view), else None."""
+    if not isinstance(query, exp.Select) or not query.is_star or query.args.get("where") is not None:
+        return None
+    tables = list(query.find_all(exp.Table))
+    if len(tables) != 1 or not tables[0].db or query.find(exp.Join) is not None:
+        return None
+    return f"{tables[0].db}.{tables[0].name}"
 
 
 class SparkCursor:
@@ -198,7 +270,8 @@ def spark_config(settings: Settings, duckdb_config: Config) -> Config:
     update: dict[str, Any] = {
         "gateways": {"hexlake": GatewayConfig(connection=conn, state_connection=state)},
         "model_defaults": duckdb_config.model_defaults.model_copy(
-            update={"dialect": "spark", "storage_format": "parquet"}),
+            update={"dialect": "spark", "storage_format": "parquet"}
+        ),
     }
     return duckdb_config.model_copy(update=update)
 
@@ -221,6 +294,7 @@ def lake_files(lake_url: str) -> list[str]:
 
 def raw_view_sql(files: list[str]) -> str:
     """``main.raw_events_all`` over ``files``, every column cast to the raw contract's type."""
+
     def typed(source: str) -> str:
         cols = ", ".join(f"CAST({n} AS {_SPARK_TYPES[t.split()[0]]}) AS {n}" for n, t in RAW_EVENTS_COLUMNS)
         return f"SELECT {cols} FROM {source}"
@@ -229,8 +303,9 @@ def raw_view_sql(files: list[str]) -> str:
     sources = [pattern] if pattern else files
     parts = [typed("parquet.`" + f.replace("`", "``") + "`") for f in sources]
     if not parts:  # nothing synced yet: an empty, typed view lets the models build
-        parts = [typed("(SELECT " + ", ".join(f"NULL AS {n}" for n, _ in RAW_EVENTS_COLUMNS) + ") AS e")
-                 + " WHERE FALSE"]
+        parts = [
+            typed("(SELECT " + ", ".join(f"NULL AS {n}" for n, _ in RAW_EVENTS_COLUMNS) + ") AS e") + " WHERE FALSE"
+        ]
     return "CREATE OR REPLACE VIEW main.raw_events_all AS " + " UNION ALL ".join(parts)
 
 
@@ -257,8 +332,7 @@ def register_tables(adapter: Any, warehouse: Path) -> int:
     The session's catalog is in memory, so a new process (the next ``hexlake transform run``
     without a server) knows no table. Each ``<db>.db/<table>`` directory of the warehouse becomes
     a table at that location (schema from its files), and each model's view (``marts.x``) points
-    at its newest physical table (``sqlmesh__marts.marts__x__<fingerprint>``)."""
-    newest: dict[str, tuple[float, str]] = {}
+    at the table recorded for it (``sparkmodels.model_views``)."""
     count = 0
     for db_dir in sorted(warehouse.glob("*.db")):
         db = db_dir.name.removesuffix(".db")
@@ -269,17 +343,12 @@ def register_tables(adapter: Any, warehouse: Path) -> int:
             location = str(tdir).replace("'", "\\'")
             adapter.execute(f"CREATE TABLE IF NOT EXISTS `{db}`.`{tdir.name}` USING parquet LOCATION '{location}'")
             count += 1
-            parts = tdir.name.rsplit("__", 1)
-            if db.startswith("sqlmesh__") and len(parts) == 2 and "__" in parts[0]:
-                schema, name = parts[0].split("__", 1)
-                key = f"`{schema}`.`{name}`"
-                mtime = tdir.stat().st_mtime
-                if key not in newest or mtime > newest[key][0]:
-                    newest[key] = (mtime, f"`{db}`.`{tdir.name}`")
-    for view, (_, table) in newest.items():
-        schema = view.split(".")[0]
-        adapter.execute(f"CREATE DATABASE IF NOT EXISTS {schema}")
-        adapter.execute(f"CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {table}")
+    for view, spec in model_views(warehouse).items():
+        schema, _, name = view.partition(".")
+        table = ".".join(f"`{p}`" for p in str(spec["table"]).split(".", 1))
+        if adapter.spark.catalog.tableExists(str(spec["table"])):
+            adapter.execute(f"CREATE DATABASE IF NOT EXISTS `{schema}`")
+            adapter.execute(f"CREATE VIEW IF NOT EXISTS `{schema}`.`{name}` AS SELECT * FROM {table}")
     return count
 
 
@@ -295,5 +364,15 @@ def prepare_raw_layer(adapter: Any, settings: Settings) -> int:
     return len(files)
 
 
-__all__ = ["LakeSparkConnectionConfig", "LakeSparkEngineAdapter", "SparkCursor", "is_spark", "lake_files",
-           "parse_url", "prepare_raw_layer", "raw_view_sql", "spark_config", "start_session"]
+__all__ = [
+    "LakeSparkConnectionConfig",
+    "LakeSparkEngineAdapter",
+    "SparkCursor",
+    "is_spark",
+    "lake_files",
+    "parse_url",
+    "prepare_raw_layer",
+    "raw_view_sql",
+    "spark_config",
+    "start_session",
+]

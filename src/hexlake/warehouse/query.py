@@ -33,10 +33,14 @@ from hexlake.warehouse.sandbox import (
     visible_tables,
 )
 
-_CATALOGUE_SQL = ("SELECT table_schema, table_name, column_name FROM information_schema.columns "
-                  "WHERE table_catalog = current_database()")
+_CATALOGUE_SQL = (
+    "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+    "WHERE table_catalog = current_database()"
+)
 _OUTCOMES: list[tuple[type[BaseException], str]] = [
-    (QueryRefused, "refused"), (QueryTimeout, "timeout"), (QueryCancelled, "cancelled"),
+    (QueryRefused, "refused"),
+    (QueryTimeout, "timeout"),
+    (QueryCancelled, "cancelled"),
     (TooManyRequests, "throttled"),
 ]
 OnStart = Callable[[Running], None]
@@ -45,8 +49,11 @@ OnStart = Callable[[Running], None]
 class QuerySandbox:
     """The one way user SQL reaches the warehouse."""
 
-    def __init__(self, warehouse: Any, config: QueryConfig, audit: AuditLog):
+    def __init__(self, warehouse: Any, config: QueryConfig, audit: AuditLog, landing: Any = None):
         self.warehouse = warehouse
+        # models on Spark: ``warehouse`` reads them, ``landing`` (the DuckDB file) has the raw tables
+        self.landing = landing
+        self._model_tables: set[tuple[str, str]] = set()
         self.config = config
         self.audit = audit
         self.dialect: str = getattr(warehouse, "dialect", "duckdb")
@@ -68,7 +75,7 @@ class QuerySandbox:
             check_forbidden_kind(caller)
             parsed = parse_query(sql, self.dialect)
             tables = authorise(parsed, caller, self.catalogue.tables(), self._default_schema())
-            result = self._run_checked(parsed, caller, limit, on_start)
+            result = self._run_checked(parsed, caller, limit, on_start, self._source(tables))
             result.tables = tables
             outcome, rows = "ok", len(result.rows)
             return result
@@ -77,10 +84,20 @@ class QuerySandbox:
             error = exc.message
             raise
         finally:
-            self.audit.record(AuditEntry(
-                key_id=caller.key_id, key_kind=caller.kind, via=caller.via, query_text=sql,
-                tables_accessed=tables, rows_returned=rows, executed_at=executed_at,
-                execution_time_ms=round((time.perf_counter() - started) * 1000, 3), outcome=outcome, error=error))
+            self.audit.record(
+                AuditEntry(
+                    key_id=caller.key_id,
+                    key_kind=caller.kind,
+                    via=caller.via,
+                    query_text=sql,
+                    tables_accessed=tables,
+                    rows_returned=rows,
+                    executed_at=executed_at,
+                    execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
+                    outcome=outcome,
+                    error=error,
+                )
+            )
 
     def cancel_all(self, reason: str = "the server is stopping") -> None:
         with self._lock:
@@ -91,20 +108,34 @@ class QuerySandbox:
     def close(self) -> None:
         self.cancel_all()
 
-    def _run_checked(self, parsed: ParsedQuery, caller: Caller, limit: int | None,
-                     on_start: OnStart | None) -> QueryResult:
+    def _source(self, tables: list[str]) -> Any:
+        """The database a statement runs on: the models' reader, or the landing one for raw tables."""
+        if self.landing is None:
+            return self.warehouse
+        models = {tuple(t.split(".", 1)) in self._model_tables for t in tables}
+        if models == {True, False}:
+            raise QueryRefused(
+                "query refused: the models Spark built and the raw tables are in different "
+                "databases; query them separately",
+                field="sql",
+            )
+        return self.landing if models == {False} else self.warehouse
+
+    def _run_checked(
+        self, parsed: ParsedQuery, caller: Caller, limit: int | None, on_start: OnStart | None, source: Any
+    ) -> QueryResult:
         if parsed.kind == "show_tables":
             return visible_tables(caller, self.catalogue.tables())
         cap = min(limit or self.config.max_rows, self.config.max_rows)
         with self.slots.hold(caller.key_id):
             if self.dialect == "postgres":
                 return self._run_postgres(parsed, cap, on_start)
-            return self._run_duckdb(parsed, cap, on_start)
+            return self._run_duckdb(source, parsed, cap, on_start)
 
-    def _run_duckdb(self, parsed: ParsedQuery, cap: int, on_start: OnStart | None) -> QueryResult:
+    def _run_duckdb(self, source: Any, parsed: ParsedQuery, cap: int, on_start: OnStart | None) -> QueryResult:
         import duckdb
 
-        cur = self.warehouse.cursor().cursor()  # its own connection: an interrupt hits this query only
+        cur = source.cursor().cursor()  # its own connection: an interrupt hits this query only
         handle = Running(interrupt=cur.interrupt)
         try:
             with self._tracked(handle, on_start):
@@ -145,8 +176,11 @@ class QuerySandbox:
 
     def _failure(self, handle: Running, exc: Exception) -> HexlakeError:
         if handle.reason == "timeout":
-            return QueryTimeout(f"the query ran longer than {self.config.time_limit_s:g} s and was stopped "
-                                "(query.time_limit_s); narrow it or aggregate first", field="sql")
+            return QueryTimeout(
+                f"the query ran longer than {self.config.time_limit_s:g} s and was stopped "
+                "(query.time_limit_s); narrow it or aggregate first",
+                field="sql",
+            )
         if handle.reason:
             return QueryCancelled(f"the query was cancelled: {handle.reason}", field="sql")
         return BadRequest(f"query failed: {str(exc).splitlines()[0]}", field="sql")
@@ -158,8 +192,16 @@ class QuerySandbox:
         if self.dialect == "postgres":
             sql = _CATALOGUE_SQL.replace("current_database()", "current_database()::text")
             return [tuple(r) for r in self.warehouse.cursor().execute(sql).fetchall()]
-        rows = self.warehouse.cursor().execute(_CATALOGUE_SQL).fetchall()
-        return [(str(s), str(t), str(c)) for s, t, c in rows]
+        rows = [(str(s), str(t), str(c)) for s, t, c in self.warehouse.cursor().execute(_CATALOGUE_SQL).fetchall()]
+        if self.landing is None:
+            return rows
+        self._model_tables = {(s.lower(), t.lower()) for s, t, _ in rows}
+        landing = [(str(s), str(t), str(c)) for s, t, c in self.landing.cursor().execute(_CATALOGUE_SQL).fetchall()]
+        # the landing file's own model schemas (a DuckDB build before Spark was chosen) stay hidden
+        hidden = {s.lower() for s, _, _ in rows} | {
+            s.lower()[9:] for s, _, _ in landing if s.lower().startswith("sqlmesh__")
+        }
+        return rows + [r for r in landing if r[0].lower() not in hidden]
 
 
 class _Tracked:
@@ -182,12 +224,30 @@ class _Tracked:
             self.sandbox._handles.pop(id(self.handle), None)
 
 
-def get_sandbox(runtime: Runtime) -> QuerySandbox:
-    """The process's sandbox over its warehouse (hardens a DuckDB warehouse on first use)."""
+def models_reader(runtime: Runtime) -> Any:
+    """Where the models are read: the warehouse, or with ``HEXLAKE_WAREHOUSE_URL=spark://…`` the
+    tables Spark built, through DuckDB (``hexlake.warehouse.sparkmodels``)."""
     from hexlake.warehouse import get_warehouse
 
-    return runtime.resource("query.sandbox", lambda rt: QuerySandbox(
-        get_warehouse(rt), rt.settings.query, get_audit_log(rt)))
+    if not runtime.settings.resolved_warehouse_url().startswith("spark://"):
+        return get_warehouse(runtime)
+    from hexlake.warehouse.sparkmodels import SparkModels
+
+    return runtime.resource(
+        "warehouse.spark_models", lambda rt: SparkModels(rt.paths.spark_warehouse, rt.settings.query.memory_limit)
+    )
 
 
-__all__ = ["QuerySandbox", "get_sandbox"]
+def get_sandbox(runtime: Runtime) -> QuerySandbox:
+    """The process's sandbox over its models' reader (hardens a DuckDB warehouse on first use)."""
+    from hexlake.warehouse import get_warehouse
+
+    def build(rt: Runtime) -> QuerySandbox:
+        models = models_reader(rt)
+        landing = get_warehouse(rt)
+        return QuerySandbox(models, rt.settings.query, get_audit_log(rt), None if models is landing else landing)
+
+    return runtime.resource("query.sandbox", build)
+
+
+__all__ = ["QuerySandbox", "get_sandbox", "models_reader"]
