@@ -57,7 +57,7 @@ def _date_param(request: Request, name: str, default: date) -> date:
 def _columns(runtime: Runtime, table: str) -> list[str]:
     try:
         # LIMIT 0 rather than DESCRIBE: the same on DuckDB and PostgreSQL
-        cur = db.warehouse(runtime).cursor().execute(f"SELECT * FROM {table} LIMIT 0")
+        cur = db.models(runtime).cursor().execute(f"SELECT * FROM {table} LIMIT 0")
         names = [d[0] for d in cur.description]
         cur.fetchall()
     except Exception as exc:  # the view does not exist until the first plan
@@ -68,7 +68,7 @@ def _columns(runtime: Runtime, table: str) -> list[str]:
 
 
 def _query(runtime: Runtime, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    cur = db.warehouse(runtime).cursor().execute(sql, params)
+    cur = db.models(runtime).cursor().execute(sql, params)
     return [d[0] for d in cur.description], cur.fetchall()
 
 
@@ -101,7 +101,7 @@ def read_mart(
         params.append(value)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     try:
-        total = db.warehouse(runtime).cursor().execute(
+        total = db.models(runtime).cursor().execute(
             f"SELECT COUNT(*) FROM {table}{clause}", params).fetchone()
         select = ", ".join(f'"{c}"' for c in columns)
         cols, rows = _query(
