@@ -59,8 +59,9 @@ def test_popularity_fallback_without_a_model(client: TestClient, runtime: Runtim
     assert body["candidates"] == len(set(recommender(runtime)._top) | mine) > len(body["items"])
 
 
-def test_promoted_model_ranks_with_reasons_and_beats_history(client: TestClient, runtime: Runtime,
-                                                             frames: Frames) -> None:
+def test_promoted_model_ranks_with_reasons_and_beats_history(
+    client: TestClient, runtime: Runtime, frames: Frames
+) -> None:
     inter, _ = _setup(runtime, frames)
     version = _train_and_promote(runtime, inter, frames[1])
     body = _get(client, user_id="user-00003", k=10).json()
@@ -141,11 +142,17 @@ def test_l2_redis_shared_between_processes(redis_url: str) -> None:
     client.close()
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"user_id": "u", "k": 0}, "k"), ({"user_id": "u", "k": 1000}, "k"), ({"k": 3}, "user_id"),
-    ({"user_id": "u", "lat": 10}, "lng"), ({"user_id": "u", "lat": 100, "lng": 1}, "lat"),
-    ({"user_id": "u", "lat": "north", "lng": 1}, "lat"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"user_id": "u", "k": 0}, "k"),
+        ({"user_id": "u", "k": 1000}, "k"),
+        ({"k": 3}, "user_id"),
+        ({"user_id": "u", "lat": 10}, "lng"),
+        ({"user_id": "u", "lat": 100, "lng": 1}, "lat"),
+        ({"user_id": "u", "lat": "north", "lng": 1}, "lat"),
+    ],
+)
 def test_bad_input_is_a_4xx_naming_the_field(client: TestClient, params: dict[str, Any], field: str) -> None:
     r = _get(client, **params)
     assert r.status_code in (400, 422), r.text
@@ -177,8 +184,9 @@ def test_the_online_stores_redis_is_the_l2(tmp_path: Any, redis_url: str) -> Non
         rt.close()
 
 
-def test_place_features_are_materialised_to_the_online_store(client: TestClient, runtime: Runtime,
-                                                             frames: Frames) -> None:
+def test_place_features_are_materialised_to_the_online_store(
+    client: TestClient, runtime: Runtime, frames: Frames
+) -> None:
     from hexlake.ml.service import materialise_places
 
     _setup(runtime, frames)
@@ -192,25 +200,28 @@ def test_place_features_are_materialised_to_the_online_store(client: TestClient,
     assert client.get("/v1/features/places/no-such-place").status_code == 404
 
 
-def test_candidates_include_places_similar_to_the_users_favourites(client: TestClient, runtime: Runtime,
-                                                                   frames: Frames) -> None:
+def test_candidates_include_places_similar_to_the_users_favourites(
+    client: TestClient, runtime: Runtime, frames: Frames
+) -> None:
     """A quiet place whose vector matches the user's favourite becomes a candidate (and is scored)."""
     import numpy as np
 
     from hexlake.ml.vectors import place_vectors
 
     inter, places = _setup(runtime, frames)
-    quiet = pl.DataFrame({"place_id": [f"new-{i}" for i in range(20)], "name": "New", "category": "cafe",
-                          "lat": 0.0, "lng": 0.0})  # no interactions at all: neither popular nor near
+    quiet = pl.DataFrame(
+        {"place_id": [f"new-{i}" for i in range(20)], "name": "New", "category": "cafe", "lat": 0.0, "lng": 0.0}
+    )  # no interactions at all: neither popular nor near
     places = pl.concat([places, quiet])
     key = user_key_of(runtime, "user-00003")
     rec = recommender(runtime)
     rec.refresh(inter, places, now=NOW)
-    snap = rec.snapshot
-    assert snap is not None
+    snap, view = rec.snapshot, rec.view
+    assert snap is not None and view is not None
     fav = snap.user_place.filter(pl.col("user_key") == key).sort(
-        ["user_place_prior", "place_id"], descending=[True, False])["place_id"][0]
-    active = set(rec._candidates(snap, key, []))
+        ["user_place_prior", "place_id"], descending=[True, False]
+    )["place_id"][0]
+    active = set(rec._candidates(view, key, []))
     twin = next(p for p in sorted(places["place_id"].to_list()) if p not in active)
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(len(places), 16)).astype(np.float32)
@@ -219,7 +230,7 @@ def test_candidates_include_places_similar_to_the_users_favourites(client: TestC
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     place_vectors(runtime).upsert({p: p for p in ids}, vecs)
     client.get("/v1/recommend", params={"user_id": "user-00003", "k": 3})  # wires the vector index in
-    assert twin in rec._candidates(snap, key, [])
+    assert twin in rec._candidates(view, key, [])
 
 
 def test_ab_arms_serve_their_model_by_user_hash(client: TestClient, runtime: Runtime, frames: Frames) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from hexlake.errors import BadRequest
 from hexlake.runtime import Runtime
 from hexlake.serve.auth import require_read
 from hexlake.serve.deps import runtime_of
+from hexlake.serve.errors import FastJSONResponse
 
 router = APIRouter(tags=["ml"])
 read_recommend = [Depends(require_read("recommend"))]
@@ -17,22 +19,42 @@ read_search = [Depends(require_read("search"))]
 read_features = [Depends(require_read("features"))]
 
 
-@router.get("/v1/recommend", dependencies=read_recommend)
-def recommend(
+@router.get("/v1/recommend", dependencies=read_recommend, response_model=None)
+async def recommend(
     request: Request,
     user_id: str = Query(..., min_length=1, max_length=256, description="The app's user id (hashed at once)."),
     lat: float | None = Query(None, ge=-90, le=90, description="With lng: prefer places near this point."),
     lng: float | None = Query(None, ge=-180, le=180),
     k: int = Query(10, ge=1, le=100, description="How many places."),
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     """Top ``k`` places for the user, each with ``reasons``; popularity when no model is promoted."""
     if (lat is None) != (lng is None):
         raise BadRequest("lat and lng go together", field="lng" if lng is None else "lat")
     runtime = runtime_of(request)
-    return recommend_for(runtime, user_id, lat, lng, k)
+    # a hit in this process's cache is a dict lookup, answered on the event loop; scoring, Redis (L2)
+    # and the first snapshot build block, so they go to a worker thread
+    body = cached_for(runtime, user_id, lat, lng, k)
+    if body is None:
+        body = await run_in_threadpool(recommend_for, runtime, user_id, lat, lng, k)
+    return FastJSONResponse(body)
+
+
+def cached_for(runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int) -> dict[str, Any] | None:
+    """The response from this process's L1 cache (logged as served), or None: no I/O."""
+    from hexlake.ml.serve import recommender
+
+    rec = recommender(runtime)
+    if rec.view is None:
+        return None
+    user_key = user_key_of(runtime, user_id)
+    result = rec.cached(user_key, lat=lat, lng=lng, k=k)
+    if result is not None:
+        rec.served_event(user_key, result, k)
+    return result
 
 
 def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int) -> dict[str, Any]:
+    """The response (logged as a ``recommendation_served`` event) from the cache or freshly scored."""
     from hexlake.ml.serve import recommender
 
     rec = recommender(runtime)
@@ -52,8 +74,6 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
 
     result = rec.recommend(user_key, lat=lat, lng=lng, k=k, nearby=nearby)
     rec.served_event(user_key, result, k)
-    names = rec.names
-    result["items"] = [{**i, **names.get(i["place_id"], {})} for i in result["items"]]
     return result
 
 

@@ -17,31 +17,39 @@ import orjson
 
 
 class RecommendationCache:
-    def __init__(self, *, ttl_s: float = 60.0, max_entries: int = 10_000, redis: Any = None,
-                 prefix: str = "hexlake:ml:rec:") -> None:
+    def __init__(
+        self, *, ttl_s: float = 60.0, max_entries: int = 10_000, redis: Any = None, prefix: str = "hexlake:ml:rec:"
+    ) -> None:
         self.ttl_s, self.max_entries, self.redis, self.prefix = ttl_s, max_entries, redis, prefix
         self._l1: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.stats = {"l1_hits": 0, "l2_hits": 0, "misses": 0}
 
     def get(self, key: str) -> Any | None:
-        now = time.monotonic()
+        """The value from L1, else from L2 (kept in L1 then), else None."""
+        value = self.get_local(key)
+        if value is not None:
+            return value
+        if self.redis is not None:
+            raw = self.redis.get(self.prefix + key)
+            if raw is not None:
+                value = orjson.loads(raw)
+                self._put_l1(key, value, time.monotonic())
+                self.stats["l2_hits"] += 1
+                return value
+        self.stats["misses"] += 1
+        return None
+
+    def get_local(self, key: str) -> Any | None:
+        """The unexpired L1 value, or None: no I/O, so an event loop may call it."""
         with self._lock:
             item = self._l1.get(key)
-            if item is not None and item[0] > now:
+            if item is not None and item[0] > time.monotonic():
                 self._l1.move_to_end(key)
                 self.stats["l1_hits"] += 1
                 return item[1]
             if item is not None:
                 del self._l1[key]
-        if self.redis is not None:
-            raw = self.redis.get(self.prefix + key)
-            if raw is not None:
-                value = orjson.loads(raw)
-                self._put_l1(key, value, now)
-                self.stats["l2_hits"] += 1
-                return value
-        self.stats["misses"] += 1
         return None
 
     def put(self, key: str, value: Any) -> None:

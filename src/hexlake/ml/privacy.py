@@ -49,21 +49,7 @@ def _datasets(runtime: Runtime, user_key: str, *, delete: bool) -> int:
 def _serving(runtime: Runtime, user_key: str, *, delete: bool) -> int:
     from hexlake.ml.serve import recommender
 
-    rec = recommender(runtime)
-    n = rec.cache.invalidate_user(user_key) if delete else rec.cache.count_user(user_key)
-    snap = rec.snapshot
-    if snap is not None:
-        n += sum(f.filter(pl.col("user_key") == user_key).height
-                 for f in (snap.user, snap.user_place, snap.user_category))
-        if delete:
-            keep = pl.col("user_key") != user_key
-            snap.user, snap.user_place = snap.user.filter(keep), snap.user_place.filter(keep)
-            snap.user_category = snap.user_category.filter(keep)
-    waiting = [e for e in rec.served if e.get("user_key") == user_key]
-    if delete and waiting:
-        with rec._lock:
-            rec.served = [e for e in rec.served if e.get("user_key") != user_key]
-    return n + len(waiting)
+    return recommender(runtime).forget(user_key, delete=delete)
 
 
 __all__ = ["count", "erase"]

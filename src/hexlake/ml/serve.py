@@ -20,17 +20,23 @@ import polars as pl
 
 from hexlake.errors import BadRequest
 from hexlake.ml.cache import RecommendationCache
-from hexlake.ml.features import FEATURES, Snapshot
+from hexlake.ml.features import FEATURES, ServingView, Snapshot
 from hexlake.ml.registry import Registry, arm_for
 from hexlake.runtime import Runtime
 
 MAX_PENDING_EVENTS = 10_000  # served events waiting for the log, at most
+POPULARITY = FEATURES.index("place_interactions_30d")  # the fallback's score
 SERVING_DAYS = 90  # history the serving snapshot reads (training reads all of it)
 REASONS = {
-    "place_interactions_30d": "popular lately", "place_interactions_7d": "busy this week",
-    "place_unique_users": "many people go", "place_followers": "many followers",
-    "place_avg_rating": "well rated", "place_trending": "trending", "user_interactions_30d": "you are active",
-    "user_place_prior": "you have been here", "user_category_share": "a category you like",
+    "place_interactions_30d": "popular lately",
+    "place_interactions_7d": "busy this week",
+    "place_unique_users": "many people go",
+    "place_followers": "many followers",
+    "place_avg_rating": "well rated",
+    "place_trending": "trending",
+    "user_interactions_30d": "you are active",
+    "user_place_prior": "you have been here",
+    "user_category_share": "a category you like",
     "distance_km": "near you",
 }
 
@@ -39,10 +45,10 @@ class Recommender:
     def __init__(self, registry: Registry, cache: RecommendationCache, *, refresh_s: float = 60.0) -> None:
         self.registry, self.cache, self.refresh_s = registry, cache, refresh_s
         self.snapshot: Snapshot | None = None
+        self.view: ServingView | None = None  # the snapshot as lookups, for scoring
         self.snapshot_at = 0.0
         self.names: dict[str, dict[str, str]] = {}
         self._top: list[str] = []
-        self._known: set[str] = set()
         #: place ids -> ids of places similar to them (the vector index), when there are vectors
         self.similar: Callable[[list[str]], list[str]] | None = None
         self._boosters: dict[str, Any] = {}
@@ -60,11 +66,14 @@ class Recommender:
             diff = new.user.select(cols).join(old.user.select(cols), on=cols, how="anti")
             changed = set(diff["user_key"].to_list())
         top = new.place.sort(["place_interactions_30d", "place_id"], descending=[True, False]).head(100)
-        self._top, self._known = top["place_id"].to_list(), set(new.places["place_id"].to_list())
-        names = {r[0]: {"name": r[1], "category": r[2]}
-                 for r in new.places.select("place_id", "name", "category").iter_rows()}
+        names = {
+            r[0]: {"name": r[1], "category": r[2]}
+            for r in new.places.select("place_id", "name", "category").iter_rows()
+        }
+        view = ServingView.of(new)
         with self._lock:
-            self.snapshot, self.snapshot_at, self.names = new, time.monotonic(), names
+            self.snapshot, self.view, self.snapshot_at, self.names = new, view, time.monotonic(), names
+            self._top = top["place_id"].to_list()
         if old is None:
             self.cache.clear()
         for user in changed:
@@ -84,15 +93,35 @@ class Recommender:
         return self._boosters[version]
 
     # --- serving ---
-    def recommend(self, user_key: str, *, lat: float | None = None, lng: float | None = None, k: int = 10,
-                  nearby: Callable[[], list[str]] | None = None) -> dict[str, Any]:
-        """The top ``k`` for ``user_key``; ``nearby`` (called on a cache miss only) lists candidate ids."""
+    def cache_key(self, user_key: str, lat: float | None, lng: float | None, k: int) -> tuple[str, str, str | None]:
+        """(cache key, arm, model version) of a request: the key carries the model and its generation."""
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", field="k")
-        state = self.registry.state()
-        arm, version = arm_for(user_key, state)
-        key = f"{user_key}|{lat if lat is None else round(lat, 3)}|{lng if lng is None else round(lng, 3)}|{k}|" \
-              f"{version}|{self.registry.generation()}"
+        arm, version = arm_for(user_key, self.registry.state())
+        key = (
+            f"{user_key}|{lat if lat is None else round(lat, 3)}|{lng if lng is None else round(lng, 3)}|{k}|"
+            f"{version}|{self.registry.generation()}"
+        )
+        return key, arm, version
+
+    def cached(
+        self, user_key: str, *, lat: float | None = None, lng: float | None = None, k: int = 10
+    ) -> dict[str, Any] | None:
+        """The list from this process's cache (L1, a dict lookup, no I/O), or None."""
+        hit = self.cache.get_local(self.cache_key(user_key, lat, lng, k)[0])
+        return None if hit is None else {**hit, "cached": True}
+
+    def recommend(
+        self,
+        user_key: str,
+        *,
+        lat: float | None = None,
+        lng: float | None = None,
+        k: int = 10,
+        nearby: Callable[[], list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """The top ``k`` for ``user_key``; ``nearby`` (called on a cache miss only) lists candidate ids."""
+        key, arm, version = self.cache_key(user_key, lat, lng, k)
         hit = self.cache.get(key)
         if hit is not None:
             return {**hit, "cached": True}
@@ -103,34 +132,42 @@ class Recommender:
         return {**result, "cached": False}
 
     def _score(self, user_key: str, version: str | None, nearby: list[str], k: int) -> dict[str, Any]:
-        snap = self.snapshot
-        if snap is None or snap.places.is_empty():
+        view, names = self.view, self.names
+        if view is None or not view.row_of:
             return {"items": [], "fallback": "no places", "candidates": 0}
-        cands = self._candidates(snap, user_key, nearby)
-        feats = snap.pair_features(pl.DataFrame({"user_key": [user_key] * len(cands), "place_id": cands}))
-        x = feats.select(FEATURES).to_numpy()
+        cands = self._candidates(view, user_key, nearby)
+        x = view.matrix(user_key, cands)
+        booster = None if version is None else self._booster(version)
         # one thread: LightGBM's OpenMP pool costs more than it saves on a few hundred rows (and the
         # server's other threads compete for the same two cores)
-        booster = None if version is None else self._booster(version)
-        scores = feats["place_interactions_30d"].to_numpy() if booster is None else booster.predict(x, num_threads=1)
+        scores = x[:, POPULARITY] if booster is None else booster.predict(x, num_threads=1)
         order = np.lexsort((np.array(cands), -scores))[:k]
-        # reasons only for the shown items: SHAP contributions cost more than the scores
-        contrib = None if booster is None else booster.predict(x[order], pred_contrib=True, num_threads=1)
-        items = []
-        for pos, i in enumerate(order):
-            reasons = _reasons(contrib[pos]) if contrib is not None else ["popular lately"]
-            items.append({"place_id": cands[i], "position": pos, "score": round(float(scores[i]), 6),
-                          "reasons": reasons})
+        reasons = [["popular lately"]] * len(order) if booster is None else self._explain(version, booster, x[order])
+        items = [
+            {
+                "place_id": cands[i],
+                "position": pos,
+                "score": round(float(scores[i]), 6),
+                "reasons": reasons[pos],
+                **names.get(cands[i], {}),
+            }
+            for pos, i in enumerate(order)
+        ]
         return {"items": items, "fallback": None if version else "popularity", "candidates": len(cands)}
 
-    def _candidates(self, snap: Snapshot, user_key: str, nearby: list[str]) -> list[str]:
+    def _explain(self, version: str | None, booster: Any, x: np.ndarray) -> list[list[str]]:
+        """Reasons of the shown rows only: SHAP contributions cost ~0.3 ms a row, far more than scores."""
+        contrib = booster.predict(x, pred_contrib=True, num_threads=1)
+        return [_reasons(row) for row in contrib]
+
+    def _candidates(self, view: ServingView, user_key: str, nearby: list[str]) -> list[str]:
         """Nearby places, the most active ones, the user's own, and places similar to the user's favourites."""
-        mine = (snap.user_place.filter(pl.col("user_key") == user_key)
-                .sort(["user_place_prior", "place_id"], descending=[True, False])["place_id"].to_list())
+        mine = list(view.history.get(user_key, ()))
         similar = self.similar(mine[:3]) if self.similar is not None and mine else []
         seen: dict[str, None] = {}
+        known = view.row_of
         for p in [*nearby, *self._top, *mine, *similar]:
-            if p in self._known:
+            if p in known:
                 seen.setdefault(p, None)
         return list(seen)[:300]
 
@@ -138,22 +175,64 @@ class Recommender:
         """The ``recommendation_served`` event of one response (ids, positions, model, arm)."""
         rid = str(uuid.uuid4())
         result["recommendation_id"] = rid
-        event = {"event_id": str(uuid.uuid4()), "event_type": "recommendation_served", "user_key": user_key,
-                 "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "properties": {
-            "recommendation_id": rid, "model_version": result["model_version"], "arm": result["arm"], "k": k,
-            "cached": result["cached"], "place_ids": [i["place_id"] for i in result["items"]],
-            "positions": [i["position"] for i in result["items"]]}}
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "recommendation_served",
+            "user_key": user_key,
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "properties": {
+                "recommendation_id": rid,
+                "model_version": result["model_version"],
+                "arm": result["arm"],
+                "k": k,
+                "cached": result["cached"],
+                "place_ids": [i["place_id"] for i in result["items"]],
+                "positions": [i["position"] for i in result["items"]],
+            },
+        }
         with self._lock:
             self.served.append(event)
-            if len(self.served) > MAX_PENDING_EVENTS:  # no ml service draining them (--no-background)
-                del self.served[: len(self.served) - MAX_PENDING_EVENTS]
-                self.dropped_events += 1
+            self._bound()
         return event
 
     def take_served(self) -> list[dict[str, Any]]:
+        """Every waiting event, oldest first; the queue is empty afterwards."""
         with self._lock:
             out, self.served = self.served, []
         return out
+
+    def requeue(self, events: list[dict[str, Any]]) -> None:
+        """Put back events a flush could not log, ahead of newer ones (they go with the next flush)."""
+        with self._lock:
+            self.served[:0] = events
+            self._bound()
+
+    def _bound(self) -> None:
+        over = len(self.served) - MAX_PENDING_EVENTS
+        if over > 0:  # nothing draining them (--no-background) or the log down for long: drop the oldest
+            del self.served[:over]
+            self.dropped_events += over
+
+    def forget(self, user_key: str, *, delete: bool) -> int:
+        """Count (and with ``delete`` drop) the person's cached lists, serving features and waiting events."""
+        n = self.cache.invalidate_user(user_key) if delete else self.cache.count_user(user_key)
+        with self._lock:
+            snap, view = self.snapshot, self.view
+            if snap is not None:
+                n += sum(
+                    f.filter(pl.col("user_key") == user_key).height
+                    for f in (snap.user, snap.user_place, snap.user_category)
+                )
+            waiting = [e for e in self.served if e.get("user_key") == user_key]
+            if delete:
+                self.served = [e for e in self.served if e.get("user_key") != user_key]
+                if snap is not None:
+                    keep = pl.col("user_key") != user_key
+                    snap.user, snap.user_place = snap.user.filter(keep), snap.user_place.filter(keep)
+                    snap.user_category = snap.user_category.filter(keep)
+                if view is not None:
+                    view.forget(user_key)
+        return n + len(waiting)
 
 
 def _reasons(contrib: np.ndarray) -> list[str]:

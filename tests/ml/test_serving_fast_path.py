@@ -1,0 +1,158 @@
+"""The fast serving path: features by lookups equal the polars joins, cache hits answered from L1 and
+logged like misses, and served events flushed in batches by their own service without loss on stop."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from hexlake.ml.api import user_key_of
+from hexlake.ml.features import FEATURES, ServingView, Snapshot
+from hexlake.ml.serve import MAX_PENDING_EVENTS, recommender
+from hexlake.ml.service import MLService, ServedEventsService, flush_served
+from hexlake.runtime import Runtime
+from tests.ml.conftest import NOW
+from tests.ml.test_recommend import _setup
+
+Frames = tuple[pl.DataFrame, pl.DataFrame]
+
+
+def _served_in_log(runtime: Runtime) -> list[bytes]:
+    from hexlake.log import get_log
+
+    batch = get_log(runtime).read("ml-fast-test", "c", 10_000)
+    return [m.payload for m in batch if b"recommendation_served" in m.payload]
+
+
+def test_view_matrix_equals_the_pair_feature_joins(frames: Frames) -> None:
+    inter, places = frames
+    # a place with no position and one with no category: "far" and no taste, as the joins say
+    odd = pl.DataFrame(
+        {
+            "place_id": ["nowhere", "uncategorised"],
+            "name": ["a", "b"],
+            "category": ["cafe", None],
+            "lat": [None, 1.0],
+            "lng": [None, 2.0],
+        }
+    ).cast(places.schema)
+    snap = Snapshot.at(inter, pl.concat([places, odd]), NOW)
+    view = ServingView.of(snap)
+    rng = random.Random(4)
+    ids = [*rng.sample(places["place_id"].to_list(), 60), "nowhere", "uncategorised", "not-in-catalogue"]
+    users = [*rng.sample(inter["user_key"].unique().sort().to_list(), 5), "a-new-user"]
+    for user in users:
+        joined = snap.pair_features(pl.DataFrame({"user_key": [user] * len(ids), "place_id": ids}))
+        expected = joined.select(FEATURES).to_numpy()
+        unknown = dict(zip(FEATURES, expected[-1].tolist(), strict=True))  # "not-in-catalogue"
+        assert unknown["distance_km"] == 50.0 and unknown["place_interactions_30d"] == 0.0
+        np.testing.assert_allclose(view.matrix(user, ids), expected, rtol=1e-12, atol=1e-12)
+    assert view.matrix(users[0], []).shape == (0, len(FEATURES))
+
+
+def test_view_history_is_most_visited_first(frames: Frames) -> None:
+    snap = Snapshot.at(*frames, NOW)
+    view = ServingView.of(snap)
+    user = snap.user_place.sort("user_place_prior", descending=True)["user_key"][0]
+    priors = list(view.history[user].values())
+    assert priors == sorted(priors, reverse=True) and len(priors) > 1
+
+
+def test_a_hit_is_logged_like_a_miss_with_its_own_id(client: TestClient, runtime: Runtime, frames: Frames) -> None:
+    _setup(runtime, frames)
+    first = client.get("/v1/recommend", params={"user_id": "user-00008", "k": 4}).json()
+    second = client.get("/v1/recommend", params={"user_id": "user-00008", "k": 4}).json()
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert first["items"] == second["items"] and all(i["name"] for i in second["items"])
+    assert first["recommendation_id"] != second["recommendation_id"]
+    assert flush_served(runtime) == 2
+    payloads = _served_in_log(runtime)
+    for body in (first, second):
+        assert sum(body["recommendation_id"].encode() in p for p in payloads) == 1
+
+
+def test_hit_answers_from_l1_without_scoring(
+    client: TestClient, runtime: Runtime, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(runtime, frames)
+    rec = recommender(runtime)
+    client.get("/v1/recommend", params={"user_id": "user-00009", "k": 3, "lat": 1.0, "lng": 2.0})
+
+    def no_scoring(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a cache hit must not score")
+
+    monkeypatch.setattr(rec, "_score", no_scoring)
+    body = client.get("/v1/recommend", params={"user_id": "user-00009", "k": 3, "lat": 1.0, "lng": 2.0}).json()
+    assert body["cached"] is True and rec.cache.stats["l1_hits"] == 1
+    # another point is another list: it misses (and would score)
+    with pytest.raises(AssertionError, match="must not score"):
+        client.get("/v1/recommend", params={"user_id": "user-00009", "k": 3, "lat": 1.5, "lng": 2.0})
+
+
+def test_stopping_the_events_service_logs_every_waiting_event(
+    client: TestClient, runtime: Runtime, frames: Frames
+) -> None:
+    _setup(runtime, frames)
+    service = ServedEventsService(runtime, interval_s=60.0)  # no timed flush: only the one at stop
+    service.start()
+    bodies = [client.get("/v1/recommend", params={"user_id": f"user-{i:05d}", "k": 2}).json() for i in range(25)]
+    assert service.stop(10.0)
+    assert recommender(runtime).served == []
+    payloads = _served_in_log(runtime)
+    assert len(payloads) == 25
+    assert all(any(b["recommendation_id"].encode() in p for p in payloads) for b in bodies)
+
+
+def test_a_refused_flush_keeps_the_events_in_order(
+    runtime: Runtime, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hexlake.collect.ingest as ingest_module
+    from hexlake.errors import HexlakeError
+
+    _setup(runtime, frames)
+    rec = recommender(runtime)
+    result = {"items": [{"place_id": "p1", "position": 0}], "model_version": "popularity", "arm": "a", "cached": False}
+    old = [rec.served_event("u1", dict(result), 1) for _ in range(3)]
+    real = ingest_module.ingest
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise HexlakeError("log unavailable")
+
+    monkeypatch.setattr(ingest_module, "ingest", refuse)
+    with pytest.raises(HexlakeError):
+        flush_served(runtime)
+    new = rec.served_event("u1", dict(result), 1)
+    assert [e["event_id"] for e in rec.served] == [e["event_id"] for e in [*old, new]]
+    monkeypatch.setattr(ingest_module, "ingest", real)
+    assert flush_served(runtime) == 4 and rec.served == []
+
+
+def test_the_queue_is_bounded_and_counts_what_it_drops(runtime: Runtime) -> None:
+    rec = recommender(runtime)
+    result = {"items": [], "model_version": "popularity", "arm": "a", "cached": False}
+    for _ in range(MAX_PENDING_EVENTS + 7):
+        rec.served_event("u1", dict(result), 1)
+    assert len(rec.served) == MAX_PENDING_EVENTS and rec.dropped_events == 7
+
+
+def test_the_ml_service_runs_the_events_service(runtime: Runtime) -> None:
+    assert any(isinstance(c, ServedEventsService) for c in MLService(runtime).children)
+
+
+def test_erasure_forgets_the_user_in_the_view(runtime: Runtime, frames: Frames) -> None:
+    _setup(runtime, frames)
+    rec = recommender(runtime)
+    user = user_key_of(runtime, "user-00003")
+    view = rec.view
+    assert view is not None and user in view.users and user in view.history
+    before = view.matrix(user, list(view.history[user]))
+    assert rec.forget(user, delete=True) > 0
+    assert user not in view.users and user not in view.history and user not in view.tastes
+    after = view.matrix(user, list(view.row_of)[:5])
+    assert before[:, FEATURES.index("user_place_prior")].max() > 0
+    assert after[:, FEATURES.index("user_place_prior")].max() == 0 and rec.forget(user, delete=False) == 0
