@@ -9,13 +9,16 @@ Smoke run: ``.venv/bin/python -m bench.transform --events 100000 --freshness-sec
 1. N events (1M; 100k with --quick) generated as Arrow straight into ``raw_events``.
 2. Cold build: ``hexlake.transform.operations.run`` (plan + backfill of every model).
 3. A run with no new data (it still recomputes the lookback window and the as-of FULL models: the
-   fixed cost of a run), its wall and CPU time; then an incremental run after 1% new events (half
-   now, half 1-2 days late).
+   fixed cost of a run), its wall and CPU time, for both tiers (``all``: what ``hexlake transform
+   run`` does) and for the fresh tier alone (what a load-triggered run does between as-of ticks);
+   then an incremental run after 1% new events (half now, half 1-2 days late).
 4. Floor: the same staging dedupe and marts as one hand-written DuckDB SQL script (CTAS).
 5. Freshness: a writer thread inserts 2,000 events/s into raw_events (recording each batch's days
    like the raw loader) while the server's transform scheduler runs in its own thread, triggered by
-   the loads (``transform.on_load``; no HTTP server); the lag of an event is the end of the first
-   run whose execution time covers it minus its event time.
+   the loads (``transform.on_load``; no HTTP server), with the scheduler's tier (``scheduled``: the
+   fresh tier every run, the as-of tier when ``transform.asof_cron`` ticked). The lag of an event
+   is the end of the first run whose execution time covers it minus its event time: the lag into
+   the fresh tier's marts. Runs that also rebuilt the as-of tier are counted (``asof_runs``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bench._common import percentiles, write_result
 from hexlake.config import Settings
 from hexlake.runtime import Runtime
 from hexlake.transform import operations, service
+from hexlake.transform.marts import ASOF
 from hexlake.warehouse import get_warehouse, intervals
 from hexlake.warehouse.backends.duckdb import DuckDBWarehouse
 
@@ -177,6 +181,7 @@ def freshness(runtime: Runtime, seconds: float, rate: int) -> dict[str, object]:
     stop = threading.Event()
     inserted: list[tuple[datetime, int]] = []  # (event time, count)
     runs: list[tuple[datetime, datetime, float]] = []  # (execution time, end, seconds)
+    asof_runs: list[float] = []  # seconds of the runs that also rebuilt the as-of tier
 
     def writer() -> None:
         i = 0
@@ -192,8 +197,10 @@ def freshness(runtime: Runtime, seconds: float, rate: int) -> dict[str, object]:
 
     def job(attempt: int) -> None:
         exec_time, t = datetime.utcnow(), time.perf_counter()
-        operations.run(runtime, execution_time=exec_time, trigger="bench")
+        report = operations.run(runtime, execution_time=exec_time, trigger="bench", tier="scheduled")
         runs.append((exec_time, datetime.utcnow(), time.perf_counter() - t))
+        if any(e["model"] in ASOF for e in report["evaluations"]):
+            asof_runs.append(runs[-1][2])
 
     sched = service.LoadTriggeredScheduler("transform", runtime.settings.transform.cron, job,
                                            lambda: service.newest_load(runtime), retries=1)
@@ -215,6 +222,8 @@ def freshness(runtime: Runtime, seconds: float, rate: int) -> dict[str, object]:
     events = sum(n for _, n in inserted)
     return {"seconds": seconds, "target_rate": rate, "achieved_rate": round(events / seconds),
             "runs": len(runs), "run_s": percentiles([r for _, _, r in runs]), "lag_s": percentiles(lags),
+            "lag_is_into": "fresh tier", "asof_cron": runtime.settings.transform.asof_cron,
+            "asof_runs": len(asof_runs), "asof_run_s": [round(r, 2) for r in asof_runs],
             "events_not_yet_in_marts": events - sum(n for _, n in inserted[:covered])}
 
 
@@ -240,6 +249,9 @@ def main() -> None:
         t, c = time.perf_counter(), cpu_seconds()
         operations.run(runtime, trigger="bench")
         noop, noop_cpu = time.perf_counter() - t, cpu_seconds() - c
+        t, c = time.perf_counter(), cpu_seconds()
+        operations.run(runtime, trigger="bench", tier="fresh")
+        noop_fresh, noop_fresh_cpu = time.perf_counter() - t, cpu_seconds() - c
         now = datetime.utcnow()
         load(runtime, make_events(n // 200, now - timedelta(minutes=4), now, seed=2))
         load(runtime, make_events(n // 200, now - timedelta(days=2), now - timedelta(days=1), seed=3))
@@ -251,10 +263,12 @@ def main() -> None:
         result = {
             "events": n, "load_arrow_s": round(load_s, 2), "cold_build_s": round(cold, 2),
             "noop_run_s": round(noop, 2), "noop_run_cpu_s": round(noop_cpu, 2),
+            "noop_fresh_run_s": round(noop_fresh, 2), "noop_fresh_run_cpu_s": round(noop_fresh_cpu, 2),
             "incremental_run_s": round(incr, 2),
             "floor_duckdb_script_s": round(floor, 2),
             "cold_vs_floor_ratio": round(cold / floor, 2), "incremental_vs_floor_ratio": round(incr / floor, 2),
             "freshness": fresh, "quick": n < 1_000_000 or fresh_s < 60,
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         }
         print(result)
         # a smoke run must not overwrite the full run's numbers

@@ -125,7 +125,8 @@ COMMANDS: list[tuple[str, Cmd | str]] = [
 
 # Values that differ between two runs by nature, whatever the path.
 VOLATILE_KEYS = {"duration_ms", "started_at", "finished_at", "created_at", "updated_at", "last_success",
-                 "lag_seconds", "behind_raw_seconds", "last_synced_at", "computed_at", "run_id", "elapsed_s",
+                 "lag_seconds", "behind_raw_seconds", "stale_seconds", "built_as_of", "last_synced_at",
+                 "computed_at", "run_id", "elapsed_s",
                  "write_key", "read_key", "sha256", "high_water", "failed_at", "replayed_at", "revoked_at",
                  "extracted_at", "rate", "records_per_s", "mb_per_s", "seconds", "step_seconds", "execution_time_ms",
                  "elapsed_ms", "duration_s"}

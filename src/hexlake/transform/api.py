@@ -3,7 +3,7 @@ for the transform runs (admin keys only).
 
 * ``GET /v1/metrics/active-users?grain=day|week|month&from=YYYY-MM-DD&to=YYYY-MM-DD``
 * ``GET /v1/marts/{name}?limit=&offset=&<column>=<value>...`` (filters validated per mart)
-* ``GET /v1/freshness`` — per model: newest event time, lag to now, lag behind raw
+* ``GET /v1/freshness`` — per model: tier, newest event time, lag to now, lag behind raw, staleness
 * ``POST /v1/admin/transform/run``, ``GET /v1/admin/transform/status``,
   ``GET /v1/admin/transform/history``
 """
@@ -163,8 +163,10 @@ def freshness(request: Request) -> dict[str, Any]:
 
 @router.post("/v1/admin/transform/run", tags=["admin"], dependencies=admin)
 def admin_run(request: Request) -> dict[str, Any]:
-    """Run the models now (same as one scheduler tick); 500 TransformError names a failed audit."""
-    result: dict[str, Any] = jsonable(operations.run(runtime_of(request), trigger="api"))
+    """Run the models now (``?tier=fresh|asof|all``, default all); 500 TransformError names a
+    failed audit."""
+    tier = request.query_params.get("tier", "all")
+    result: dict[str, Any] = jsonable(operations.run(runtime_of(request), trigger="api", tier=tier))
     return result
 
 

@@ -25,6 +25,12 @@ def _emit(data: Any, as_json: bool, rows: list[dict[str, Any]], columns: list[st
 
 
 
+class Tier(StrEnum):
+    all = "all"
+    fresh = "fresh"
+    asof = "asof"
+
+
 class RunStatus(StrEnum):
     success = "success"
     warning = "warning"
@@ -34,15 +40,19 @@ class RunStatus(StrEnum):
 def run(
     execution_time: Annotated[str | None, typer.Option(
         help="Pretend it is this UTC time (ISO-8601); default now.")] = None,
+    tier: Annotated[Tier, typer.Option(
+        help="fresh: staging and incremental marts; asof: the FULL as-of models (dim_users, "
+             "place_popularity, features...) from the current fresh tier; all: both.")] = Tier.all,
     as_json: JsonOpt = False,
 ) -> None:
-    """Process new and late events into every model (each recomputes its lookback window).
+    """Process new and late events into the models (each incremental one recomputes its lookback
+    window, the as-of ones rebuild as of now).
 
     Applies a plan first if the models or variables changed. Fails with the failing model and
     audit when an audit does not pass; models downstream of it keep their previous data.
     """
     with out.status("running models...", spinner="dots") if not as_json else nullcontext():
-        r = call("transform_run", execution_time=execution_time)
+        r = call("transform_run", execution_time=execution_time, tier=tier.value)
     _emit(r, as_json, r["evaluations"], ["model", "interval_start", "interval_end", "duration_ms"])
     for w in r.get("warnings", []) if not as_json else []:
         out.print(f"[yellow]warning:[/] {w}")
@@ -84,9 +94,11 @@ def history(
 
 @app.command()
 def freshness(as_json: JsonOpt = False) -> None:
-    """Per model: newest event time it holds, lag to now and behind the raw layer."""
+    """Per model: its tier (fresh or asof), newest event time it holds, lag to now and behind the
+    raw layer, and how long ago it was last brought up to date (stale_seconds)."""
     r = call("transform_freshness")
-    _emit(r, as_json, r, ["model", "rows", "newest_event_time", "lag_seconds", "behind_raw_seconds"])
+    _emit(r, as_json, r, ["model", "tier", "rows", "newest_event_time", "behind_raw_seconds",
+                          "stale_seconds"])
     waiting = r[0].get("late_events_pending") if r and not as_json else None
     if waiting:
         out.print(f"[yellow]{waiting} late events (oldest day {r[0]['oldest_late_day']}) wait to be "

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hexlake._configbase import Section
 
@@ -7,6 +7,9 @@ class TransformConfig(Section):
     """SQLMesh models and the built-in scheduler."""
 
     cron: str = Field("* * * * *", description="When the scheduler runs incremental model runs (cron).")
+    asof_cron: str = Field("*/15 * * * *", description="When the scheduler rebuilds the as-of tier: the FULL "
+                           "models over all events (marts_core_dim_users, place_popularity, dim_places, "
+                           "fact_recommendations, features.*). The fresh tier runs on every tick and load.")
     lookback_days: int = Field(3, description="Late-data lookback of incremental models, in days.")
     heatmap_k: int = Field(5, description="Heatmap/place cells with fewer distinct users are suppressed.")
     at_risk_days: int = Field(7, description="A user inactive this many days is 'at_risk'.")
@@ -19,3 +22,10 @@ class TransformConfig(Section):
     retries: int = Field(3, description="Attempts of a failing scheduled run before the next tick.")
     retry_backoff_s: float = Field(2.0, description="First retry delay of a failed run; doubles per attempt.")
     history_keep: int = Field(10_000, description="Most run-history rows kept (oldest pruned).")
+
+    @field_validator("asof_cron")
+    @classmethod
+    def _asof_cron(cls, value: str) -> str:
+        from hexlake.ops.scheduler import validate_cron
+
+        return validate_cron(value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -218,6 +218,7 @@ def sqlmesh_config(settings: Settings) -> Config:
         plan=PlanConfig(auto_categorize_changes=CategorizerConfig.all_full()),
         variables={
             "lookback_days": t.lookback_days,
+            "asof_cron": t.asof_cron,  # the as-of tier's models' cron (hexlake.transform.tiers)
             "heatmap_k": t.heatmap_k,
             "new_days": t.new_days,
             "at_risk_days": t.at_risk_days,
@@ -360,8 +361,14 @@ class TransformEngine:
             self._warm = {}  # prod's snapshots may have changed
             return report
 
-    def run(self, *, execution_time: datetime | None = None) -> RunReport:
-        """Process new and late data: every incremental model recomputes its lookback window.
+    def run(self, *, execution_time: datetime | None = None, select: Collection[str] | None = None,
+            ignore_cron: bool = True, kind: str = "run") -> RunReport:
+        """Process new and late data: every selected incremental model recomputes its lookback window.
+
+        ``select`` (model names, default all) runs only those models; SQLMesh adds nothing
+        upstream of them (the caller runs the tiers in order, see ``hexlake.transform.tiers``).
+        ``ignore_cron=False`` lets each model's own ``cron`` decide whether it is due (SQLMesh
+        processes intervals up to the last cron tick only): how the as-of tier keeps its cadence.
 
         Applies a plan first when the project or the variables changed. Raises ``TransformError``
         when a model or an audit fails; models downstream of it keep their previous data.
@@ -376,7 +383,7 @@ class TransformEngine:
                 planned = self.plan(execution_time=execution_time, backfill=not first)
                 if not planned.ok:
                     raise TransformError(planned.error or "the plan failed", details=[planned.to_dict()])
-            report = RunReport("run", datetime.now())
+            report = RunReport(kind, datetime.now())
             self._refresh_lake()
             self._keep_snapshots_warm()
             with self._console(report) as console:
@@ -385,7 +392,9 @@ class TransformEngine:
                         ENVIRONMENT,
                         execution_time=execution_time,
                         end=execution_time,
-                        ignore_cron=True,
+                        ignore_cron=ignore_cron,
+                        select_models=sorted(select) if select is not None else None,
+                        no_auto_upstream=select is not None,
                         skip_janitor=True,
                     )
                     # NOTHING_TO_DO (every interval up to execution_time already done) is a success too

@@ -17,6 +17,19 @@ STAGING: list[str] = [
     "stg_events", "stg_users", "stg_auth_events", "stg_place_interactions", "stg_location_pings",
 ]
 
+#: The as-of tier (``hexlake.transform.tiers``; a test checks this against the DAG): FULL models
+#: rebuilt over all events on ``transform.asof_cron``. Every other model is in the fresh tier.
+ASOF: frozenset[str] = frozenset({
+    "marts.marts_core_dim_users", "marts.place_popularity", "marts.dim_places", "marts.fact_recommendations",
+    "features.user_features", "features.place_features", "staging.stg_extracted_users",
+})
+
+
+def tier(name: str) -> str:
+    """``fresh`` or ``asof`` for a model's schema-qualified name."""
+    return "asof" if name in ASOF else "fresh"
+
+
 # The event-time column of each model (freshness, default ordering of /v1/marts).
 TIME_COLUMNS: dict[str, str] = {
     "stg_events": "ts",
@@ -58,4 +71,4 @@ def time_column(name: str) -> str:
     return TIME_COLUMNS[name.split(".")[-1]]
 
 
-__all__ = ["MARTS", "ORDER_BY", "STAGING", "TIME_COLUMNS", "model_table", "time_column"]
+__all__ = ["ASOF", "MARTS", "ORDER_BY", "STAGING", "TIME_COLUMNS", "model_table", "tier", "time_column"]

@@ -11,14 +11,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Gauge
+
 from hexlake.errors import BadRequest, TransformError
 from hexlake.ops.runs import DuckRunHistory
 from hexlake.runtime import Runtime
-from hexlake.transform import db, restate
+from hexlake.transform import db, restate, tiers
 from hexlake.transform.engine import RunReport, TransformEngine
-from hexlake.transform.marts import MARTS, STAGING, model_table, time_column
+from hexlake.transform.marts import MARTS, STAGING, model_table, tier, time_column
 
 ENGINE = "transform.engine"
+BUILT_AS_OF = Gauge("hexlake_transform_model_built_as_of_seconds",
+                    "Unix time a model was last brought up to date (the end of the interval its last "
+                    "successful run processed); staleness is time() minus this", ["model", "tier"])
 HISTORY = "transform.history"
 
 
@@ -57,19 +62,22 @@ def _when(value: datetime | str | None) -> datetime | None:
 
 
 def run(runtime: Runtime, *, execution_time: datetime | str | None = None, trigger: str = "cli",
-        attempt: int = 1) -> dict[str, Any]:
-    """Process new and late events into every model; record the run history; report."""
+        attempt: int = 1, tier: str = "all") -> dict[str, Any]:
+    """Process new and late events into the models of ``tier`` (``hexlake.transform.tiers``:
+    fresh, asof, all, or scheduled = fresh plus the as-of models whose cron is due); record the
+    run history; report."""
     eng = engine(runtime)
     cfg = runtime.settings.transform
+    which = tiers.check_tier(tier)
     try:  # first restates the days older than the lookback that loads touched (transform.restate)
         report, restated = restate.run(eng, db.warehouse(runtime), lookback_days=cfg.lookback_days,
-                                       start=cfg.start, execution_time=_when(execution_time))
+                                       start=cfg.start, execution_time=_when(execution_time), tier=which)
     except TransformError as exc:
         failed = _report_from(exc)
         _record(runtime, failed, trigger, attempt)
         raise
     _record(runtime, report, trigger, attempt)
-    return {**report.to_dict(), "restated": restated.to_dict()}
+    return {**report.to_dict(), "tier": which, "restated": restated.to_dict()}
 
 
 def restate_range(runtime: Runtime, *, from_day: str, to_day: str, models: list[str] | None = None,
@@ -137,13 +145,16 @@ def history(runtime: Runtime, *, limit: int = 100, model: str | None = None,
 
 
 def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per model with an event-time column: newest event time it holds and the lag to ``now``."""
+    """Per model with an event-time column: its tier, newest event time it holds, the lag to
+    ``now``, and when it was last brought up to date (``built_as_of``: the end of the interval its
+    last successful run processed) and how long ago that was (``stale_seconds``)."""
     spark = runtime.settings.resolved_warehouse_url().startswith("spark://")
     now = now or datetime.utcnow()
     cur = models_cursor(runtime)
     # on Spark the raw events the models read are the lake's (main.raw_events_all)
     raw_newest = _scalar(cur, f"SELECT MAX(ts) FROM main.{'raw_events_all' if spark else 'raw_events'}")
     late = pending(runtime, now=now)
+    built = last_built(runtime)
     out = []
     for name in [*[f"staging.{m}" for m in STAGING], *[f"marts.{m}" for m in MARTS]]:
         col = time_column(name)
@@ -154,8 +165,10 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
             rows, newest = None, None
         if newest is not None and not isinstance(newest, datetime):
             newest = datetime.combine(newest, datetime.min.time())
+        as_of = built.get(name)
         out.append({
             "model": name,
+            "tier": tier(name),
             "time_column": col,
             "rows": rows,
             "newest_event_time": newest.isoformat() if newest else None,
@@ -163,6 +176,8 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
             "behind_raw_seconds": (
                 round((raw_newest - newest).total_seconds(), 3) if newest and raw_newest else None
             ),
+            "built_as_of": as_of.isoformat() if as_of else None,
+            "stale_seconds": round((now - as_of).total_seconds(), 3) if as_of else None,
             # late events loaded but not yet restated (older than the lookback; the next run does)
             "late_events_pending": late["events"],
             "oldest_late_day": late["oldest_day"],
@@ -170,6 +185,41 @@ def freshness(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str
     from hexlake.pipeline.operations import pipeline_freshness  # scheduled pipelines: last success, failing
 
     return out + pipeline_freshness(runtime, now)
+
+
+_BUILT_DDL = ("CREATE TABLE IF NOT EXISTS ops.transform_built "
+              "(model VARCHAR PRIMARY KEY, built_as_of TIMESTAMP NOT NULL)")
+
+
+def last_built(runtime: Runtime) -> dict[str, datetime]:
+    """Per model, the end of the newest interval a successful run processed: its "as of" time.
+
+    Kept in its own small table (``ops.transform_built``, one row per model), not read from the
+    run history, which back-to-back load-triggered runs prune within minutes."""
+    try:
+        rows = db.warehouse(runtime).cursor().execute(
+            "SELECT model, built_as_of FROM ops.transform_built").fetchall()
+    except Exception:  # no run yet
+        return {}
+    return {str(m): end for m, end in rows}
+
+
+def _record_built(runtime: Runtime, report: RunReport) -> None:
+    newest: dict[str, datetime] = {}
+    for e in report.evaluations:
+        newest[e.model] = max(newest.get(e.model, e.interval_end), e.interval_end)
+    if not newest:
+        return
+    cur = db.warehouse(runtime).cursor()
+    cur.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    cur.execute(_BUILT_DDL)
+    known = last_built(runtime)
+    rows = [(m, max(end, known.get(m, end))) for m, end in sorted(newest.items())]
+    marks = ", ".join("?" * len(rows))
+    cur.execute(f"DELETE FROM ops.transform_built WHERE model IN ({marks})", [m for m, _ in rows])
+    cur.executemany("INSERT INTO ops.transform_built VALUES (?, ?)", rows)
+    for model, end in rows:  # /metrics: staleness = time() - this
+        BUILT_AS_OF.labels(model, tier(model)).set(end.replace(tzinfo=UTC).timestamp())
 
 
 def _scalar(cur: Any, sql: str) -> Any:
@@ -216,6 +266,8 @@ def _record(runtime: Runtime, report: RunReport, trigger: str, attempt: int) -> 
             "trigger": trigger,
         })
     run_history(runtime).record(rows)
+    if report.ok:
+        _record_built(runtime, report)
 
 
 # What the CLI calls through ``cli_common.call`` (listed in ``plugins.OPERATIONS``).

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from hexlake.transform import tiers
 from hexlake.transform.engine import _RUN_LOCK, ENVIRONMENT, RunReport, TransformEngine, _short_name
+from hexlake.transform.tiers import Tier
 from hexlake.warehouse import intervals
 from hexlake.warehouse.intervals import TouchedDay
 
@@ -127,11 +129,13 @@ def downstream(engine: TransformEngine, models: Iterable[str]) -> set[str]:
     return out
 
 
-def remove_intervals(engine: TransformEngine, spans: dict[str, list[Span]]) -> dict[str, list[Span]]:
+def remove_intervals(engine: TransformEngine, spans: dict[str, list[Span]],
+                     full: set[str] | None = None) -> dict[str, list[Span]]:
     """Mark ``spans`` unprocessed so the next run recomputes them; returns what was removed.
 
     Spans are clipped to what the model has processed: later days are new data the run fills
-    anyway, and removing nothing is a no-op.
+    anyway, and removing nothing is a no-op. ``full`` names the FULL models the coming run
+    rebuilds (default all; a fresh-tier run leaves the as-of tier to its cron).
     """
     snapshots = _prod_snapshots(engine)
     pairs: list[tuple[Any, tuple[int, int]]] = []
@@ -149,7 +153,8 @@ def remove_intervals(engine: TransformEngine, spans: dict[str, list[Span]]) -> d
     if pairs:
         # FULL models rebuild from everything, but only when an interval is missing: a run at the
         # same execution time as the last one would skip them, so drop their latest interval too.
-        pairs += [(s, s.intervals[-1]) for s in snapshots.values() if s.model.kind.is_full and s.intervals]
+        pairs += [(s, s.intervals[-1]) for m, s in snapshots.items()
+                  if s.model.kind.is_full and s.intervals and (full is None or m in full)]
         # remove_shared_versions would keep one interval per snapshot (it maps version -> interval)
         engine.context.state_sync.remove_intervals(pairs, remove_shared_versions=False)
     return removed
@@ -167,8 +172,10 @@ def pending_late(cur: Any, execution_time: datetime, lookback_days: int) -> list
 
 
 def run(engine: TransformEngine, warehouse: Any, *, lookback_days: int, start: str,
-        execution_time: datetime | None = None) -> tuple[RunReport, Restatement]:
-    """A transform run that first restates the late days the loader recorded; then clears them.
+        execution_time: datetime | None = None, tier: Tier = "all") -> tuple[RunReport, Restatement]:
+    """A transform run of ``tier`` that first restates the late days the loader recorded; then
+    clears them. Every incremental model is in the fresh tier, which every tier's run includes
+    (``asof`` alone restates nothing).
 
     If the run fails the days stay recorded (and their intervals stay unprocessed in SQLMesh), so
     the next run restates them again.
@@ -177,10 +184,12 @@ def run(engine: TransformEngine, warehouse: Any, *, lookback_days: int, start: s
     with _RUN_LOCK:
         cur = warehouse.cursor()
         touched = intervals.touched(cur)
+        if tier == "asof":  # the incremental models do not run: the days wait for the next fresh run
+            return tiers.run(engine, tier, execution_time=execution_time), Restatement()
         late = late_days(touched, when, lookback_days)
         spans = plan_spans(late, incremental_models(engine), first=date.fromisoformat(start)) if late else {}
-        removed = remove_intervals(engine, spans) if spans else {}
-        report = engine.run(execution_time=execution_time)
+        removed = remove_intervals(engine, spans, tiers.full_models(engine, tier)) if spans else {}
+        report = tiers.run(engine, tier, execution_time=execution_time)
         intervals.clear(cur, [d for d in touched if d.day <= when.date()])
     return report, Restatement(removed, late)
 

@@ -72,8 +72,8 @@ def create(runtime: Runtime) -> BackgroundService | None:
     if not cfg.scheduler_enabled:
         return None
 
-    def job(attempt: int) -> None:
-        operations.run(runtime, trigger="schedule", attempt=attempt)
+    def job(attempt: int) -> None:  # the fresh tier now; the as-of tier when its cron is due
+        operations.run(runtime, trigger="schedule", attempt=attempt, tier="scheduled")
 
     if cfg.on_load:
         return LoadTriggeredScheduler("transform", cfg.cron, job, lambda: newest_load(runtime),

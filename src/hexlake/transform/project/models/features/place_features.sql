@@ -7,7 +7,7 @@
 MODEL (
   name features.place_features,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain place_id,
   audits (

@@ -5,7 +5,7 @@
 MODEL (
   name features.user_features,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain user_key,
   audits (

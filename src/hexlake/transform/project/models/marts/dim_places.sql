@@ -5,7 +5,7 @@
 MODEL (
   name marts.dim_places,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain place_id,
   audits (

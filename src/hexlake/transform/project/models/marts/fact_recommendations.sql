@@ -5,7 +5,7 @@
 MODEL (
   name marts.fact_recommendations,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain recommendation_id,
   audits (

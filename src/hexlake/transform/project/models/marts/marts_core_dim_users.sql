@@ -7,7 +7,7 @@
 MODEL (
   name marts.marts_core_dim_users,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain user_id,
   audits (

@@ -8,7 +8,7 @@
 MODEL (
   name marts.place_popularity,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain place_id,
   audits (

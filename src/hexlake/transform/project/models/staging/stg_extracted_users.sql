@@ -3,7 +3,7 @@
 MODEL (
   name staging.stg_extracted_users,
   kind FULL,
-  cron '@daily',
+  cron @asof_cron,
   allow_partials TRUE,
   grain user_key
 );

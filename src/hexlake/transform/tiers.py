@@ -1,0 +1,97 @@
+"""Two tiers of models, so that new events reach the marts in seconds.
+
+* **fresh**: the incremental models (staging and the time-grained marts) and every model they read
+  (``stg_users`` and ``stg_extracted_logins`` are FULL but feed ``marts_core_user_activity_daily``).
+  They run on every scheduled and load-triggered run, up to the run's execution time
+  (``ignore_cron``: today's partial day included) and restate late days exactly.
+* **as-of**: every other FULL model (``marts_core_dim_users``, ``place_popularity``, ``dim_places``,
+  ``fact_recommendations``, the feature tables, ...): each is a rebuild over all events "as of" a
+  time, the bulk of a run's cost. They carry ``cron @asof_cron`` (``transform.asof_cron``, every
+  15 minutes by default; a model of the data dir's own project keeps its own cron), and the
+  scheduler runs them with ``ignore_cron=False``: SQLMesh rebuilds one only when a tick of its
+  cron passed since its last build. ``hexlake transform run`` (tier ``all``) rebuilds them now.
+
+The tiers come from the DAG, not from a list: a new incremental model and what it reads is fresh,
+a new FULL model nothing incremental reads is as-of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from hexlake.errors import BadRequest
+from hexlake.transform.engine import _RUN_LOCK, RunReport, TransformEngine, _short_name
+
+Tier = Literal["fresh", "asof", "all", "scheduled"]
+#: What ``hexlake transform run --tier`` accepts (``scheduled`` is the scheduler's: fresh now,
+#: as-of models when their cron is due).
+TIERS: tuple[str, ...] = ("fresh", "asof", "all", "scheduled")
+FRESH, ASOF = "fresh", "asof"
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    """Short model names per tier (external models excluded)."""
+
+    fresh: frozenset[str] = field(default_factory=frozenset)
+    asof: frozenset[str] = field(default_factory=frozenset)
+
+    def tier_of(self, model: str) -> str:
+        return ASOF if model in self.asof else FRESH
+
+
+def check_tier(tier: str) -> Tier:
+    if tier not in TIERS:
+        raise BadRequest(f"tier must be one of {', '.join(TIERS)}, got {tier!r}", field="tier")
+    return tier  # type: ignore[return-value]
+
+
+def split(engine: TransformEngine) -> TierPlan:
+    """The fresh tier (incremental models and everything upstream of them) and the as-of tier."""
+    ctx = engine.context
+    models = {fqn: m for fqn, m in ctx.models.items() if not m.kind.is_external}
+    incremental = [fqn for fqn, m in models.items() if m.kind.is_incremental]
+    fresh = set(ctx.dag.subdag(*incremental)) & set(models) if incremental else set()
+    return TierPlan(frozenset(_short_name(f) for f in fresh), frozenset(_short_name(f) for f in set(models) - fresh))
+
+
+def full_models(engine: TransformEngine, tier: Tier) -> set[str]:
+    """FULL models a run of ``tier`` rebuilds whatever the time (so a restate must drop their
+    latest interval): the fresh tier's, plus the as-of tier's when it runs ignoring its cron."""
+    plan = split(engine)
+    names = {_short_name(f) for f, m in engine.context.models.items() if m.kind.is_full}
+    keep = {"fresh": plan.fresh, "scheduled": plan.fresh, "asof": plan.asof}.get(tier, plan.fresh | plan.asof)
+    return names & set(keep)
+
+
+def run(engine: TransformEngine, tier: Tier, *, execution_time: datetime | None) -> RunReport:
+    """One run of ``tier``: the fresh tier first (ignoring cron), then the as-of tier (its cron
+    decides when ``scheduled``); one report."""
+    with _RUN_LOCK:
+        if tier == "all":  # one SQLMesh run over the whole DAG (the first build goes here too)
+            return engine.run(execution_time=execution_time)
+        plan = split(engine) if not engine.needs_plan() else None
+        if plan is None:  # first build or a changed project: build everything once
+            return engine.run(execution_time=execution_time)
+        reports = []
+        if tier in ("fresh", "scheduled") and plan.fresh:
+            reports.append(engine.run(execution_time=execution_time, select=plan.fresh))
+        if tier in ("asof", "scheduled") and plan.asof:
+            reports.append(engine.run(execution_time=execution_time, select=plan.asof, ignore_cron=tier == "asof"))
+        return merge(reports)
+
+
+def merge(reports: list[RunReport]) -> RunReport:
+    if not reports:
+        return RunReport("run", datetime.now(), datetime.now())
+    out = RunReport("run", reports[0].started_at, reports[-1].finished_at)
+    for r in reports:
+        out.evaluations += r.evaluations
+        out.warnings += [w for w in r.warnings if w not in out.warnings]
+        out.applied_plan = out.applied_plan or r.applied_plan
+    return out
+
+
+__all__ = ["ASOF", "FRESH", "TIERS", "Tier", "TierPlan", "check_tier", "full_models", "merge", "run", "split"]
