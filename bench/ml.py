@@ -60,9 +60,15 @@ def model_quality(users: int, days: int) -> dict[str, Any]:
     data = dataset.build(inter, places, days=min(14, days - 2), seed=1)
     built = time.perf_counter() - t
     result = train.train(data, inter, places, test_days=3)
-    return {"users": users, "days": days, "interactions": inter.height, "rows": data.frame.height,
-            "dataset_s": round(built, 2), "train_and_eval_s": round(time.perf_counter() - t - built, 2),
-            "metrics": result.metrics}
+    return {
+        "users": users,
+        "days": days,
+        "interactions": inter.height,
+        "rows": data.frame.height,
+        "dataset_s": round(built, 2),
+        "train_and_eval_s": round(time.perf_counter() - t - built, 2),
+        "metrics": result.metrics,
+    }
 
 
 def recommend_latency(users: int, days: int, requests: int, extra_per_city: int) -> dict[str, Any]:
@@ -89,8 +95,12 @@ def recommend_latency(users: int, days: int, requests: int, extra_per_city: int)
             call_remote(info, "ml_dataset", days=min(7, days - 1))
             version = call_remote(info, "ml_train", test_days=2, promote=True)["version"]
             embedded = _wait_embedded(info, f"bench-3-{extra_per_city - 1}")
-            return {"model": version, "places": len(world.places) + extra, "places_embedded_s": embedded,
-                    **_latencies(info, world, requests)}
+            return {
+                "model": version,
+                "places": len(world.places) + extra,
+                "places_embedded_s": embedded,
+                **_latencies(info, world, requests),
+            }
         finally:
             proc.terminate()
             proc.wait(30)
@@ -106,8 +116,13 @@ def _more_places(info: Any, key: str, world: Any, per_city: int) -> int:
         for ci, city in enumerate(cities.values()):
             for j in range(per_city):
                 lat, lng = rng.choice(city.hotspots)
-                body = {"id": f"bench-{ci}-{j}", "name": f"{city.name} venue {j}", "category": "venue",
-                        "lat": lat + rng.uniform(-0.015, 0.015), "lng": lng + rng.uniform(-0.015, 0.015)}
+                body = {
+                    "id": f"bench-{ci}-{j}",
+                    "name": f"{city.name} venue {j}",
+                    "category": "venue",
+                    "lat": lat + rng.uniform(-0.015, 0.015),
+                    "lng": lng + rng.uniform(-0.015, 0.015),
+                }
                 resp = client.post("/v1/places", json=body)
                 assert resp.status_code in (201, 409), resp.text
                 n += 1
@@ -140,8 +155,12 @@ def _latencies(info: Any, world: Any, requests: int) -> dict[str, Any]:
             client.get("/v1/recommend", params={"user_id": f"warm-{u.id}", "lat": u.home[0], "lng": u.home[1]})
         for i in range(requests):
             u = rng.choice(world.users)
-            params = {"user_id": f"{u.id}-{i}" if i % 2 else u.id, "lat": u.home[0] + rng.uniform(-0.01, 0.01),
-                      "lng": u.home[1] + rng.uniform(-0.01, 0.01), "k": 10}
+            params = {
+                "user_id": f"{u.id}-{i}" if i % 2 else u.id,
+                "lat": u.home[0] + rng.uniform(-0.01, 0.01),
+                "lng": u.home[1] + rng.uniform(-0.01, 0.01),
+                "k": 10,
+            }
             t = time.perf_counter()
             body = client.get("/v1/recommend", params=params).json()
             miss.append((time.perf_counter() - t) * 1000)
@@ -152,11 +171,21 @@ def _latencies(info: Any, world: Any, requests: int) -> dict[str, Any]:
             assert again["cached"] is True
             cands.append(body["candidates"])
     miss_ms, hit_ms = percentiles(miss), percentiles(hit)
-    return {"requests": requests, "miss_ms": miss_ms, "hit_ms": hit_ms,
-            "candidates": {"min": min(cands), "p50": percentiles([float(c) for c in cands], (50,))["p50"],
-                           "max": max(cands)},
-            "targets_ms": TARGETS_MS, "met": {"miss_p99": miss_ms["p99"] <= TARGETS_MS["miss_p99"],
-                                              "hit_p99": hit_ms["p99"] <= TARGETS_MS["hit_p99"]}}
+    return {
+        "requests": requests,
+        "miss_ms": miss_ms,
+        "hit_ms": hit_ms,
+        "candidates": {
+            "min": min(cands),
+            "p50": percentiles([float(c) for c in cands], (50,))["p50"],
+            "max": max(cands),
+        },
+        "targets_ms": TARGETS_MS,
+        "met": {
+            "miss_p99": miss_ms["p99"] <= TARGETS_MS["miss_p99"],
+            "hit_p99": hit_ms["p99"] <= TARGETS_MS["hit_p99"],
+        },
+    }
 
 
 def embedding_throughput(n: int) -> dict[str, Any]:
@@ -173,8 +202,12 @@ def embedding_throughput(n: int) -> dict[str, Any]:
     t = time.perf_counter()
     embed(texts)
     secs = time.perf_counter() - t
-    return {"texts": n, "seconds": round(secs, 2), "texts_per_s": round(n / secs, 1),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "texts": n,
+        "seconds": round(secs, 2),
+        "texts_per_s": round(n / secs, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def clustered(n: int, seed: int = 1, chunk: int = 100_000) -> np.ndarray:
@@ -186,7 +219,7 @@ def clustered(n: int, seed: int = 1, chunk: int = 100_000) -> np.ndarray:
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
         x = centres[rng.integers(0, 200, m)] + 0.6 * rng.normal(size=(m, DIM)).astype(np.float32)
-        data[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        data[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return data
 
 
@@ -202,7 +235,7 @@ def exact_top10(data: np.ndarray, qs: np.ndarray, chunk: int = 64) -> list[set[i
     """The true 10 nearest rows of every query (brute force, batched: one pass over data per chunk)."""
     out: list[set[int]] = []
     for s in range(0, len(qs), chunk):
-        sims = data @ qs[s:s + chunk].T
+        sims = data @ qs[s : s + chunk].T
         top = np.argpartition(-sims, 9, axis=0)[:10].T
         out += [set(t.tolist()) for t in top]
     return out
@@ -239,11 +272,20 @@ def ann_vs_exact(n: int, queries: int, exact_queries: int) -> dict[str, Any]:
         found.append(set(keys.tolist()))
     truth = exact_top10(data, qs)
     hits = sum(len(a & e) for a, e in zip(found, truth, strict=True))
-    return {"vectors": n, "dim": DIM, "queries": queries, "generate_s": round(made, 1), "build_s": round(build, 1),
-            "build_cpu_s": round(build_cpu, 1), "build_threads": os.cpu_count() or 2,
-            "index": "usearch HNSW, connectivity 16, expansion_add 128, expansion_search 256, 1 query thread",
-            "ann_ms": percentiles(ann_ms), "exact_ms": exact_latency(data, qs[:exact_queries]),
-            "exact_queries_timed": min(exact_queries, queries), "recall@10": round(hits / (10 * queries), 4)}
+    return {
+        "vectors": n,
+        "dim": DIM,
+        "queries": queries,
+        "generate_s": round(made, 1),
+        "build_s": round(build, 1),
+        "build_cpu_s": round(build_cpu, 1),
+        "build_threads": os.cpu_count() or 2,
+        "index": "usearch HNSW, connectivity 16, expansion_add 128, expansion_search 256, 1 query thread",
+        "ann_ms": percentiles(ann_ms),
+        "exact_ms": exact_latency(data, qs[:exact_queries]),
+        "exact_queries_timed": min(exact_queries, queries),
+        "recall@10": round(hits / (10 * queries), 4),
+    }
 
 
 def pgvector_vs_exact(n: int, queries: int) -> dict[str, Any]:
@@ -286,9 +328,16 @@ def pgvector_vs_exact(n: int, queries: int) -> dict[str, Any]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     truth = exact_top10(data, qs)
     hits = sum(len(a & e) for a, e in zip(found, truth, strict=True))
-    return {"vectors": n, "dim": DIM, "queries": queries, "copy_s": round(loaded, 1), "build_s": round(build, 1),
-            "index": f"pgvector HNSW (m 16, ef_construction 64), ef_search {EF_SEARCH}, over a local socket",
-            "query_ms": percentiles(ms), "recall@10": round(hits / (10 * queries), 4)}
+    return {
+        "vectors": n,
+        "dim": DIM,
+        "queries": queries,
+        "copy_s": round(loaded, 1),
+        "build_s": round(build, 1),
+        "index": f"pgvector HNSW (m 16, ef_construction 64), ef_search {EF_SEARCH}, over a local socket",
+        "query_ms": percentiles(ms),
+        "recall@10": round(hits / (10 * queries), 4),
+    }
 
 
 def main() -> int:
@@ -306,11 +355,11 @@ def main() -> int:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     parts: dict[str, Callable[[], dict[str, Any]]] = {
         "model": lambda: model_quality(60 if q else 2000, 10 if q else 28),
-        "recommend": lambda: recommend_latency(40 if q else 1000, 7, args.requests or (20 if q else 1000),
-                                               60 if q else 250),
+        "recommend": lambda: recommend_latency(
+            40 if q else 1000, 7, args.requests or (20 if q else 1000), 60 if q else 250
+        ),
         "embeddings": lambda: embedding_throughput(128 if q else 5000),
-        "ann": lambda: ann_vs_exact(args.ann_size or (20_000 if q else 1_000_000), 50 if q else 500,
-                                    20 if q else 100),
+        "ann": lambda: ann_vs_exact(args.ann_size or (20_000 if q else 1_000_000), 50 if q else 500, 20 if q else 100),
         "pgvector": lambda: pgvector_vs_exact(args.pg_size or (5_000 if q else 100_000), 50 if q else 500),
     }
     # machine.load_avg_at_start (bench/_common.py) is read when the result is written, i.e. at the end

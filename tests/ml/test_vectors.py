@@ -88,8 +88,11 @@ def test_store_ann_recall_at_10_against_exact_is_at_least_095(runtime: Runtime) 
     if runtime.settings.warehouse_url:  # the index answers, not a scan: else this test proves nothing
         from hexlake.ml.pgvectors import to_text
 
-        plan = _pg_rows(runtime, "EXPLAIN SELECT place_id FROM vectors.place_vectors "
-                                 f"ORDER BY embedding <=> '{to_text(queries[0])}'::vector LIMIT 10")
+        plan = _pg_rows(
+            runtime,
+            "EXPLAIN SELECT place_id FROM vectors.place_vectors "
+            f"ORDER BY embedding <=> '{to_text(queries[0])}'::vector LIMIT 10",
+        )
         assert "place_vectors_hnsw" in " ".join(r[0] for r in plan)
         assert _pg_rows(runtime, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == [("vector",)]
 
@@ -119,10 +122,16 @@ def test_coffee_finds_the_espresso_bar_and_similar_places(client: TestClient, ru
     from hexlake.ml.vectors import embed_pending
     from hexlake.spatial.resources import places
 
-    rows = [("p1", "Blue Bottle Espresso Bar", "cafe"), ("p2", "Riverside Park", "park"),
-            ("p3", "Iron Works Gym", "gym"), ("p4", "City Art Museum", "museum"),
-            ("p5", "Corner Hardware Store", "shop"), ("p6", "The Tea Room", "cafe"),
-            ("p7", "Night Owl Cocktail Bar", "bar"), ("p8", "Sushi Garden", "restaurant")]
+    rows = [
+        ("p1", "Blue Bottle Espresso Bar", "cafe"),
+        ("p2", "Riverside Park", "park"),
+        ("p3", "Iron Works Gym", "gym"),
+        ("p4", "City Art Museum", "museum"),
+        ("p5", "Corner Hardware Store", "shop"),
+        ("p6", "The Tea Room", "cafe"),
+        ("p7", "Night Owl Cocktail Bar", "bar"),
+        ("p8", "Sushi Garden", "restaurant"),
+    ]
     for i, (pid, name, cat) in enumerate(rows):
         places(runtime).create({"id": pid, "name": name, "category": cat, "lat": 52.5 + i * 0.001, "lng": 13.4})
     assert embed_pending(runtime) == len(rows)
@@ -132,8 +141,7 @@ def test_coffee_finds_the_espresso_bar_and_similar_places(client: TestClient, ru
     # the espresso bar never says "coffee": it is found by meaning, ahead of every place that is not a cafe
     assert order.index("p1") <= 1 and all(order.index("p1") < order.index(p) for p in ("p2", "p3", "p4", "p5", "p7"))
     assert body["places"][order.index("p1")]["similarity"] > body["places"][-1]["similarity"]
-    near = client.get("/v1/search/places", params={"q": "coffee", "lat": 52.5035, "lng": 13.4,
-                                                   "radius_m": 200}).json()
+    near = client.get("/v1/search/places", params={"q": "coffee", "lat": 52.5035, "lng": 13.4, "radius_m": 200}).json()
     assert "p1" not in [p["id"] for p in near["places"]]  # 390 m away: outside the radius
     similar = client.get("/v1/places/p7/similar", params={"k": 3}).json()
     assert "p7" not in [p["id"] for p in similar["places"]] and len(similar["places"]) == 3
@@ -168,15 +176,23 @@ def test_posts_are_embedded_from_the_log_and_found_by_place_search(client: TestC
     embed_pending(runtime)
 
     def post(eid: str, place: str, user: str, text: str, kind: str = "post") -> dict:
-        return {"event_id": eid, "event_type": "place_interaction", "user_key": user,
-                "timestamp": "2026-06-01T10:00:00Z",
-                "properties": {"interaction_type": kind, "place_id": place, "text": text}}
+        return {
+            "event_id": eid,
+            "event_type": "place_interaction",
+            "user_key": user,
+            "timestamp": "2026-06-01T10:00:00Z",
+            "properties": {"interaction_type": kind, "place_id": place, "text": text},
+        }
 
-    result = ingest(runtime, [
-        post("pa", "q2", ANN, "a silent reading room with old books, perfect to study"),
-        post("pb", "q3", BOB, "loud techno night, great DJs and dancing"),
-        post("pc", "q1", BOB, "no text here", kind="reaction"),  # not a post: not embedded
-    ], source=ML_SOURCE)
+    result = ingest(
+        runtime,
+        [
+            post("pa", "q2", ANN, "a silent reading room with old books, perfect to study"),
+            post("pb", "q3", BOB, "loud techno night, great DJs and dancing"),
+            post("pc", "q1", BOB, "no text here", kind="reaction"),  # not a post: not embedded
+        ],
+        source=ML_SOURCE,
+    )
     assert result.to_response()["accepted"] == 3
     assert consume_posts(runtime) == 2 and consume_posts(runtime) == 0  # acked: read once
     body = client.get("/v1/search/places", params={"q": "library to study quietly", "k": 3}).json()
@@ -195,8 +211,14 @@ def test_erasure_removes_the_persons_post_vectors(runtime: Runtime) -> None:
     gone, kept = user_key_of(runtime, "user-erased"), user_key_of(runtime, "user-kept")
     vecs = _clustered(3, 384, 6)
     posts = post_vectors(runtime)
-    posts.add_posts([("e1", "pa", gone, "my secret spot"), ("e2", "pb", gone, "another one"),
-                     ("e3", "pc", kept, "somebody else's")], vecs)
+    posts.add_posts(
+        [
+            ("e1", "pa", gone, "my secret spot"),
+            ("e2", "pb", gone, "another one"),
+            ("e3", "pc", kept, "somebody else's"),
+        ],
+        vecs,
+    )
     assert posts.search_places(vecs[0], 1) == [("pa", pytest.approx(1.0, abs=1e-5))]
 
     report = erase(runtime, "user-erased")

@@ -29,8 +29,14 @@ class AnnIndex:
     def __init__(self, dim: int, *, connectivity: int = 16, expansion_search: int = 256) -> None:
         from usearch.index import Index
 
-        self.index = Index(ndim=dim, metric="cos", dtype="f32", connectivity=connectivity,
-                           expansion_add=128, expansion_search=expansion_search)
+        self.index = Index(
+            ndim=dim,
+            metric="cos",
+            dtype="f32",
+            connectivity=connectivity,
+            expansion_add=128,
+            expansion_search=expansion_search,
+        )
 
     def add(self, vectors: np.ndarray, start: int = 0) -> None:
         if len(vectors):
@@ -63,8 +69,9 @@ class VectorStore(Protocol):
 
     def upsert(self, texts: dict[str, str], vectors: np.ndarray, keep: set[str] | None = None) -> None: ...
 
-    def search(self, query: np.ndarray, k: int, *, exact: bool = False,
-               among: Collection[str] | None = None) -> list[tuple[str, float]]: ...
+    def search(
+        self, query: np.ndarray, k: int, *, exact: bool = False, among: Collection[str] | None = None
+    ) -> list[tuple[str, float]]: ...
 
     def has(self, place_id: str) -> bool: ...
 
@@ -142,8 +149,9 @@ class PlaceVectors:
     def count(self) -> int:
         return len(self.ids)
 
-    def search(self, query: np.ndarray, k: int, *, exact: bool = False,
-               among: Collection[str] | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, *, exact: bool = False, among: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
         """(id, cosine similarity), best first: the ANN index, or exact (over ``among`` when given)."""
         with self._lock:
             ids, matrix, rows = self.ids, self.matrix, self.rows
@@ -166,8 +174,9 @@ class PlaceVectors:
     def vector_of(self, place_id: str) -> np.ndarray:
         if place_id in self.rows:
             return self.matrix[self.rows[place_id]]
-        raise NotFound(f"place {place_id!r} has no vector yet (new places are embedded within a minute)",
-                       field="place_id")
+        raise NotFound(
+            f"place {place_id!r} has no vector yet (new places are embedded within a minute)", field="place_id"
+        )
 
     def similar(self, place_id: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` places nearest in meaning to ``place_id`` (itself left out), by the ANN index."""
@@ -219,15 +228,22 @@ def embed_pending(runtime: Runtime, batch: int = 256) -> int:
     todo = pv.pending(texts)
     items = list(todo.items())
     for i in range(0, len(items), batch):
-        chunk = dict(items[i:i + batch])
+        chunk = dict(items[i : i + batch])
         pv.upsert(chunk, embed(list(chunk.values())))
     if set(pv.ids) - set(texts):
         pv.upsert({}, np.zeros((0, 384), dtype=np.float32), keep=set(texts))
     return len(todo)
 
 
-def search_places(runtime: Runtime, q: str, *, k: int = 10, lat: float | None = None, lng: float | None = None,
-                  radius_m: float | None = None) -> list[dict[str, Any]]:
+def search_places(
+    runtime: Runtime,
+    q: str,
+    *,
+    k: int = 10,
+    lat: float | None = None,
+    lng: float | None = None,
+    radius_m: float | None = None,
+) -> list[dict[str, Any]]:
     """Places whose text is closest in meaning to ``q``; with lat/lng/radius_m only places within it."""
     from hexlake.ml.embeddings import embed
 
@@ -275,5 +291,16 @@ def _with_places(runtime: Runtime, hits: list[tuple[str, float]]) -> list[dict[s
     return [{**found[pid].to_json(), "similarity": sim} for pid, sim in hits if pid in found]
 
 
-__all__ = ["AnnIndex", "PlaceVectors", "VectorStore", "embed_pending", "exact_search", "place_text",
-           "place_vectors", "search_places", "similar_ids", "similar_places", "text_hash"]
+__all__ = [
+    "AnnIndex",
+    "PlaceVectors",
+    "VectorStore",
+    "embed_pending",
+    "exact_search",
+    "place_text",
+    "place_vectors",
+    "search_places",
+    "similar_ids",
+    "similar_places",
+    "text_hash",
+]
