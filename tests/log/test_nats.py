@@ -16,6 +16,8 @@ def test_url_names_servers_stream_and_options() -> None:
     assert (t.servers, t.stream, t.replicas, t.shards) == (
         ["nats://h1:4222", "nats://h2:4223"], "EVENTS", 3, 8)
     assert parse_nats_url("nats://h:4222").stream == "HEXLAKE"
+    assert (parse_nats_url("nats://h:4222").groups, parse_nats_url("nats://h:4222/S?groups=durable").groups) == (
+        "kv", "durable")
 
 
 @pytest.mark.parametrize(("url", "reason"), [
@@ -25,6 +27,7 @@ def test_url_names_servers_stream_and_options() -> None:
     ("nats://h:4222/S?replicas=9", "replicas must be 1..5"),
     ("nats://h:4222/S?shards=0", "shards 1..1024"),
     ("nats://h:4222/S?color=red", "unknown option"),
+    ("nats://h:4222/S?groups=raft", "groups must be kv or durable"),
 ])
 def test_bad_urls_are_config_errors_naming_the_reason(url: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason) as err:

@@ -1,11 +1,12 @@
-"""Why consumer groups on NATS are not JetStream durable consumers: what a durable consumer does.
+"""What a JetStream durable consumer does, on the real server: why the default NATS groups
+(``groups=kv``) keep their state in a key-value entry, and why ``groups=durable`` orders per shard.
 
-The NATS backend keeps each group's leases, retries and per-user blocking in a key-value entry
-(``hexlake.log.backends.nats``). These tests pin, on the real server, the JetStream behaviours that
-make a durable pull consumer unable to meet the EventLog contract (docs/log.md, "NATS: why not
-durable consumers"). If a NATS release changes one of them, its test fails: revisit the design then.
-What does work natively (ack_wait redelivery, nak delays, max_deliver, the max-deliveries
-advisory captured in a stream) is checked too, so the comparison stays honest.
+The default NATS backend keeps each group's leases, retries and per-user blocking in a key-value
+entry (``hexlake.log.backends.nats``); ``groups=durable`` (``nats_durable.py``) uses durable pull
+consumers with ``max_ack_pending=1`` per shard. These tests pin the JetStream behaviours behind that
+split (docs/log.md, "NATS consumer groups"). If a NATS release changes one of them, its test fails:
+revisit the design then. What works natively (ack_wait redelivery, nak delays, max_deliver, the
+max-deliveries advisory captured in a stream) is checked too, so the comparison stays honest.
 """
 
 from __future__ import annotations

@@ -13,18 +13,22 @@
   group's cursor, leases, retry times and dead-letter index live in one entry of a replicated
   JetStream key-value bucket (``<stream>_groups``), changed by compare-and-set on its revision: safe
   for any number of consumer processes, and timed by hexlake's injectable clock like every backend.
-  The lease/ordering rules are those of the in-memory reference model (``memory.py``). Why not
-  JetStream durable consumers: docs/log.md, and tests/log/test_nats_native_consumers.py pins the
-  server behaviours that rule them out. A group's entry must fit NATS's ``max_payload``, so leases
-  are packed (~27 bytes) and a read leases only what fits.
+  The lease/ordering rules are those of the in-memory reference model (``memory.py``). The
+  alternative, ``?groups=durable`` (``nats_durable.py``), makes groups JetStream durable consumers,
+  with per-shard ordering and server-clock leases (docs/log.md compares the two;
+  tests/log/test_nats_native_consumers.py pins the server behaviours behind the differences).
+  A group's entry must fit NATS's ``max_payload``, so leases are packed (~27 bytes) and a read
+  leases only what fits.
 * Reads of 64+ new messages stream the window through one short-lived ephemeral consumer instead of
   one get-by-sequence request per message (2-4x the consume rate).
 * Dead letters are also published to the ``<stream>_DLQ`` stream (subject ``<stream>_dlq.<group>``,
   de-duplicated by message id) for operators and NATS tooling.
 
-URL: ``nats://host:port[,host2:port2…]/<stream>?replicas=3&shards=16`` (defaults: stream ``HEXLAKE``,
-1 replica, 16 shards). Durability is JetStream's: a single server flushes to disk on its own
-``sync_interval``; for power-loss safety run a 3-node cluster with ``replicas=3`` (docs/scale-out.md).
+URL: ``nats://host:port[,host2:port2…]/<stream>?replicas=3&shards=16[&groups=durable]`` (defaults:
+stream ``HEXLAKE``, 1 replica, 16 shards, groups in the key-value bucket; ``groups=durable`` makes
+groups JetStream durable consumers, ``nats_durable.py``). Durability is JetStream's: a single server
+flushes to disk on its own ``sync_interval``; for power-loss safety run a 3-node cluster with
+``replicas=3`` (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class NatsTarget:
     stream: str
     replicas: int = 1
     shards: int = 16
+    #: ``kv`` (default): group state in a key-value entry; ``durable``: JetStream durable consumers
+    groups: str = "kv"
 
 
 def parse_nats_url(url: str) -> NatsTarget:
@@ -101,12 +107,15 @@ def parse_nats_url(url: str) -> NatsTarget:
         replicas, shards = int(opts.pop("replicas", "1")), int(opts.pop("shards", "16"))
     except ValueError as exc:
         raise ConfigError(f"log URL {url!r}: replicas and shards must be integers", field="log_url") from exc
+    groups = opts.pop("groups", "kv")
     if opts:
-        raise ConfigError(f"log URL {url!r}: unknown option(s) {sorted(opts)}; known: replicas, shards",
+        raise ConfigError(f"log URL {url!r}: unknown option(s) {sorted(opts)}; known: replicas, shards, groups",
                           field="log_url")
+    if groups not in ("kv", "durable"):
+        raise ConfigError(f"log URL {url!r}: groups must be kv or durable", field="log_url")
     if not (1 <= replicas <= 5 and 1 <= shards <= 1024):
         raise ConfigError(f"log URL {url!r}: replicas must be 1..5 and shards 1..1024", field="log_url")
-    return NatsTarget([f"nats://{h}" for h in hosts.split(",")], stream, replicas, shards)
+    return NatsTarget([f"nats://{h}" for h in hosts.split(",")], stream, replicas, shards, groups)
 
 
 class _Pending(msgspec.Struct, array_like=True):
@@ -190,6 +199,16 @@ class NatsEventLog:
     SUPPORTS_TRIM: ClassVar[bool] = False
     SUPPORTS_DROP_PARTITIONS: ClassVar[bool] = False
     SUPPORTS_ERASE_KEY: ClassVar[bool] = True
+
+    def __new__(cls, url: str, config: LogConfig | None = None, *,
+                clock: Callable[[], float] = time.time) -> NatsEventLog:
+        # ``?groups=durable`` picks the durable-consumer variant (nats_durable.py) behind the same URL
+        # scheme, so ``open_log`` needs no second factory.
+        if cls is NatsEventLog and parse_nats_url(url).groups == "durable":
+            from hexlake.log.backends.nats_durable import NatsDurableEventLog
+
+            return super().__new__(NatsDurableEventLog)
+        return super().__new__(cls)
 
     def __init__(self, url: str, config: LogConfig | None = None, *,
                  clock: Callable[[], float] = time.time):

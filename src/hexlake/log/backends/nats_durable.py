@@ -1,0 +1,284 @@
+"""Consumer groups as JetStream durable pull consumers (``nats://…/STREAM?groups=durable``).
+
+The log, appends, erasure and inspection of messages are ``NatsEventLog``'s; only the groups differ:
+
+* A group is one durable pull consumer per shard subject ``<stream>.<shard>`` (named
+  ``hxg_<hash of the group>_<shard>``, the group's name in the consumer's description), with
+  ``max_ack_pending=1``: a shard is a serial queue, as a Kafka partition is for its consumer. A
+  user's events share a shard, so their order holds whatever is leased, nacked or redelivered; the
+  price is liveness and batch size (a leased or backing-off message holds back every other user of
+  its shard, and a read gets at most one message per shard). Use many shards (``shards=256``).
+* Leases are JetStream's: ``ack_wait`` is the group's visibility timeout (fixed when the group's
+  consumers are created; a read's ``visibility_timeout_s`` applies only then), timed by the server's
+  clock, not by the injectable ``clock``. ``nack`` is ``-NAK`` with the backoff as its delay.
+* ``attempts`` is the delivery count in the message's metadata. Max deliveries are enforced here:
+  a delivery beyond ``max_attempts`` (its last lease expired) is copied to the ``<stream>_DLQ``
+  stream and terminated (``+TERM``), as is a nack at the last attempt or with ``retry=False``. The
+  DLQ stream (subject ``<stream>_dlq.<group hex>``) is the record ``dead_letters`` reads. The
+  server's own ``max_deliver`` is not used: on nats-server 2.9 the consumer's ack floor then stays
+  below the dead message (tests/log/test_nats_native_consumers.py).
+* ``ack``/``nack`` need the delivery's reply subject, kept in this process from the ``read``: a
+  message is settled by the process that read it (others' acks are no-ops; its lease runs out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+
+from hexlake.errors import LogError
+from hexlake.log.backends.nats import _ERROR_CHARS, NatsEventLog, _Dead, _dec_msg, _expired
+from hexlake.log.config import LogConfig
+from hexlake.log.protocol import DeadLetter, GroupStatus, LogMessage
+from hexlake.log.spans import backoff_s
+
+#: Consumer descriptions start with this, then the group name in hex (names are free text).
+_DESC = "hexlake group "
+#: A pull request for one message, without waiting: an empty shard answers 404 at once, but a
+#: shard whose one allowed message is leased parks even a no-wait request on nats-server 2.9.10
+#: until the lease ends, so the request also expires after 50 ms. The server does not always answer
+#: an expired request (408), hence ``PULL_REPLY_S``.
+_PULL = b'{"batch":1,"no_wait":true,"expires":50000000}'
+#: How long a read waits for a shard's reply before taking it as "nothing deliverable".
+PULL_REPLY_S = 0.5
+#: Bound on remembered leases (reply subjects) per process; the oldest are forgotten first.
+_MAX_LEASES = 1_000_000
+
+
+class _Lease(NamedTuple):
+    reply: str
+    attempts: int
+
+
+def _consumer(group: str, shard: int) -> str:
+    """Durable names are subject tokens; group names are free text, so hash them."""
+    return f"hxg_{hashlib.blake2b(group.encode(), digest_size=8).hexdigest()}_{shard}"
+
+
+class NatsDurableEventLog(NatsEventLog):
+    """EventLog whose groups are JetStream durable pull consumers, one per shard (module docstring)."""
+
+    def __init__(self, url: str, config: LogConfig | None = None, *, clock: Callable[[], float] = time.time):
+        self._leases: dict[tuple[str, int], _Lease] = {}
+        self._known: set[str] = set()
+        self._inboxes: dict[tuple[str, int], tuple[Any, asyncio.Lock]] = {}
+        self._rotor = 0
+        super().__init__(url, config, clock=clock)
+
+    # -- consumers -----------------------------------------------------------------------------
+
+    async def _ensure(self, group: str, *, from_start: bool = True, vt: float | None = None) -> None:
+        if group in self._known:
+            return
+        start = None if from_start else await self._head() + 1
+        wait = self.config.visibility_timeout_s if vt is None else vt
+        await asyncio.gather(*(self._add(group, s, start, wait) for s in range(self.target.shards)))
+        self._known.add(group)
+
+    async def _add(self, group: str, shard: int, start: int | None, ack_wait: float) -> None:
+        name = _consumer(group, shard)
+        with contextlib.suppress(NotFoundError):
+            await self._js.consumer_info(self._stream, name)
+            return
+        config = ConsumerConfig(
+            durable_name=name,
+            description=_DESC + group.encode().hex(),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,
+            max_ack_pending=1,
+            filter_subject=f"{self._stream}.{shard}",
+            deliver_policy=DeliverPolicy.ALL if start is None else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+        )
+        try:
+            await self._js.add_consumer(self._stream, config)
+        except BadRequestError:  # another process created it first (with its own start): keep that
+            await self._js.consumer_info(self._stream, name)
+
+    def create_group(self, group: str, *, from_start: bool = True) -> None:
+        self._run(self._ensure(group, from_start=from_start), "create_group")
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def read(
+        self, group: str, consumer: str, max: int, *, visibility_timeout_s: float | None = None
+    ) -> list[LogMessage]:
+        if max <= 0:
+            return []
+        return self._run(self._read(group, max, visibility_timeout_s), "read")
+
+    async def _read(self, group: str, max: int, vt: float | None) -> list[LogMessage]:
+        await self._ensure(group, vt=vt)
+        n = self.target.shards
+        self._rotor = (self._rotor + 1) % n  # start at a different shard each read: no shard starves
+        order = [(self._rotor + i) % n for i in range(n)]
+        out: list[LogMessage] = []
+        while order and len(out) < max:
+            take, order = order[: max - len(out)], order[max - len(out) :]
+            got = await asyncio.gather(*(self._next(group, s) for s in take))
+            out.extend(m for m in got if m is not None)
+        return sorted(out, key=lambda m: m.offset)
+
+    async def _next(self, group: str, shard: int) -> LogMessage | None:
+        """One message of the shard, or None when it has none deliverable (empty, or its one
+        allowed message is leased or waiting for its retry)."""
+        raw = await self._pull(group, shard)
+        if raw is None or not raw.reply or not raw.reply.startswith("$JS.ACK."):
+            return None  # a status reply: 404 no messages, 408/409 request ended
+        meta = raw.metadata
+        off, attempts = int(meta.sequence.stream), int(meta.num_delivered)
+        m = _dec_msg.decode(raw.data or b"")
+        if attempts > self.config.max_attempts:  # its last lease expired: dead-letter it
+            await self._dead_letter(group, off, raw.reply, attempts - 1, _expired(attempts - 1))
+            return None
+        self._remember(group, off, _Lease(raw.reply, attempts))
+        return LogMessage(off, m.key, m.event_id, m.payload, attempts)
+
+    async def _pull(self, group: str, shard: int) -> Any:
+        """One no-wait pull request. Its reply (a message, or a status) comes to an inbox of this
+        shard consumer's own, one request at a time: a delivered message carries the stream's
+        subject, not the inbox's, so the client's muxed ``request`` cannot route it."""
+        sub, lock = await self._inbox(group, shard)
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{_consumer(group, shard)}"
+        async with lock:
+            # a reply that came after an earlier request gave up: if it is a message, its lease
+            # runs out and it is redelivered (one attempt more than it was tried)
+            while sub.pending_msgs:
+                await sub.next_msg(timeout=0.1)
+            await self._nc.publish(subject, _PULL, reply=sub.subject)
+            try:
+                return await sub.next_msg(timeout=PULL_REPLY_S)
+            except nats.errors.TimeoutError:
+                return None
+
+    async def _inbox(self, group: str, shard: int) -> tuple[Any, asyncio.Lock]:
+        found = self._inboxes.get((group, shard))
+        if found is None:
+            found = (await self._nc.subscribe(self._nc.new_inbox()), asyncio.Lock())
+            self._inboxes[(group, shard)] = found
+        return found
+
+    def _remember(self, group: str, off: int, lease: _Lease) -> None:
+        if len(self._leases) >= _MAX_LEASES:
+            self._leases.pop(next(iter(self._leases)))
+        self._leases[(group, off)] = lease
+
+    async def _dead_letter(self, group: str, off: int, reply: str, attempts: int, error: str) -> None:
+        """DLQ copy first (de-duplicated by id), then ``+TERM``: a crash in between only repeats both."""
+        await self._publish_dead(group, [(off, _Dead(attempts, error[:_ERROR_CHARS]))])
+        await self._settle(reply, b"+TERM")
+
+    async def _settle(self, reply: str, body: bytes) -> None:
+        """Ack/nak/term and wait for the server to confirm, so the next read or status sees it."""
+        try:
+            await self._nc.request(reply, body, timeout=5)
+        except nats.errors.TimeoutError as exc:
+            raise LogError(
+                f"NATS log: {body[:5]!r} of {reply} not confirmed; the message will be redelivered after its lease"
+            ) from exc
+
+    # -- settle --------------------------------------------------------------------------------
+
+    def ack(self, group: str, offsets: Sequence[int]) -> None:
+        leases = [lease for o in offsets if (lease := self._leases.pop((group, o), None))]
+        if leases:
+            self._run(self._gather(*(self._settle(lease.reply, b"+ACK") for lease in leases)), "ack")
+
+    def nack(self, group: str, offsets: Sequence[int], error: str, *, retry: bool = True) -> None:
+        cfg = self.config
+        work = []
+        for off in offsets:
+            lease = self._leases.pop((group, off), None)
+            if lease is None:
+                continue
+            if not retry or lease.attempts >= cfg.max_attempts:
+                work.append(self._dead_letter(group, off, lease.reply, lease.attempts, error))
+            else:
+                ns = int(backoff_s(lease.attempts, cfg.backoff_base_s, cfg.backoff_max_s) * 1e9)
+                work.append(self._settle(lease.reply, b"-NAK " + json.dumps({"delay": ns}).encode()))
+        if work:
+            self._run(self._gather(*work), "nack")
+
+    @staticmethod
+    async def _gather(*aws: Any) -> None:
+        await asyncio.gather(*aws)
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    async def _consumers(self) -> dict[str, list[Any]]:
+        """The stream's hexlake groups: name -> its shard consumers' infos."""
+        out: dict[str, list[Any]] = {}
+        infos: list[Any] = []
+        while page := await self._js.consumers_info(self._stream, offset=len(infos)):  # 256 a page
+            infos += page
+        for info in infos:
+            desc = info.config.description or ""
+            if desc.startswith(_DESC):
+                out.setdefault(bytes.fromhex(desc.removeprefix(_DESC)).decode(), []).append(info)
+        return out
+
+    async def _status(self) -> list[GroupStatus]:
+        head, groups = await self._head(), await self._consumers()
+        out = []
+        for group, infos in sorted(groups.items()):
+            busy = [i for i in infos if i.num_pending or i.num_ack_pending]
+            # a busy shard is done up to its ack floor; an idle one holds nothing back
+            floor = min((int(i.ack_floor.stream_seq or 0) for i in busy), default=head)
+            out.append(
+                GroupStatus(
+                    group=group,
+                    lag=sum(i.num_pending + i.num_ack_pending for i in infos),
+                    in_flight=sum(i.num_ack_pending for i in infos),
+                    dead_letters=await self._dead_count(group),
+                    last_acked_offset=floor or None,
+                )
+            )
+        return out
+
+    async def _dead_count(self, group: str) -> int:
+        subject = f"{self._stream}_dlq.{group.encode().hex()}"
+        info = await self._js.stream_info(self._dlq, subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+
+    def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetter]:
+        return self._run(self._dead_letters(group, limit), "dead_letters")
+
+    async def _dead_letters(self, group: str, limit: int) -> list[DeadLetter]:
+        subject, seq = f"{self._stream}_dlq.{group.encode().hex()}", 1
+        copies: list[Any] = []
+        while len(copies) < limit:
+            try:
+                raw = await self._js.get_msg(self._dlq, seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            copies.append(raw)
+            seq = int(raw.seq or 0) + 1
+        heads = [raw.headers or {} for raw in copies]
+        msgs = await self._fetch([int(h.get("Hexlake-Offset", 0)) for h in heads])
+        out = []
+        for raw, h in zip(copies, heads, strict=True):
+            off = int(h.get("Hexlake-Offset", 0))
+            out.append(
+                DeadLetter(
+                    off,
+                    h.get("Hexlake-Key", ""),
+                    msgs[off].event_id if off in msgs else "",
+                    raw.data or b"",
+                    int(h.get("Hexlake-Attempts", 0)),
+                    h.get("Hexlake-Error", ""),
+                )
+            )
+        return sorted(out, key=lambda d: d.offset)
+
+
+__all__ = ["NatsDurableEventLog"]
