@@ -253,38 +253,73 @@ def exact_latency(data: np.ndarray, qs: np.ndarray) -> dict[str, float]:
     return percentiles(ms)
 
 
-def ann_vs_exact(n: int, queries: int, exact_queries: int) -> dict[str, Any]:
+def uniform(n: int, seed: int = 1, chunk: int = 100_000) -> np.ndarray:
+    """``n`` unit vectors uniform on the 384-d sphere: no neighbourhood structure at all (a point's
+    10 nearest are barely nearer than any other), HNSW's worst case and nothing like text embeddings."""
+    rng = np.random.default_rng(seed)
+    data = np.empty((n, DIM), dtype=np.float32)
+    for s in range(0, n, chunk):
+        x = rng.normal(size=(min(chunk, n - s), DIM)).astype(np.float32)
+        data[s : s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return data
+
+
+def ann_queries(index: Any, qs: np.ndarray, truth: list[set[int]]) -> dict[str, Any]:
+    """Per-query latency (one thread, as a request runs it) and recall@10 against ``truth``."""
+    ms, hits = [], 0
+    for q, true in zip(qs, truth, strict=True):
+        t = time.perf_counter()
+        keys, _ = index.search(q, 10)
+        ms.append((time.perf_counter() - t) * 1000)
+        hits += len(true & set(keys.tolist()))
+    return {"ms": percentiles(ms), "recall@10": round(hits / (10 * len(qs)), 4)}
+
+
+def ann_vs_exact(n: int, queries: int, exact_queries: int, sweep: list[int], data_kind: str) -> dict[str, Any]:
+    """The index as ``PlaceVectors`` builds and searches it (``vectors.AnnIndex``), against brute force
+    over the same vectors; then the same queries at other ``expansion_search`` values (``sweep``: the
+    recall/latency curve from one build, the build being nearly all of this part's time)."""
     from hexlake.ml.vectors import AnnIndex
 
     t = time.perf_counter()
-    data = clustered(n)
+    data = clustered(n) if data_kind == "clustered" else uniform(n)
     qs = queries_near(data, queries)
+    truth = exact_top10(data, qs)
     made = time.perf_counter() - t
+    threads = os.cpu_count() or 2
     t, cpu = time.perf_counter(), time.process_time()
     index = AnnIndex(DIM)
-    index.index.add(np.arange(n, dtype=np.uint64), data, threads=os.cpu_count() or 2)
+    index.add(data, threads=threads)
     build, build_cpu = time.perf_counter() - t, time.process_time() - cpu
-    ann_ms, found = [], []
-    for q in qs:
-        t = time.perf_counter()
-        keys, _ = index.search(q, 10)
-        ann_ms.append((time.perf_counter() - t) * 1000)
-        found.append(set(keys.tolist()))
-    truth = exact_top10(data, qs)
-    hits = sum(len(a & e) for a, e in zip(found, truth, strict=True))
+    load_after_build = os.getloadavg()
+    ann = ann_queries(index, qs, truth)
+    curve = []
+    for ef in sweep:
+        index.fixed_expansion = ef
+        curve.append({"expansion_search": ef, **ann_queries(index, qs, truth)})
+    index.fixed_expansion = None
+    data_desc = (
+        "clustered: 200 centres, N(0, 0.6) per dim around each, normalised"
+        if data_kind == "clustered"
+        else "uniform on the sphere"
+    )
     return {
         "vectors": n,
         "dim": DIM,
+        "data": data_desc,
         "queries": queries,
-        "generate_s": round(made, 1),
+        "query_kind": "near a stored vector (cosine ~0.93 to it)",
+        "generate_and_truth_s": round(made, 1),
         "build_s": round(build, 1),
         "build_cpu_s": round(build_cpu, 1),
-        "build_threads": os.cpu_count() or 2,
-        "index": "usearch HNSW, connectivity 16, expansion_add 128, expansion_search 256, 1 query thread",
-        "ann_ms": percentiles(ann_ms),
+        "build_threads": threads,
+        "load_avg_after_build": load_after_build,
+        "index": index.describe(),
+        "ann_ms": ann["ms"],
+        "recall@10": ann["recall@10"],
         "exact_ms": exact_latency(data, qs[:exact_queries]),
         "exact_queries_timed": min(exact_queries, queries),
-        "recall@10": round(hits / (10 * queries), 4),
+        "expansion_sweep": curve,
     }
 
 
@@ -340,11 +375,28 @@ def pgvector_vs_exact(n: int, queries: int) -> dict[str, Any]:
     }
 
 
+def size_label(n: int) -> str:
+    return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Tiny sizes (checks the script runs).")
     parser.add_argument("--only", default=",".join(PARTS), help=f"Comma list of parts: {', '.join(PARTS)}.")
     parser.add_argument("--ann-size", type=int, default=None, help="Vectors for the usearch part (1000000).")
+    parser.add_argument(
+        "--ann-data",
+        choices=("clustered", "uniform"),
+        default="clustered",
+        help="Vectors for the usearch part: clustered (the default, as text embeddings are) or "
+        "uniform on the sphere (HNSW's worst case).",
+    )
+    parser.add_argument(
+        "--ann-sweep",
+        default=None,
+        help="Comma list of expansion_search values also measured on the same index "
+        "(default 128,256,512,1024; 'none' for none).",
+    )
     parser.add_argument("--pg-size", type=int, default=None, help="Vectors for the pgvector part (100000).")
     parser.add_argument("--requests", type=int, default=None, help="/v1/recommend requests (1000).")
     args = parser.parse_args()
@@ -353,13 +405,19 @@ def main() -> int:
     unknown = sorted(set(only) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    ann_size = args.ann_size or (20_000 if q else 1_000_000)
+    sweep = (
+        []
+        if args.ann_sweep == "none"
+        else [int(e) for e in (args.ann_sweep or ("64,256" if q else "128,256,512,1024")).split(",")]
+    )
     parts: dict[str, Callable[[], dict[str, Any]]] = {
         "model": lambda: model_quality(60 if q else 2000, 10 if q else 28),
         "recommend": lambda: recommend_latency(
             40 if q else 1000, 7, args.requests or (20 if q else 1000), 60 if q else 250
         ),
         "embeddings": lambda: embedding_throughput(128 if q else 5000),
-        "ann": lambda: ann_vs_exact(args.ann_size or (20_000 if q else 1_000_000), 50 if q else 500, 20 if q else 100),
+        "ann": lambda: ann_vs_exact(ann_size, 50 if q else 500, 20 if q else 100, sweep, args.ann_data),
         "pgvector": lambda: pgvector_vs_exact(args.pg_size or (5_000 if q else 100_000), 50 if q else 500),
     }
     # machine.load_avg_at_start (bench/_common.py) is read when the result is written, i.e. at the end
@@ -371,8 +429,12 @@ def main() -> int:
         print(name, out[name], flush=True)
     out["load_avg_at_end"] = os.getloadavg()
     # a part alone or another size goes beside the full result, not over it
-    partial = set(only) != set(PARTS) or any((args.ann_size, args.pg_size, args.requests))
-    print(write_result(("ml_quick" if q else "ml") + ("_partial" if partial else ""), out))
+    partial = set(only) != set(PARTS) or any((args.ann_size, args.pg_size, args.requests, args.ann_sweep))
+    name = ("ml_quick" if q else "ml") + ("_partial" if partial else "")
+    if only == ["ann"]:  # e.g. ml_ann_1m.json, ml_ann_200k_uniform.json: each size keeps its own record
+        name = ("ml_quick" if q else "ml") + f"_ann_{size_label(ann_size)}"
+        name += "_uniform" if args.ann_data == "uniform" else ""
+    print(write_result(name, out))
     return 0
 
 
