@@ -45,8 +45,8 @@ from hexlake.log.spans import backoff_s
 _DESC = "hexlake group "
 #: A pull request for one message, without waiting: an empty shard answers 404 at once, but a
 #: shard whose one allowed message is leased parks even a no-wait request on nats-server 2.9.10
-#: until the lease ends, so the request also expires after 50 ms. The server does not always answer
-#: an expired request (408), hence ``PULL_REPLY_S``.
+#: until the lease ends, so the request also expires after 50 ms. The server leaves some requests
+#: unanswered (no message, no 404/408; seen with nothing leased), hence ``PULL_REPLY_S``.
 _PULL = b'{"batch":1,"no_wait":true,"expires":50000000}'
 #: How long a read waits for a shard's reply before taking it as "nothing deliverable".
 PULL_REPLY_S = 0.5
