@@ -69,9 +69,8 @@ def test_after_a_failed_run_new_loads_wait_for_the_tick() -> None:
         assert sched.stop(timeout_s=2.0)
 
 
-def test_the_loader_moves_the_trigger_and_the_setting_turns_it_on(settings: Settings) -> None:
-    on = settings.model_copy(update={"transform": TransformConfig(on_load=True)})
-    runtime = Runtime(on)
+def test_the_loader_moves_the_trigger_and_the_setting_turns_it_off(settings: Settings) -> None:
+    runtime = Runtime(settings)  # on by default
     try:
         sched = service.create(runtime)
         assert isinstance(sched, service.LoadTriggeredScheduler)
@@ -86,5 +85,6 @@ def test_the_loader_moves_the_trigger_and_the_setting_turns_it_on(settings: Sett
         assert second is not None and second > first
     finally:
         runtime.close()
-    plain = service.create(Runtime(settings))  # off by default: cron ticks only
+    off = settings.model_copy(update={"transform": TransformConfig(on_load=False)})
+    plain = service.create(Runtime(off))  # cron ticks only
     assert isinstance(plain, CronScheduler) and not isinstance(plain, service.LoadTriggeredScheduler)

@@ -17,8 +17,8 @@ class TransformConfig(Section):
     new_days: int = Field(7, description="A user who signed up within this many days is 'new'.")
     start: str = Field("2020-01-01", description="First day the models cover; older events are ignored.")
     scheduler_enabled: bool = Field(True, description="Run the transform scheduler inside the server.")
-    on_load: bool = Field(False, description="Also run as soon as the loader loaded new events (checked "
-                          "every second), not only on cron ticks: back-to-back runs under ingest.")
+    on_load: bool = Field(True, description="Also run as soon as the loader loaded new events (checked "
+                          "every second), not only on cron ticks: back-to-back fresh-tier runs under ingest.")
     retries: int = Field(3, description="Attempts of a failing scheduled run before the next tick.")
     retry_backoff_s: float = Field(2.0, description="First retry delay of a failed run; doubles per attempt.")
     history_keep: int = Field(10_000, description="Most run-history rows kept (oldest pruned).")

@@ -7,7 +7,8 @@
 * **as-of**: every other FULL model (``marts_core_dim_users``, ``place_popularity``, ``dim_places``,
   ``fact_recommendations``, the feature tables, ...): each is a rebuild over all events "as of" a
   time, the bulk of a run's cost. They carry ``cron @asof_cron`` (``transform.asof_cron``, every
-  15 minutes by default; a model of the data dir's own project keeps its own cron), and the
+  15 minutes by default; ``interval_unit 'day'`` keeps SQLMesh from listing 15-minute intervals
+  back to ``transform.start`` on a cold build; a model of the data dir's own project keeps its own cron), and the
   scheduler runs them with ``ignore_cron=False``: SQLMesh rebuilds one only when a tick of its
   cron passed since its last build. ``hexlake transform run`` (tier ``all``) rebuilds them now.
 

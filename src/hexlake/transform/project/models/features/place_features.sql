@@ -8,6 +8,7 @@ MODEL (
   name features.place_features,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain place_id,
   audits (

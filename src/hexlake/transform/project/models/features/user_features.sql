@@ -6,6 +6,7 @@ MODEL (
   name features.user_features,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain user_key,
   audits (

@@ -6,6 +6,7 @@ MODEL (
   name marts.dim_places,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain place_id,
   audits (

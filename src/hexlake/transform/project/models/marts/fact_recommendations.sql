@@ -6,6 +6,7 @@ MODEL (
   name marts.fact_recommendations,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain recommendation_id,
   audits (

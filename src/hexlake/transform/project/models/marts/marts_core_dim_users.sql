@@ -8,6 +8,7 @@ MODEL (
   name marts.marts_core_dim_users,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain user_id,
   audits (

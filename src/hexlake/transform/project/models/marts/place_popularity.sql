@@ -9,6 +9,7 @@ MODEL (
   name marts.place_popularity,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain place_id,
   audits (

@@ -4,6 +4,7 @@ MODEL (
   name staging.stg_extracted_users,
   kind FULL,
   cron @asof_cron,
+  interval_unit 'day',
   allow_partials TRUE,
   grain user_key
 );
