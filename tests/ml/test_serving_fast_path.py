@@ -151,8 +151,54 @@ def test_erasure_forgets_the_user_in_the_view(runtime: Runtime, frames: Frames) 
     view = rec.view
     assert view is not None and user in view.users and user in view.history
     before = view.matrix(user, list(view.history[user]))
+    rec._why[b"v1|their feature values"] = ["you have been here"]
     assert rec.forget(user, delete=True) > 0
+    assert rec._why == {}
     assert user not in view.users and user not in view.history and user not in view.tastes
     after = view.matrix(user, list(view.row_of)[:5])
     assert before[:, FEATURES.index("user_place_prior")].max() > 0
     assert after[:, FEATURES.index("user_place_prior")].max() == 0 and rec.forget(user, delete=False) == 0
+
+
+class _CountingBooster:
+    """The real booster, counting the rows it explains."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster, self.explained = booster, 0
+
+    def predict(self, x: np.ndarray, **kwargs: Any) -> Any:
+        if kwargs.get("pred_contrib"):
+            self.explained += len(x)
+        return self.booster.predict(x, **kwargs)
+
+
+def test_rows_explained_once_give_the_same_reasons(
+    client: TestClient, runtime: Runtime, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.ml.test_recommend import _train_and_promote
+
+    inter, places = _setup(runtime, frames)
+    version = _train_and_promote(runtime, inter, places)
+    rec = recommender(runtime)
+    counting = _CountingBooster(rec._booster(version))
+    monkeypatch.setitem(rec._boosters, version, counting)
+    # two people the snapshot has never seen: the same candidates, the same feature rows
+    first = client.get("/v1/recommend", params={"user_id": "brand-new-1", "k": 6}).json()
+    assert counting.explained == 6
+    second = client.get("/v1/recommend", params={"user_id": "brand-new-2", "k": 6}).json()
+    assert counting.explained == 6 and second["cached"] is False
+    assert [i["reasons"] for i in first["items"]] == [i["reasons"] for i in second["items"]]
+    # the remembered reasons are the ones SHAP gives now
+    view = rec.view
+    assert view is not None
+    x = view.matrix(user_key_of(runtime, "brand-new-3"), [i["place_id"] for i in first["items"]])
+    direct = counting.booster.predict(x, pred_contrib=True, num_threads=1)
+    from hexlake.ml.serve import _reasons
+
+    assert [_reasons(r) for r in direct] == [i["reasons"] for i in first["items"]]
+    # a known user's rows differ: explained afresh; a refresh forgets everything
+    client.get("/v1/recommend", params={"user_id": "user-00003", "k": 6})
+    assert counting.explained == 12
+    rec.refresh(inter, places, now=NOW)
+    client.get("/v1/recommend", params={"user_id": "brand-new-4", "k": 6})
+    assert counting.explained == 18

@@ -25,6 +25,7 @@ from hexlake.ml.registry import Registry, arm_for
 from hexlake.runtime import Runtime
 
 MAX_PENDING_EVENTS = 10_000  # served events waiting for the log, at most
+MAX_EXPLAINED = 50_000  # rows whose reasons are remembered until the next refresh (~10 MB)
 POPULARITY = FEATURES.index("place_interactions_30d")  # the fallback's score
 SERVING_DAYS = 90  # history the serving snapshot reads (training reads all of it)
 REASONS = {
@@ -52,6 +53,9 @@ class Recommender:
         #: place ids -> ids of places similar to them (the vector index), when there are vectors
         self.similar: Callable[[list[str]], list[str]] | None = None
         self._boosters: dict[str, Any] = {}
+        #: reasons by (model version, feature values): rows repeat (any new user at a place, a returning
+        #: user before the next refresh); emptied by each refresh and by an erasure
+        self._why: dict[bytes, list[str]] = {}
         self._lock = threading.Lock()
         self.served: list[dict[str, Any]] = []  # recommendation_served events waiting for the log
         self.dropped_events = 0
@@ -73,7 +77,7 @@ class Recommender:
         view = ServingView.of(new)
         with self._lock:
             self.snapshot, self.view, self.snapshot_at, self.names = new, view, time.monotonic(), names
-            self._top = top["place_id"].to_list()
+            self._top, self._why = top["place_id"].to_list(), {}
         if old is None:
             self.cache.clear()
         for user in changed:
@@ -156,9 +160,19 @@ class Recommender:
         return {"items": items, "fallback": None if version else "popularity", "candidates": len(cands)}
 
     def _explain(self, version: str | None, booster: Any, x: np.ndarray) -> list[list[str]]:
-        """Reasons of the shown rows only: SHAP contributions cost ~0.3 ms a row, far more than scores."""
-        contrib = booster.predict(x, pred_contrib=True, num_threads=1)
-        return [_reasons(row) for row in contrib]
+        """Reasons of the shown rows only (SHAP contributions cost ~0.3 ms a row, far more than the
+        scores), and only of rows not explained before: the same values give the same contributions."""
+        keys = [f"{version}|".encode() + row.tobytes() for row in x]
+        why = self._why
+        reasons = [why.get(key) for key in keys]
+        todo = [i for i, r in enumerate(reasons) if r is None]
+        if todo:
+            contrib = booster.predict(x[todo], pred_contrib=True, num_threads=1)
+            if len(why) > MAX_EXPLAINED:  # a new dict, not clear(): other threads may be reading this one
+                why = self._why = {}
+            for i, row in zip(todo, contrib, strict=True):
+                reasons[i] = why[keys[i]] = _reasons(row)
+        return [r for r in reasons if r is not None]
 
     def _candidates(self, view: ServingView, user_key: str, nearby: list[str]) -> list[str]:
         """Nearby places, the most active ones, the user's own, and places similar to the user's favourites."""
@@ -232,6 +246,7 @@ class Recommender:
                     snap.user_category = snap.user_category.filter(keep)
                 if view is not None:
                     view.forget(user_key)
+                self._why = {}  # its keys are feature values, some of them the person's
         return n + len(waiting)
 
 
