@@ -7,7 +7,7 @@ The log, appends, erasure and inspection of messages are ``NatsEventLog``'s; onl
   ``max_ack_pending=1``: a shard is a serial queue, as a Kafka partition is for its consumer. A
   user's events share a shard, so their order holds whatever is leased, nacked or redelivered; the
   price is liveness and batch size (a leased or backing-off message holds back every other user of
-  its shard, and a read gets at most one message per shard). Use many shards (``shards=256``).
+  its shard, and a read gets at most one message per shard).
 * Leases are JetStream's: ``ack_wait`` is the group's visibility timeout (fixed when the group's
   consumers are created; a read's ``visibility_timeout_s`` applies only then), timed by the server's
   clock, not by the injectable ``clock``. ``nack`` is ``-NAK`` with the backoff as its delay.
@@ -48,8 +48,10 @@ _DESC = "hexlake group "
 #: until the lease ends, so the request also expires after 50 ms. The server leaves some requests
 #: unanswered (no message, no 404/408; seen with nothing leased), hence ``PULL_REPLY_S``.
 _PULL = b'{"batch":1,"no_wait":true,"expires":50000000}'
-#: How long a read waits for a shard's reply before taking it as "nothing deliverable".
-PULL_REPLY_S = 0.5
+#: How long a read waits for a shard's reply before taking it as "nothing deliverable". A reply
+#: that comes later is dropped, and if it was a message its lease runs out: 0.5 s was too short
+#: during a cluster failover (docs/log.md).
+PULL_REPLY_S = 2.0
 #: Bound on remembered leases (reply subjects) per process; the oldest are forgotten first.
 _MAX_LEASES = 1_000_000
 
