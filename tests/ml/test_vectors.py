@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hexlake.config import Settings
+from hexlake.errors import HexlakeError
 from hexlake.ml.vectors import (
     EXPANSION_MAX,
     EXPANSION_MIN,
@@ -114,6 +115,10 @@ def test_an_index_smaller_than_k_returns_what_it_has() -> None:
     keys, sims = index.search(data[1], 10)
     assert keys[0] == 1 and sorted(keys.tolist()) == [0, 1, 2]
     assert sims[0] == pytest.approx(1.0, abs=1e-5)
+    index.add(np.eye(2, 8, k=3, dtype=np.float32), start=3)  # rows 3 and 4, after the first three
+    assert len(index) == 5 and index.search(np.eye(1, 8, k=4, dtype=np.float32)[0], 1)[0].tolist() == [4]
+    with pytest.raises(HexlakeError, match="in order"):  # keys are row numbers: a gap would misname rows
+        index.add(data[:1], start=7)
 
 
 def _near(data: np.ndarray, n: int, seed: int) -> np.ndarray:
