@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hexlake.config import Settings
-from hexlake.errors import BadRequest, ConfigError
+from hexlake.errors import BadRequest, ConfigError, TransformError
 from hexlake.ops.scheduler import CronScheduler
 from hexlake.runtime import Runtime
 from hexlake.transform import marts, operations, service, tiers
@@ -86,6 +86,34 @@ def test_an_explicit_asof_run_rebuilds_only_that_tier_and_restates_nothing(lake:
     ran = operations.run(lake.runtime, execution_time=lake.t0 + timedelta(minutes=20), tier="asof")
     assert _models(ran) == marts.ASOF
     assert ran["tier"] == "asof" and ran["restated"]["days"] == []
+
+
+def test_a_failing_asof_tier_is_reported_and_waits_for_its_next_tick(lake: Lake,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    eng = operations.engine(lake.runtime)
+    monkeypatch.setattr(eng, "asof_retry_at", None)
+    real, attempts = eng.run, []
+
+    def broken_asof(**kw: Any) -> Any:
+        if kw.get("ignore_cron") is False:  # the scheduled as-of part
+            attempts.append(kw["execution_time"])
+            raise TransformError("transform run failed: model marts.place_popularity: audit failed",
+                                 details=[{"kind": "run", "failed_models": ["marts.place_popularity"]}])
+        return real(**kw)
+
+    monkeypatch.setattr(eng, "run", broken_asof)
+    t = lake.t0 + timedelta(minutes=30)  # hh:33, after the :30 tick
+
+    out = operations.run(lake.runtime, execution_time=t, tier="scheduled")
+
+    assert out["ok"] and out["failed_models"] == ["marts.place_popularity"] and "audit failed" in out["error"]
+    assert "marts.heatmap_hourly" in _models(out)  # the fresh tier ran
+    failed = operations.history(lake.runtime, limit=50, status="failed")
+    assert failed and failed[0]["model"] == "marts.place_popularity" and failed[0]["trigger"] == "cli"
+    operations.run(lake.runtime, execution_time=t + timedelta(minutes=5), tier="scheduled")
+    assert attempts == [t]  # not retried on every load-triggered run...
+    operations.run(lake.runtime, execution_time=t + timedelta(minutes=13), tier="scheduled")
+    assert attempts == [t, t + timedelta(minutes=13)]  # ...but after the :45 tick
 
 
 def test_an_unknown_tier_is_refused_naming_the_field(lake: Lake) -> None:
