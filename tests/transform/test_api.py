@@ -81,3 +81,18 @@ def test_admin_history_and_status(client: TestClient) -> None:
     status = client.get("/v1/admin/transform/status").json()
     assert status["needs_plan"] is False
     assert {m["model"] for m in status["models"]} >= {"marts.metrics_active_users", "staging.stg_users"}
+
+
+def test_status_and_freshness_state_each_models_tier(client: TestClient) -> None:
+    status = {m["model"]: m["tier"] for m in client.get("/v1/admin/transform/status").json()["models"]}
+    assert status["marts.place_popularity"] == status["features.user_features"] == "asof"
+    assert status["marts.heatmap_hourly"] == status["staging.stg_users"] == "fresh"
+    fresh = {f["model"]: f for f in client.get("/v1/freshness").json()["models"] if "tier" in f}
+    assert fresh["marts.marts_core_dim_users"]["tier"] == "asof"
+    assert fresh["marts.metrics_active_users"]["tier"] == "fresh"
+    assert all(f["built_as_of"] and f["stale_seconds"] >= 0 for f in fresh.values() if f["rows"])
+
+
+def test_admin_run_refuses_an_unknown_tier(client: TestClient) -> None:
+    r = client.post("/v1/admin/transform/run", params={"tier": "weekly"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "tier"

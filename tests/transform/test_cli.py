@@ -37,3 +37,8 @@ def test_restate_refuses_a_bad_range_and_unknown_models_with_an_error(settings: 
                        "--models", "marts.nope")
     assert unknown.returncode == 1 and "no incremental model named marts.nope" in unknown.stderr
     assert "Traceback" not in backwards.stderr + unknown.stderr
+
+
+def test_run_offers_the_tiers_and_refuses_others(settings: Settings) -> None:
+    bad = _hexlake(settings, "transform", "run", "--tier", "hourly")
+    assert bad.returncode == 2 and "'all', 'fresh', 'asof'" in bad.stderr

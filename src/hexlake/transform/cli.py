@@ -72,11 +72,11 @@ def plan(
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
-    """Per model: kind, rows, newest event time, last successful run."""
+    """Per model: tier (fresh or asof), kind, rows, newest event time, last successful run."""
     r = call("transform_status")
     if not as_json and r.get("needs_plan"):
         out.print("[yellow]models changed since the last plan: `hexlake transform plan` applies them[/]")
-    _emit(r, as_json, r["models"], ["model", "kind", "rows", "newest_event_time", "last_success"])
+    _emit(r, as_json, r["models"], ["model", "tier", "kind", "rows", "newest_event_time", "last_success"])
 
 
 @app.command()

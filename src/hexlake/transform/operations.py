@@ -126,12 +126,14 @@ def plan(runtime: Runtime, *, execution_time: datetime | str | None = None) -> d
 
 
 def status(runtime: Runtime) -> dict[str, Any]:
-    """Per model: kind, processed intervals, rows, newest event time, last successful run."""
+    """Per model: tier, kind, processed intervals, rows, newest event time, last successful run."""
     eng = engine(runtime)
     models = eng.status()
+    split = tiers.split(eng)
     last = {r["model"]: r for r in reversed(run_history(runtime).list(limit=500, status="success"))}
     fresh = {f["model"]: f for f in freshness(runtime)}
     for m in models:
+        m["tier"] = split.tier_of(m["model"])
         m["last_success"] = last.get(m["model"], {}).get("finished_at")
         m["rows"] = fresh.get(m["model"], {}).get("rows")
         m["newest_event_time"] = fresh.get(m["model"], {}).get("newest_event_time")
