@@ -1,5 +1,9 @@
 """Every mart equals a truth computed in plain Python, despite duplicates, retried batches,
-late and out-of-order events and a full log replay (see conftest.built)."""
+late and out-of-order events and a full log replay (see conftest.built).
+
+conftest.built runs both tiers (``hexlake transform run``'s default ``all``), so the as-of marts
+(``marts_core_dim_users``, ``place_popularity``) are checked as of that run together with the fresh
+ones; how each tier behaves between as-of runs is in test_exactness_lateness.py and test_tiers.py."""
 
 from __future__ import annotations
 
