@@ -91,7 +91,7 @@ def test_an_explicit_asof_run_rebuilds_only_that_tier_and_restates_nothing(lake:
 def test_a_failing_asof_tier_is_reported_and_waits_for_its_next_tick(lake: Lake,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     eng = operations.engine(lake.runtime)
-    monkeypatch.setattr(eng, "asof_retry_at", None)
+    monkeypatch.setattr(eng, "asof_due_at", None)
     real, attempts = eng.run, []
 
     def broken_asof(**kw: Any) -> Any:

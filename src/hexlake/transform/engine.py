@@ -246,8 +246,8 @@ class TransformEngine:
         self._in_sync = False
         # prod's snapshots (parsed models), kept across runs: see _keep_snapshots_warm
         self._warm: dict[Any, Any] = {}
-        # a scheduled as-of run failed: not tried again before this time (hexlake.transform.tiers)
-        self.asof_retry_at: datetime | None = None
+        # a scheduled run asks SQLMesh about the as-of tier again from this time (hexlake.transform.tiers)
+        self.asof_due_at: datetime | None = None
         # SQLMesh captures the console when the Context is built; we keep that one console and
         # point it at the report of the operation in progress.
         self._recorder = _RecordingConsole(RunReport("load", datetime.now()))

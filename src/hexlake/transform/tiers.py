@@ -89,17 +89,20 @@ def run(engine: TransformEngine, tier: Tier, *, execution_time: datetime | None)
 
 
 def _scheduled_asof(engine: TransformEngine, models: frozenset[str], execution_time: datetime | None) -> RunReport:
-    """The as-of tier where its cron is due. A failure is reported, not raised: the fresh tier's
-    load-triggered runs go on, and the failed models wait for the next tick of
-    ``transform.asof_cron`` (SQLMesh would retry a failed interval on every run: a full rebuild
-    per load)."""
+    """The as-of tier where its cron is due (SQLMesh decides per model, ``ignore_cron=False``).
+
+    Asked only from the next tick of ``transform.asof_cron`` after the last time it was asked, so
+    the back-to-back load-triggered runs between ticks skip a SQLMesh run that would find nothing
+    to do (~0.3 s each). A failure is reported, not raised: the fresh tier's runs go on, and the
+    failed models wait for the next tick (SQLMesh would retry a failed interval on every run: a
+    full rebuild per load)."""
     when = execution_time or datetime.now(UTC).replace(tzinfo=None)
-    if engine.asof_retry_at is not None and when < engine.asof_retry_at:
+    if engine.asof_due_at is not None and when < engine.asof_due_at:
         return RunReport("run", datetime.now(), datetime.now())
+    engine.asof_due_at = croniter(engine.settings.transform.asof_cron, when).get_next(datetime)
     try:
-        report = engine.run(execution_time=execution_time, select=models, ignore_cron=False)
+        return engine.run(execution_time=execution_time, select=models, ignore_cron=False)
     except TransformError as exc:
-        engine.asof_retry_at = croniter(engine.settings.transform.asof_cron, when).get_next(datetime)
         failed = next((d for d in exc.details if isinstance(d, dict) and "failed_models" in d), {})
         return RunReport(
             "run",
@@ -107,10 +110,8 @@ def _scheduled_asof(engine: TransformEngine, models: frozenset[str], execution_t
             datetime.now(),
             failed_models=list(failed.get("failed_models", [])),
             error=exc.message,
-            warnings=[f"as-of tier failed, retried at {engine.asof_retry_at}"],
+            warnings=[f"as-of tier failed; tried again at {engine.asof_due_at}"],
         )
-    engine.asof_retry_at = None
-    return report
 
 
 def merge(reports: list[RunReport]) -> RunReport:
