@@ -14,9 +14,13 @@ Parts (``--only`` takes a comma list of these names):
   a cache miss (a new user/point each request) and on a hit (the same request again), against the
   targets of issue 17 (miss p99 <= 15 ms, hit p99 <= 2 ms);
 * ``embeddings``: all-MiniLM-L6-v2 on this machine's CPU (texts/s, batches of 64);
-* ``ann``: usearch HNSW (the in-process index of a DuckDB warehouse) query latency and recall@10
-  against exact search (numpy brute force) over the same vectors in the same run: ``--ann-size``
-  clustered unit vectors of 384 dims (1M = 1.5 GB of float32; the index build is timed);
+* ``ann``: usearch HNSW (the in-process index of a DuckDB warehouse, ``vectors.AnnIndex`` built on
+  every core as ``PlaceVectors`` builds it) query latency and recall@10 against exact search (numpy
+  brute force) over the same vectors in the same run: ``--ann-size`` clustered unit vectors of 384
+  dims (1M = 1.5 GB of float32; the build is timed and is nearly all of the part's time), then the
+  same queries at the ``--ann-sweep`` ef values on the same build; ``--ann-data uniform`` for HNSW's
+  worst case. Alone, it writes ``ml_ann_<size>.json`` (``python -m bench.ml --only ann``: 1M,
+  ≈ 10 min on a quiet 2-core box);
 * ``pgvector``: the same on PostgreSQL's pgvector HNSW (the index of a PostgreSQL warehouse), in a
   database of its own made and dropped by the run (``--pg-size`` vectors; needs pgvector, see
   scripts/ensure-debian-deps.sh).
