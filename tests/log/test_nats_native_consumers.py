@@ -129,3 +129,27 @@ def test_max_deliver_stops_delivery_and_the_advisory_is_the_only_dead_letter_rec
         assert consumer.ack_floor.stream_seq == 0, "the ack floor stays before the dead-lettered message"
 
     run(body)
+
+
+def test_a_no_wait_pull_on_a_consumer_at_max_ack_pending_parks_until_the_lease_ends() -> None:
+    """``groups=durable`` reads are built on this: while the shard's one allowed message is leased
+    and another waits behind it, a no-wait request gets no 404; it is answered with the redelivery
+    once the lease runs out. (With nothing waiting behind the lease it is answered 404 at once.)"""
+
+    async def body(js: Any, stream: str) -> None:
+        await durable(js, stream, "s0", ack_wait=1.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        await js.publish(f"{stream}.0", b"alice-1")
+        await js.publish(f"{stream}.0", b"alice-2")
+        nc = js._nc
+        inbox = await nc.subscribe(nc.new_inbox())
+        pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.s0"
+        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        first = await inbox.next_msg(timeout=2)
+        assert first.data == b"alice-1"
+        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        with pytest.raises(nats.errors.TimeoutError):
+            await inbox.next_msg(timeout=0.5)  # parked, not answered 404
+        again = await inbox.next_msg(timeout=3)
+        assert (again.data, again.metadata.num_delivered) == (b"alice-1", 2)
+
+    run(body)

@@ -29,6 +29,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import nats
@@ -43,15 +44,17 @@ from hexlake.log.spans import backoff_s
 
 #: Consumer descriptions start with this, then the group name in hex (names are free text).
 _DESC = "hexlake group "
-#: A pull request for one message, without waiting: an empty shard answers 404 at once, but a
-#: shard whose one allowed message is leased parks even a no-wait request on nats-server 2.9.10
-#: until the lease ends, so the request also expires after 50 ms. The server leaves some requests
-#: unanswered (no message, no 404/408; seen with nothing leased), hence ``PULL_REPLY_S``.
-_PULL = b'{"batch":1,"no_wait":true,"expires":50000000}'
-#: How long a read waits for a shard's reply before taking it as "nothing deliverable". A reply
-#: that comes later is dropped, and if it was a message its lease runs out: 0.5 s was too short
-#: during a cluster failover (docs/log.md).
-PULL_REPLY_S = 2.0
+#: A pull request for one message, without waiting: an empty shard answers 404 at once. A shard
+#: whose one allowed message is leased or waiting for its nak delay, with more behind it, parks even
+#: a no-wait request (nats-server 2.9.10) and answers it when a message is deliverable again. Under many concurrent
+#: requests the server also answers some late (seen: half of 256, by seconds), 404 and message alike.
+_PULL = b'{"batch":1,"no_wait":true}'
+#: How long a read waits for a new request's reply. A parked request stays outstanding: later reads
+#: look in the inbox for its answer instead of asking again, so a late reply is never lost.
+PULL_REPLY_S = 0.1
+#: After this long without a reply a request is sent again: the first may be lost for good (its
+#: consumer's leader died with a cluster node), and a parked one answered later is still taken.
+REASK_S = 2.0
 #: Bound on remembered leases (reply subjects) per process; the oldest are forgotten first.
 _MAX_LEASES = 1_000_000
 
@@ -59,6 +62,19 @@ _MAX_LEASES = 1_000_000
 class _Lease(NamedTuple):
     reply: str
     attempts: int
+
+
+@dataclass
+class _Inbox:
+    sub: Any
+    lock: asyncio.Lock
+    outstanding: bool = False  # a pull request was sent and its reply not yet taken
+    asked: float = 0.0  # when (monotonic) the last request was sent
+
+
+def _delivered(raw: Any) -> bool:
+    """A JetStream delivery (its reply subject is the ack subject), not a status or nothing."""
+    return raw is not None and bool(raw.reply) and str(raw.reply).startswith("$JS.ACK.")
 
 
 def _consumer(group: str, shard: int) -> str:
@@ -72,7 +88,7 @@ class NatsDurableEventLog(NatsEventLog):
     def __init__(self, url: str, config: LogConfig | None = None, *, clock: Callable[[], float] = time.time):
         self._leases: dict[tuple[str, int], _Lease] = {}
         self._known: set[str] = set()
-        self._inboxes: dict[tuple[str, int], tuple[Any, asyncio.Lock]] = {}
+        self._inboxes: dict[tuple[str, int], _Inbox] = {}
         self._rotor = 0
         super().__init__(url, config, clock=clock)
 
@@ -135,8 +151,8 @@ class NatsDurableEventLog(NatsEventLog):
         """One message of the shard, or None when it has none deliverable (empty, or its one
         allowed message is leased or waiting for its retry)."""
         raw = await self._pull(group, shard)
-        if raw is None or not raw.reply or not raw.reply.startswith("$JS.ACK."):
-            return None  # a status reply: 404 no messages, 408/409 request ended
+        if not _delivered(raw):
+            return None  # none yet, or a status reply: 404 no messages, 408/409 request ended
         meta = raw.metadata
         off, attempts = int(meta.sequence.stream), int(meta.num_delivered)
         m = _dec_msg.decode(raw.data or b"")
@@ -147,26 +163,29 @@ class NatsDurableEventLog(NatsEventLog):
         return LogMessage(off, m.key, m.event_id, m.payload, attempts)
 
     async def _pull(self, group: str, shard: int) -> Any:
-        """One no-wait pull request. Its reply (a message, or a status) comes to an inbox of this
-        shard consumer's own, one request at a time: a delivered message carries the stream's
-        subject, not the inbox's, so the client's muxed ``request`` cannot route it."""
-        sub, lock = await self._inbox(group, shard)
-        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{_consumer(group, shard)}"
-        async with lock:
-            # a reply that came after an earlier request gave up: if it is a message, its lease
-            # runs out and it is redelivered (one attempt more than it was tried)
-            while sub.pending_msgs:
-                await sub.next_msg(timeout=0.1)
-            await self._nc.publish(subject, _PULL, reply=sub.subject)
+        """The shard's next reply: a message, a status, or None while its request is parked. Replies
+        come to an inbox of this shard consumer's own (a delivered message carries the stream's
+        subject, not the inbox's, so the client's muxed ``request`` cannot route it), and at most
+        one request per inbox is outstanding: any message in it is a delivery leased to this process."""
+        inbox = await self._inbox(group, shard)
+        async with inbox.lock:
+            if not inbox.outstanding or time.monotonic() - inbox.asked > REASK_S:
+                subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{_consumer(group, shard)}"
+                await self._nc.publish(subject, _PULL, reply=inbox.sub.subject)
+                inbox.outstanding, inbox.asked = True, time.monotonic()
             try:
-                return await sub.next_msg(timeout=PULL_REPLY_S)
+                raw = await inbox.sub.next_msg(timeout=PULL_REPLY_S)
+                while not _delivered(raw) and inbox.sub.pending_msgs:  # a stale status: look further
+                    raw = await inbox.sub.next_msg(timeout=PULL_REPLY_S)
             except nats.errors.TimeoutError:
-                return None
+                return None  # parked: the shard's message is leased or backing off
+            inbox.outstanding = False
+            return raw
 
-    async def _inbox(self, group: str, shard: int) -> tuple[Any, asyncio.Lock]:
+    async def _inbox(self, group: str, shard: int) -> _Inbox:
         found = self._inboxes.get((group, shard))
         if found is None:
-            found = (await self._nc.subscribe(self._nc.new_inbox()), asyncio.Lock())
+            found = _Inbox(await self._nc.subscribe(self._nc.new_inbox()), asyncio.Lock())
             self._inboxes[(group, shard)] = found
         return found
 
