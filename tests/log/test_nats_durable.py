@@ -93,18 +93,29 @@ def test_a_lease_runs_out_on_the_servers_clock_and_the_message_comes_back_with_i
     assert CONFIG.visibility_timeout_s * 0.5 <= waited <= CONFIG.visibility_timeout_s * 2.5
 
 
-def test_a_nack_waits_for_its_backoff_and_holds_back_its_shard_only(log: EventLog) -> None:
-    (a, a_too), (b,) = on_shard(0, 2), on_shard(1)
-    log.append([item(a, "a1")])
-    (first,) = log.read("g", "c", 10)
-    log.nack("g", [first.offset], "transient")
-    log.append([item(a, "a2"), item(a_too, "x1"), item(b, "b1")])
-    assert ids(log.read("g", "c", 10)) == ["b1"], "a2 and x1 (same shard) wait for a1's retry"
-    got, waited = wait_for(lambda: log.read("g", "c", 10), within=CONFIG.backoff_base_s * 4)
-    assert [(m.event_id, m.attempts) for m in got] == [("a1", 2)]
-    assert waited >= CONFIG.backoff_base_s * 0.5 - 0.05
-    log.ack("g", [got[0].offset])
-    assert ids(log.read("g", "c", 10)) == ["a2"]
+def test_a_nack_waits_for_its_backoff_and_holds_back_its_shard_only(nats_url: str) -> None:
+    backoff = 1.5  # longer than a read's wait for a reply (0.5 s), so one read cannot cross it
+    log = open_log(
+        f"{nats_url}?groups=durable&shards={SHARDS}",
+        CONFIG.model_copy(update={"backoff_base_s": backoff, "backoff_max_s": 2 * backoff}),
+    )
+    try:
+        (a, a_too), (b,) = on_shard(0, 2), on_shard(1)
+        log.append([item(a, "a1")])
+        (first,) = log.read("g", "c", 10)
+        nacked = time.monotonic()
+        log.nack("g", [first.offset], "transient")
+        log.append([item(a, "a2"), item(a_too, "x1"), item(b, "b1")])
+        other = log.read("g", "c", 10)
+        assert ids(other) == ["b1"], "a2 and x1 (same shard) wait for a1's retry"
+        log.ack("g", [m.offset for m in other])
+        got, _ = wait_for(lambda: log.read("g", "c", 10), within=backoff * 3)
+        assert [(m.event_id, m.attempts) for m in got] == [("a1", 2)]
+        assert time.monotonic() - nacked >= backoff * 0.5
+        log.ack("g", [got[0].offset])
+        assert ids(log.read("g", "c", 10)) == ["a2"]
+    finally:
+        log.close()
 
 
 def test_after_max_attempts_a_message_is_dead_lettered_with_its_error_and_its_shard_moves_on(log: EventLog) -> None:

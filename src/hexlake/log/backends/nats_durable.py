@@ -49,12 +49,14 @@ _DESC = "hexlake group "
 #: a no-wait request (nats-server 2.9.10) and answers it when a message is deliverable again. Under many concurrent
 #: requests the server also answers some late (seen: half of 256, by seconds), 404 and message alike.
 _PULL = b'{"batch":1,"no_wait":true}'
-#: How long a read waits for a new request's reply. A parked request stays outstanding: later reads
-#: look in the inbox for its answer instead of asking again, so a late reply is never lost.
-PULL_REPLY_S = 0.1
+#: How long a read waits for a new request's reply (a loaded server answers in well under this). A
+#: parked request stays outstanding: later reads only look in the inbox for its answer
+#: (``PARKED_CHECK_S``) instead of asking again, so a late reply is never lost.
+PULL_REPLY_S = 0.5
+PARKED_CHECK_S = 0.01
 #: After this long without a reply a request is sent again: the first may be lost for good (its
 #: consumer's leader died with a cluster node), and a parked one answered later is still taken.
-REASK_S = 2.0
+REASK_S = 10.0
 #: Bound on remembered leases (reply subjects) per process; the oldest are forgotten first.
 _MAX_LEASES = 1_000_000
 
@@ -169,14 +171,15 @@ class NatsDurableEventLog(NatsEventLog):
         one request per inbox is outstanding: any message in it is a delivery leased to this process."""
         inbox = await self._inbox(group, shard)
         async with inbox.lock:
+            wait = PARKED_CHECK_S  # an outstanding request: only look whether its answer came
             if not inbox.outstanding or time.monotonic() - inbox.asked > REASK_S:
                 subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{_consumer(group, shard)}"
                 await self._nc.publish(subject, _PULL, reply=inbox.sub.subject)
-                inbox.outstanding, inbox.asked = True, time.monotonic()
+                inbox.outstanding, inbox.asked, wait = True, time.monotonic(), PULL_REPLY_S
             try:
-                raw = await inbox.sub.next_msg(timeout=PULL_REPLY_S)
+                raw = await inbox.sub.next_msg(timeout=wait)
                 while not _delivered(raw) and inbox.sub.pending_msgs:  # a stale status: look further
-                    raw = await inbox.sub.next_msg(timeout=PULL_REPLY_S)
+                    raw = await inbox.sub.next_msg(timeout=PARKED_CHECK_S)
             except nats.errors.TimeoutError:
                 return None  # parked: the shard's message is leased or backing off
             inbox.outstanding = False
