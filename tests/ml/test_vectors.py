@@ -121,6 +121,26 @@ def test_an_index_smaller_than_k_returns_what_it_has() -> None:
         index.add(data[:1], start=7)
 
 
+def test_lightgbm_still_trains_after_the_ann_index_is_built() -> None:
+    """usearch's library loaded before LightGBM's breaks every LightGBM fit in the process; a fresh
+    interpreter, as a server is, builds an index first and then trains."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from hexlake.ml.vectors import AnnIndex\n"
+        "AnnIndex(8).add(np.eye(3, 8, dtype=np.float32))\n"
+        "import lightgbm\n"
+        "rng = np.random.default_rng(0)\n"
+        "x, y = rng.random((200, 5)), rng.integers(0, 2, 200)\n"
+        "lightgbm.LGBMRanker(n_estimators=3, verbose=-1).fit(x, y, group=[20] * 10)\n"
+        "print('trained')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
 def _near(data: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Queries near stored vectors (as a text query lands near the places it describes)."""
     rng = np.random.default_rng(seed)

@@ -42,6 +42,13 @@ def expansion_search(n: int, k: int = 10) -> int:
     return max(EXPANSION_MIN, min(EXPANSION_MAX, ef), 4 * k)
 
 
+def _load_lightgbm_first() -> None:
+    """LightGBM's library must load before usearch's: once usearch.compiled is loaded, every LightGBM
+    fit in the process fails ("Feature (Column_) appears more than one time"), so a server that had
+    searched places could no longer train or score (lightgbm 4.7.0, usearch 2.26.6)."""
+    import lightgbm  # noqa: F401
+
+
 class AnnIndex:
     """usearch HNSW over unit vectors (cosine); keys are row numbers of the matrix.
 
@@ -58,6 +65,7 @@ class AnnIndex:
         expansion: int | None = None,
         dtype: str = DTYPE,
     ) -> None:
+        _load_lightgbm_first()
         from usearch.index import Index
 
         self.fixed_expansion = expansion  # None: expansion_search(len(self), k) per query
