@@ -196,6 +196,25 @@ def test_place_vectors_upsert_change_delete_and_persist(tmp_path: object) -> Non
     assert [h[0] for h in again.search(vecs[2], 1)] == ["c"]
 
 
+def test_new_places_grow_the_ann_index_and_a_changed_one_rebuilds_it(tmp_path: object) -> None:
+    """Adding places must not throw away a built index (at 1M vectors a rebuild takes minutes inside
+    the next search); a changed or deleted place must, and every search sees the current vectors."""
+    from pathlib import Path
+
+    pv = PlaceVectors(Path(str(tmp_path)) / "vectors")
+    vecs = _clustered(400, 16, 4)
+    pv.upsert({f"p{i}": f"text {i}" for i in range(300)}, vecs[:300])
+    built = pv.ann()
+    pv.upsert({f"p{i}": f"text {i}" for i in range(300, 400)}, vecs[300:])
+    assert pv.ann() is built and len(built) == 400
+    assert [h[0] for h in pv.search(vecs[350], 1)] == ["p350"]
+    pv.upsert({"p350": "text 350, renamed"}, vecs[:1])
+    assert pv.ann() is not built
+    assert {h[0] for h in pv.search(vecs[0], 2)} == {"p0", "p350"}
+    pv.upsert({}, np.zeros((0, 16), dtype=np.float32), keep={f"p{i}" for i in range(399)})
+    assert len(pv.ann()) == 399 and "p399" not in {h[0] for h in pv.search(vecs[399], 5)}
+
+
 @pytest.mark.slow
 def test_coffee_finds_the_espresso_bar_and_similar_places(client: TestClient, runtime: Runtime) -> None:
     from hexlake.ml.vectors import embed_pending

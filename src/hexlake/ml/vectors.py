@@ -206,7 +206,13 @@ class PlaceVectors:
                 matrix = matrix[mask] if len(ids) else matrix
                 ids = [p for p, m in zip(ids, mask, strict=True) if m]
                 hashes = [h for h, m in zip(hashes, mask, strict=True) if m]
-            self.matrix, self.ids, self.hashes, self._ann = matrix, ids, hashes, None
+            appended_only = keep is None and len(extra) == len(texts)
+            if not appended_only:
+                self._ann = None  # a changed or removed row: rebuilt at the next search
+            elif self._ann is not None and extra:
+                # new places only: grow the index instead of rebuilding it at the next search
+                self._ann.add(matrix[len(self.ids) :], start=len(self.ids), threads=0)
+            self.matrix, self.ids, self.hashes = matrix, ids, hashes
             self.rows = {pid: i for i, pid in enumerate(ids)}
             self._save()
 
