@@ -96,10 +96,15 @@ def build_mart(settings: Settings) -> list[tuple[str | None, ...]]:
     return rows
 
 
-@pytest.mark.parametrize("log_kind", ["postgresql", "redis", "nats"])
+@pytest.mark.parametrize("log_kind", ["postgresql", "redis", "nats", "nats-durable"])
 def test_two_collectors_two_workers_and_a_sigkill_give_the_same_marts(
         log_kind: str, tmp_path: Path, pg_url: str, request: pytest.FixtureRequest) -> None:
-    log_url = pg_url if log_kind == "postgresql" else request.getfixturevalue(f"{log_kind}_url")
+    if log_kind == "postgresql":
+        log_url = pg_url
+    elif log_kind == "nats-durable":  # groups as JetStream durable consumers (docs/log.md)
+        log_url = request.getfixturevalue("nats_url") + "?groups=durable"
+    else:
+        log_url = request.getfixturevalue(f"{log_kind}_url")
     env = {"HEXLAKE_LOG_URL": log_url, "HEXLAKE_WAREHOUSE_URL": pg_url,
            "HEXLAKE_LOG__VISIBILITY_TIMEOUT_S": "3", "HEXLAKE_WAREHOUSE__LOADER_BATCH": "150",
            "HEXLAKE_WAREHOUSE__LOADER_INTERVAL_S": "0.1"}
