@@ -10,7 +10,8 @@ class TransformConfig(Section):
     asof_cron: str = Field("*/15 * * * *", description="When the scheduler rebuilds the as-of tier: the FULL "
                            "models over all events (marts_core_dim_users, place_popularity, dim_places, "
                            "fact_recommendations, features.*). The fresh tier runs on every tick and load.")
-    lookback_days: int = Field(3, description="Late-data lookback of incremental models, in days.")
+    lookback_days: int = Field(1, description="Late-data lookback of incremental models, in days "
+                                              "(older late days are restated from ops.load_touches).")
     heatmap_k: int = Field(5, description="Heatmap/place cells with fewer distinct users are suppressed.")
     at_risk_days: int = Field(7, description="A user inactive this many days is 'at_risk'.")
     churned_days: int = Field(30, description="A user inactive this many days is 'churned'.")
