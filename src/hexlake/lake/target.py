@@ -60,7 +60,7 @@ class IcebergTarget:
         if any(lo <= key <= hi for lo, hi in bounds):
             with warnings.catch_warnings():  # pyiceberg warns when the filter matches nothing
                 warnings.simplefilter("ignore", UserWarning)
-                tbl.overwrite(rows, overwrite_filter=EqualTo(BATCH_COLUMN, key))  # type: ignore[call-arg]
+                tbl.overwrite(rows, overwrite_filter=EqualTo(BATCH_COLUMN, key))  # type: ignore[call-arg,misc]
         else:
             tbl.append(rows)
         bounds.append((key, key))
