@@ -173,17 +173,23 @@ class Lake:
         self.runtime, self.t0, self.events = runtime, t0, events
 
 
+def built_lake(data: Path, t0: datetime, cohort_start: datetime, prefix: str) -> Lake:
+    """A data dir whose every model was built at ``t0`` from a cohort that starts at ``cohort_start``."""
+    runtime = Runtime(Settings(data_dir=data))
+    events = _cohort(cohort_start, prefix, seed=7)
+    append_to_log(runtime, events, timedelta(minutes=1))
+    load_log(runtime)
+    operations.run(runtime, execution_time=t0)
+    return Lake(runtime, t0, events)
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     """Built at t0 from a cohort 8..28 days old; each test adds its own late events."""
     t0 = now_minute()
-    runtime = Runtime(Settings(data_dir=tmp_path_factory.mktemp("late") / "data"))
-    events = _cohort(t0 - timedelta(days=8), "b", seed=7)
-    append_to_log(runtime, events, timedelta(minutes=1))
-    load_log(runtime)
-    operations.run(runtime, execution_time=t0)
-    yield Lake(runtime, t0, events)
-    runtime.close()
+    built = built_lake(tmp_path_factory.mktemp("late") / "data", t0, t0 - timedelta(days=8), "b")
+    yield built
+    built.runtime.close()
 
 
 def _late_events(lake: Lake, prefix: str, age: timedelta, n: int = 5) -> list[dict[str, Any]]:

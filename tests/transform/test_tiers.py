@@ -4,7 +4,7 @@ over all events) on its own cron (``transform.asof_cron``), both on an explicit 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,25 +17,22 @@ from hexlake.transform import marts, operations, service, tiers
 from hexlake.transform.config import TransformConfig
 from tests.transform import events as truth
 from tests.transform.conftest import append_to_log, load_log, now_minute
-from tests.transform.test_exactness_lateness import _cohort, assert_asof_marts_match, assert_fresh_marts_match
-
-
-class Lake:
-    def __init__(self, runtime: Runtime, t0: datetime, events: list[dict[str, Any]]) -> None:
-        self.runtime, self.t0, self.events = runtime, t0, events
+from tests.transform.test_exactness_lateness import (
+    Lake,
+    _cohort,
+    assert_asof_marts_match,
+    assert_fresh_marts_match,
+    built_lake,
+)
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     """Every model built at t0 (three minutes past an hour: the next as-of tick is 12 minutes on)."""
     t0 = (now_minute() - timedelta(hours=1)).replace(minute=3)
-    runtime = Runtime(Settings(data_dir=tmp_path_factory.mktemp("tiers") / "data"))
-    events = _cohort(t0 - timedelta(minutes=5), "a", seed=7)
-    append_to_log(runtime, events, timedelta(minutes=1))
-    load_log(runtime)
-    operations.run(runtime, execution_time=t0)
-    yield Lake(runtime, t0, events)
-    runtime.close()
+    built = built_lake(tmp_path_factory.mktemp("tiers") / "data", t0, t0 - timedelta(minutes=5), "a")
+    yield built
+    built.runtime.close()
 
 
 def _models(report: dict[str, Any]) -> set[str]:

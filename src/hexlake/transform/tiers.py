@@ -73,11 +73,10 @@ def run(engine: TransformEngine, tier: Tier, *, execution_time: datetime | None)
     """One run of ``tier``: the fresh tier first (ignoring cron), then the as-of tier (its cron
     decides when ``scheduled``); one report."""
     with _RUN_LOCK:
-        if tier == "all":  # one SQLMesh run over the whole DAG (the first build goes here too)
+        # one SQLMesh run over the whole DAG: asked for, or a first build / changed project
+        if tier == "all" or engine.needs_plan():
             return engine.run(execution_time=execution_time)
-        plan = split(engine) if not engine.needs_plan() else None
-        if plan is None:  # first build or a changed project: build everything once
-            return engine.run(execution_time=execution_time)
+        plan = split(engine)
         reports = []
         if tier in ("fresh", "scheduled") and plan.fresh:
             reports.append(engine.run(execution_time=execution_time, select=plan.fresh))
