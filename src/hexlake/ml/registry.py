@@ -26,15 +26,19 @@ class Registry:
         return self.root / "models"
 
     def _state(self) -> dict[str, Any]:
-        """registry.json, re-read only when its mtime changed (another process may promote)."""
+        return self.state_and_generation()[0]
+
+    def state_and_generation(self) -> tuple[dict[str, Any], str]:
+        """registry.json and its generation from one ``stat``; the file is re-read only when that
+        changed (another process may promote)."""
         path = self.root / "registry.json"
         gen = self.generation()
         cached = getattr(self, "_cached", None)
         if cached is not None and cached[0] == gen:
-            return dict(cached[1])
+            return dict(cached[1]), gen
         state = json.loads(path.read_text()) if path.exists() else {"promoted": None, "b": None, "b_share": 0.0}
         self._cached = (gen, state)
-        return dict(state)
+        return dict(state), gen
 
     def _save_state(self, state: dict[str, Any]) -> None:
         _atomic(self.root / "registry.json", json.dumps(state, indent=2))

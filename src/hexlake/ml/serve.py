@@ -101,10 +101,11 @@ class Recommender:
         """(cache key, arm, model version) of a request: the key carries the model and its generation."""
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", field="k")
-        arm, version = arm_for(user_key, self.registry.state())
+        state, generation = self.registry.state_and_generation()  # one stat per request, not two
+        arm, version = arm_for(user_key, state)
         key = (
             f"{user_key}|{lat if lat is None else round(lat, 3)}|{lng if lng is None else round(lng, 3)}|{k}|"
-            f"{version}|{self.registry.generation()}"
+            f"{version}|{generation}"
         )
         return key, arm, version
 
