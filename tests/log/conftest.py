@@ -3,22 +3,50 @@
 Backends: ``memory``, ``sqlite`` (embedded). Service backends add a line to ``BACKENDS`` naming the
 fixture that yields their URL (``pg_url``, ``redis_url``, ``nats_url``) and are marked ``services``.
 Narrow the set locally with ``HEXLAKE_TEST_LOGS=sqlite,memory``.
+
+Leases and backoff are timed by the injected clock (a ``FakeClock`` the tests move), except on a
+backend whose timers run on a server (``Backend.server_clock``): it gets ``ServerTimeClock``, which
+really sleeps, and its config's times are scaled down by the same factor.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from hexlake.log import EventLog, LogConfig, open_log
 
 
+class ContractClock(Protocol):
+    """What the contract tests do with time: read it (the backend does), move it, look around a timer."""
+
+    #: The backend's seconds per contract second (its config is scaled by this; so is a read's own
+    #: visibility timeout).
+    scale: float
+
+    def __call__(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def short_of(self, period: float) -> float:
+        """How far to advance to be surely before a timer of ``period`` (from now) runs out."""
+        ...
+
+    def past(self, period: float) -> float:
+        """How far to advance to be surely after a timer of ``period`` (from now) ran out."""
+        ...
+
+
 class FakeClock:
     """Epoch seconds that only move when a test says so."""
+
+    scale = 1.0
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self.now = start
@@ -29,40 +57,71 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def short_of(self, period: float) -> float:
+        return period - 0.01  # an exact clock: a hair before is surely before
+
+    def past(self, period: float) -> float:
+        return period + 0.01
+
+
+class ServerTimeClock:
+    """Real time, for a backend whose leases and backoff run on its server's clock: ``advance(s)``
+    sleeps ``s * scale`` (the backend's config times are scaled by ``scale`` too, ``LogHarness``).
+
+    A server's timer cannot be looked at a hair before or after it runs out: there is latency, and
+    a timer set by the server starts before the client hears of it. So ``short_of``/``past`` stay a
+    fraction of the period away (at a 0.2 s backoff: 0.1 s before, 0.05 s after). Sleeping past the
+    config's longest timer shows nothing more (no lease or backoff is left), so longer advances stop there.
+    """
+
+    def __init__(self, scale: float, longest: float) -> None:
+        self.scale, self.longest = scale, longest
+
+    def __call__(self) -> float:
+        return time.time()
+
+    def advance(self, seconds: float) -> None:
+        time.sleep(max(0.0, min(seconds, self.past(self.longest))) * self.scale)
+
+    def short_of(self, period: float) -> float:
+        return period * 0.5
+
+    def past(self, period: float) -> float:
+        return period * 1.25
+
 
 @dataclass(frozen=True)
 class Backend:
     url: Callable[[pytest.FixtureRequest, Path], str]
     durable: bool = True
+    #: Leases and backoff are timed by the server, not by the injected clock (``ServerTimeClock``).
+    server_clock: bool = False
     marks: list[pytest.MarkDecorator] = field(default_factory=list)
     #: Declared departures from the contract: test name -> why. Such a test must still fail on this
     #: backend (strict xfail), so a departure that stops failing is noticed and the list corrected.
     departures: dict[str, str] = field(default_factory=dict)
 
 
-_SERVER_CLOCK = ("leases and nak delays run on the NATS server's clock; the contract moves a fake clock "
-                 "(real-time versions: test_nats_durable.py)")
 _SHARD = ("one message per shard is in flight (max_ack_pending=1): a read gets at most one message of a "
-          "shard, and a waiting message holds back its whole shard")
-#: ``nats://…?groups=durable`` (JetStream durable consumers), docs/log.md "NATS consumer groups".
+          "shard, and the next one only once it is acked")
+_ROTOR = ("a read with max below the number of shards asks max shards in turn (a different first shard "
+          "each read), not the shards holding the oldest messages")
+#: ``nats://…?groups=durable`` (JetStream durable consumers), docs/log.md "NATS consumer groups". Its
+#: leases and backoff run on the server's clock: the contract runs over it in real time (``ServerTimeClock``).
 DURABLE_DEPARTURES = {
-    "test_unacked_message_is_redelivered_after_visibility_timeout": _SERVER_CLOCK,
-    "test_read_visibility_timeout_overrides_the_configured_one":
-        "ack_wait is fixed per consumer when the group is created; a read cannot ask for its own",
-    "test_acking_part_of_a_batch_redelivers_only_the_rest": _SERVER_CLOCK,
-    "test_expired_lease_at_max_attempts_goes_to_dead_letters": _SERVER_CLOCK,
-    "test_nacked_message_returns_after_exponential_backoff": _SERVER_CLOCK,
-    "test_backoff_is_capped_at_backoff_max": _SERVER_CLOCK,
-    "test_message_is_dead_lettered_with_its_error_after_max_attempts": _SERVER_CLOCK,
-    "test_dead_letters_are_per_group": _SERVER_CLOCK,
-    "test_per_key_order_holds_under_nack_and_redelivery": _SERVER_CLOCK,
-    "test_per_key_order_holds_after_a_consumer_crash": _SERVER_CLOCK,
-    "test_status_reports_lag_in_flight_dead_letters_and_watermark":
-        _SERVER_CLOCK + "; in_flight also counts messages waiting for their nak delay",
-    "test_read_respects_max_and_returns_oldest_first": _SHARD,
+    "test_read_respects_max_and_returns_oldest_first": _ROTOR,
+    "test_read_visibility_timeout_overrides_the_configured_one": (
+        "ack_wait is fixed when the group's consumers are created (by its first read, with that read's "
+        "visibility_timeout_s); a later read's own timeout is ignored"),
     "test_messages_of_one_key_in_one_read_come_in_offset_order": _SHARD,
+    "test_per_key_order_holds_under_nack_and_redelivery": _SHARD + " (a1's retry and a2 cannot come in one read)",
+    "test_per_key_order_holds_after_a_consumer_crash": _SHARD + " (u0's first two events cannot be leased together)",
+    "test_status_reports_lag_in_flight_dead_letters_and_watermark": (
+        _ROTOR + "; last_acked_offset is the lowest ack floor of the shards with work (None while one has "
+        "acked nothing); in_flight is JetStream's num_ack_pending, which counts a message whose lease ran out "
+        "until it is redelivered"),
     "test_concurrent_appends_from_8_threads_land_exactly_once_with_distinct_offsets": _SHARD,
-    "test_erase_key_removes_the_persons_messages_and_mentions_only": _SHARD,
+    "test_erase_key_removes_the_persons_messages_and_mentions_only": _SHARD + " (Bob's b1 and b3)",
 }
 
 
@@ -73,7 +132,7 @@ BACKENDS: dict[str, Backend] = {
     "redis": Backend(lambda req, tmp: req.getfixturevalue("redis_url"), marks=[pytest.mark.services]),
     "nats": Backend(lambda req, tmp: req.getfixturevalue("nats_url"), marks=[pytest.mark.services]),
     "nats-durable": Backend(lambda req, tmp: req.getfixturevalue("nats_url") + "?groups=durable",
-                            marks=[pytest.mark.services], departures=DURABLE_DEPARTURES),
+                            server_clock=True, marks=[pytest.mark.services], departures=DURABLE_DEPARTURES),
 }
 
 
@@ -94,21 +153,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"{name}: {reason}"))
 
 
-TEST_CONFIG = LogConfig(visibility_timeout_s=30.0, max_attempts=3, backoff_base_s=1.0,
+TEST_CONFIG = LogConfig(visibility_timeout_s=10.0, max_attempts=3, backoff_base_s=1.0,
                         backoff_max_s=8.0, group_commit_ms=2.0)
+#: Real seconds per contract second on a ``server_clock`` backend: visibility 2 s, backoff 0.2 s
+#: doubling to 1.6 s. The first backoff must stay well above the client-server latency under load.
+SERVER_TIME_SCALE = 0.2
+
+
+def scaled(config: LogConfig, scale: float) -> LogConfig:
+    return config.model_copy(update={
+        "visibility_timeout_s": config.visibility_timeout_s * scale,
+        "backoff_base_s": config.backoff_base_s * scale,
+        "backoff_max_s": config.backoff_max_s * scale,
+    })
 
 
 @dataclass
 class LogHarness:
-    """Opens (and re-opens) the backend under test with a fake clock; closes what it opened."""
+    """Opens (and re-opens) the backend under test with its clock; closes what it opened."""
 
     name: str
     url: str
     durable: bool
-    clock: FakeClock
+    clock: ContractClock
     opened: list[EventLog] = field(default_factory=list)
 
     def open(self, config: LogConfig = TEST_CONFIG) -> EventLog:
+        if isinstance(self.clock, ServerTimeClock):
+            config = scaled(config, self.clock.scale)
         log = open_log(self.url, config, clock=self.clock)
         self.opened.append(log)
         return log
@@ -117,7 +189,9 @@ class LogHarness:
 @pytest.fixture(params=[pytest.param(n, marks=BACKENDS[n].marks, id=n) for n in _selected()])
 def log_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogHarness]:
     backend = BACKENDS[request.param]
-    harness = LogHarness(request.param, backend.url(request, tmp_path), backend.durable, FakeClock())
+    longest = max(TEST_CONFIG.visibility_timeout_s, TEST_CONFIG.backoff_max_s)
+    clock = ServerTimeClock(SERVER_TIME_SCALE, longest) if backend.server_clock else FakeClock()
+    harness = LogHarness(request.param, backend.url(request, tmp_path), backend.durable, clock)
     yield harness
     for log in harness.opened:
         log.close()
@@ -129,5 +203,5 @@ def log(log_harness: LogHarness) -> EventLog:
 
 
 @pytest.fixture
-def clock(log_harness: LogHarness) -> FakeClock:
+def clock(log_harness: LogHarness) -> ContractClock:
     return log_harness.clock
