@@ -72,6 +72,7 @@ SERVICES: list[str] = [
     "hexlake.privacy.service:create",
     "hexlake.ml.service:create",
     "hexlake.backup.service:create",
+    "hexlake.gcpolicy:create",
 ]
 
 

@@ -113,7 +113,10 @@ def run_worker(
         from hexlake.pipeline.service import PipelineService
 
         services.append(PipelineService(runtime, load_pipelines(runtime.settings.data_dir)))
-    extra: list[BackgroundService] = [housekeeping] if housekeeping else []  # never keeps a worker alive
+    from hexlake.gcpolicy import GcService
+
+    # never keep a worker alive
+    extra: list[BackgroundService] = [GcService(), *([housekeeping] if housekeeping else [])]
     for service in extra + services:
         service.start()
     while any(s.running for s in services) and not stop.wait(0.2):

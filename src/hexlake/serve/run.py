@@ -7,7 +7,6 @@ query still running is abandoned — every store it writes is transactional, so 
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ import uvicorn
 
 from hexlake.config import Settings
 from hexlake.errors import Conflict
+from hexlake.gcpolicy import record_pauses, settle
 from hexlake.serve.app import create_app
 from hexlake.serve.client import find_server, remove_server_file, write_server_file
 from hexlake.serve.errors import log as serve_log
@@ -93,9 +93,10 @@ def run_server(
     budget = settings.serve.shutdown_timeout_s
     try:
         app = create_app(settings, admin_token=info.admin_token, background=background)
-        # Start-up objects live forever: keep the cyclic GC from rescanning them on every batch.
-        gc.collect()
-        gc.freeze()
+        # Start-up objects live forever: keep the cyclic GC from rescanning them (the ``gc`` service
+        # goes on freezing what survives later work: hexlake/gcpolicy.py).
+        record_pauses()
+        settle()
         # Background work (SQLMesh runs, snapshot refreshes) holds the GIL in 5 ms slices by default;
         # a request waiting behind it pays that per hand-over. 1 ms slices cut request tail latency.
         sys.setswitchinterval(0.001)
