@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -13,8 +13,12 @@ from hexlake.serve.auth import require_read
 from hexlake.serve.deps import runtime_of
 from hexlake.serve.errors import FastJSONResponse
 
+if TYPE_CHECKING:
+    from hexlake.ml.serve import Recommender
+
 router = APIRouter(tags=["ml"])
-read_recommend = [Depends(require_read("recommend"))]
+read_recommend_key = require_read("recommend")  # also checked by hitpath.RecommendHitMiddleware
+read_recommend = [Depends(read_recommend_key)]
 read_search = [Depends(require_read("search"))]
 read_features = [Depends(require_read("features"))]
 
@@ -31,33 +35,33 @@ async def recommend(
     if (lat is None) != (lng is None):
         raise BadRequest("lat and lng go together", field="lng" if lng is None else "lat")
     runtime = runtime_of(request)
-    # a hit in this process's cache is a dict lookup, answered on the event loop; scoring, Redis (L2)
-    # and the first snapshot build block, so they go to a worker thread
-    body = cached_for(runtime, user_id, lat, lng, k)
-    if body is None:
+    # a hit in this process's cache is a dict lookup, answered on the event loop (most hits do not get
+    # here: hitpath.RecommendHitMiddleware answers them first); scoring, Redis (L2) and the first
+    # snapshot build block, so they go to a worker thread
+    hit = cached_for(runtime, user_id, lat, lng, k)
+    if hit is not None:
+        user_key, body = hit
+        recommender_of(runtime).served_event(user_key, body, k)
+    else:
         body = await run_in_threadpool(recommend_for, runtime, user_id, lat, lng, k)
     return FastJSONResponse(body)
 
 
-def cached_for(runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int) -> dict[str, Any] | None:
-    """The response from this process's L1 cache (logged as served), or None: no I/O."""
-    from hexlake.ml.serve import recommender
-
-    rec = recommender(runtime)
+def cached_for(
+    runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int
+) -> tuple[str, dict[str, Any]] | None:
+    """(user key, response) from this process's L1 cache, or None: no I/O, not yet logged as served."""
+    rec = recommender_of(runtime)
     if rec.view is None:
         return None
     user_key = user_key_of(runtime, user_id)
     result = rec.cached(user_key, lat=lat, lng=lng, k=k)
-    if result is not None:
-        rec.served_event(user_key, result, k)
-    return result
+    return None if result is None else (user_key, result)
 
 
 def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float | None, k: int) -> dict[str, Any]:
     """The response (logged as a ``recommendation_served`` event) from the cache or freshly scored."""
-    from hexlake.ml.serve import recommender
-
-    rec = recommender(runtime)
+    rec = recommender_of(runtime)
     ensure_fresh(runtime)
     if rec.similar is None:
         from hexlake.ml.vectors import similar_ids
@@ -80,11 +84,17 @@ def recommend_for(runtime: Runtime, user_id: str, lat: float | None, lng: float 
 def ensure_fresh(runtime: Runtime) -> None:
     """Build the feature snapshot on first use (or while it has no places); later refreshes are the ML
     service's, in the background, so a request never waits for one."""
-    from hexlake.ml.serve import recommender, refresh_from
+    from hexlake.ml.serve import refresh_from
 
-    rec = recommender(runtime)
+    rec = recommender_of(runtime)
     if rec.snapshot is None or (rec.snapshot.places.is_empty() and rec.stale()):
         refresh_from(runtime)
+
+
+def recommender_of(runtime: Runtime) -> Recommender:
+    from hexlake.ml.serve import recommender  # numpy, polars: imported on first use, not at start-up
+
+    return recommender(runtime)
 
 
 def user_key_of(runtime: Runtime, user_id: str) -> str:

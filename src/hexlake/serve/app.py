@@ -12,6 +12,7 @@ from hexlake import __version__, plugins
 from hexlake.config import Settings
 from hexlake.console.docs import install_openapi
 from hexlake.errors import NotInitialised
+from hexlake.ml.hitpath import RecommendHitMiddleware
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
 from hexlake.serve.errors import FastJSONResponse, install_error_handlers
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     app.state.ready = False
     app.state.services = []
     install_error_handlers(app)
+    # added before the metrics middleware, so it runs inside it (its hits are counted as the route's)
+    app.add_middleware(RecommendHitMiddleware)
     install_metrics(app)
     install_openapi(app)
     for ref in plugins.ROUTERS:
