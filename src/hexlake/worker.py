@@ -32,7 +32,7 @@ from hexlake.services import BackgroundService, stop_all
 log = logging.getLogger("hexlake.worker")
 PARTS = ("loader", "counters", "features", "geofences")
 #: Parts a worker runs only when named in --only (the server runs them too: never both by default).
-OPT_IN_PARTS = ("pipelines",)
+OPT_IN_PARTS = ("pipelines", "transform")
 app = typer.Typer(help="Run the raw loader and stream consumers against a shared log (no HTTP server).")
 
 
@@ -113,6 +113,11 @@ def run_worker(
         from hexlake.pipeline.service import PipelineService
 
         services.append(PipelineService(runtime, load_pipelines(runtime.settings.data_dir)))
+    transform = "transform" in which  # SQLMesh runs out of the API process: they do not share its GIL
+    if transform and not until_idle:
+        from hexlake.transform.service import scheduler
+
+        services.append(scheduler(runtime))
     from hexlake.gcpolicy import GcService
 
     # never keep a worker alive
@@ -123,7 +128,12 @@ def run_worker(
         pass
     if not stop_all(extra + services, stop_timeout_s):
         log.warning("worker %s: some parts were still busy after %.0fs", name, stop_timeout_s)
-    return {"consumer": name, "loaded": loader.loaded if loader else 0, "parts": ["loader"] * bool(loader) + parts}
+    if transform and until_idle and not stop.is_set():  # a batch job: load everything, then build once
+        from hexlake.transform import operations
+
+        operations.run(runtime, trigger="worker", tier="all")
+    return {"consumer": name, "loaded": loader.loaded if loader else 0,
+            "parts": ["loader"] * bool(loader) + parts + ["transform"] * transform}
 
 
 def _check_parts(only: str) -> str:
@@ -143,7 +153,7 @@ def _check_warehouse_free(settings: Settings, which: Sequence[str]) -> Settings:
     from hexlake.errors import ConfigError
     from hexlake.warehouse import landing_url
 
-    writers = sorted({"loader", "features", "pipelines"} & set(which))
+    writers = sorted({"loader", "features", "pipelines", "transform"} & set(which))
     # what the writers write is the landing warehouse: with spark://… (models on Spark) that is
     # still the data dir's DuckDB file
     if writers and landing_url(settings).startswith("duckdb") and server_running():
@@ -166,7 +176,10 @@ def worker(
     only: Annotated[
         str,
         typer.Option(
-            "--only", help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all).", callback=_check_parts
+            "--only",
+            help=f"Comma list of parts to run: {', '.join(PARTS)} (default: all); opt-in: "
+            f"{', '.join(OPT_IN_PARTS)}.",
+            callback=_check_parts
         ),
     ] = ",".join(PARTS),
     until_idle: Annotated[

@@ -55,3 +55,15 @@ def test_worker_features_consumer_writes_user_windows_into_a_postgres_warehouse(
     assert len(rows) == 3 and all(r["windows"] > 1 for r in rows)
     assert sum(r["events"] for r in rows) < 180  # the newest windows are still open
     runtime.close()
+
+
+def test_worker_until_idle_loads_everything_then_builds_the_marts_once(tmp_path: Path) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path / "data"))
+    pages = [make_event(i, event_type="page", properties={"name": "home"}) for i in range(120)]
+    get_log(runtime).append(as_items(pages))
+    result = run_worker(runtime, ["loader", "transform"], threading.Event(), until_idle=True, name="w-batch")
+    assert result == {"consumer": "w-batch", "loaded": 120, "parts": ["loader", "transform"]}
+    rows = get_warehouse(runtime).query_arrow(
+        "SELECT count(DISTINCT user_id) AS users FROM marts.marts_core_user_activity_daily").to_pylist()
+    assert rows == [{"users": 3}]
+    runtime.close()

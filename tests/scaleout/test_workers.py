@@ -168,3 +168,49 @@ def test_two_collectors_two_workers_and_a_sigkill_give_the_same_marts(
         for server in (first, second):
             server.stop()
         wh.close()
+
+
+def test_a_worker_runs_the_transform_for_a_server_that_does_not(tmp_path: Path, pg_url: str) -> None:
+    """``hexlake worker --only loader,transform`` builds the marts of events a server collects whose own
+    transform scheduler is off (docs/scale-out.md): SQLMesh runs out of the API process."""
+    env = {"HEXLAKE_LOG_URL": pg_url, "HEXLAKE_WAREHOUSE_URL": pg_url, "HEXLAKE_WAREHOUSE__LOADER_INTERVAL_S": "0.1",
+           "HEXLAKE_TRANSFORM__SCHEDULER_ENABLED": "false"}
+    server = SharedServer(tmp_path / "api", env)
+    server.init()
+    shutil.copytree(server.data_dir, tmp_path / "worker")  # the same secret: user keys hash alike
+    worker: subprocess.Popen[bytes] | None = None
+    wh = open_warehouse(pg_url)
+    try:
+        server.start()
+        with (tmp_path / "worker.log").open("ab") as err:
+            worker = subprocess.Popen([*HEXLAKE, "worker", "--only", "loader,transform"], cwd=ROOT,
+                                      env={**os.environ, **env, "HEXLAKE_DATA_DIR": str(tmp_path / "worker")},
+                                      stdout=subprocess.DEVNULL, stderr=err)
+        events = make_events(300)
+        reply = httpx.post(server.url + "/v1/events", json=events,
+                           headers={"Authorization": f"Bearer {server.write_key}"}, timeout=30)
+        assert reply.status_code == 200 and reply.json()["accepted"] == 300, reply.text
+        baseline = Settings(data_dir=tmp_path / "baseline")
+        log = open_log(pg_url)
+        loaded = make_raw_loader(log, open_warehouse(f"duckdb:///{baseline.paths.warehouse_db}"),
+                                 group="baseline-single-worker")
+        loaded.run_once()
+        loaded.warehouse.close()
+        log.close()
+        expected = build_mart(baseline)
+
+        def built() -> bool:
+            try:
+                rows = wh.cursor().execute(f"SELECT * FROM {MART}").fetchall()
+            except Exception:  # not created yet: the worker's first run has not finished
+                return False
+            return sorted(tuple(normal(v) for v in r) for r in rows) == expected
+
+        wait_for(built, 180, f"the worker's transform to build {MART} as a single build does")
+        assert worker.poll() is None
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0, (tmp_path / "worker.log").read_text()[-2000:]
+        server.stop()
+        wh.close()

@@ -67,10 +67,14 @@ def newest_load(runtime: Runtime) -> int | None:
 
 
 def create(runtime: Runtime) -> BackgroundService | None:
-    """The transform scheduler (retries, backoff, no overlap), or None if off."""
+    """The server's transform scheduler, or None when ``transform.scheduler_enabled`` is off (e.g. the
+    transform runs in ``hexlake worker --only transform``)."""
+    return scheduler(runtime) if runtime.settings.transform.scheduler_enabled else None
+
+
+def scheduler(runtime: Runtime) -> CronScheduler:
+    """The transform scheduler (retries, backoff, no overlap): on every new load and on cron."""
     cfg = runtime.settings.transform
-    if not cfg.scheduler_enabled:
-        return None
 
     def job(attempt: int) -> None:  # the fresh tier now; the as-of tier when its cron is due
         operations.run(runtime, trigger="schedule", attempt=attempt, tier="scheduled")
