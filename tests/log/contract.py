@@ -1,9 +1,11 @@
 """The EventLog contract (``hexlake.log.protocol``), run against every backend by test_contract.py.
 
 Uses the ``log``/``clock``/``log_harness`` fixtures of conftest.py: visibility timeouts and backoff
-are crossed by ``clock.advance``, which moves a fake clock, or sleeps (scaled down) on a backend
-whose timers run on its server. A test looks just before or after a timer with ``clock.short_of`` /
-``clock.past``: a hair away on the fake clock, a fraction of the period away in real time.
+run on a fake clock the tests move, or in real time (scaled down) on a backend whose timers run on
+its server. A test wraps the call that starts a lease or backoff in ``clock.timer(period)`` and reads
+through the timer: ``nothing_before`` (a hair before it runs out on the fake clock; in real time,
+every read while it runs, each judged by when it ended), ``after`` (a hair after; in real time,
+from 1.25 periods on, for up to 0.5 s more).
 Config: visibility 10 s, max_attempts 3, backoff 1 s doubling to 8 s.
 """
 
@@ -163,25 +165,25 @@ def test_concurrent_consumers_receive_each_message_exactly_once(log: EventLog) -
 def test_leased_message_is_not_redelivered_before_its_visibility_timeout(
         log: EventLog, clock: ContractClock) -> None:
     log.append(items(1))
-    log.read("g", "a", 10)
-    clock.advance(clock.short_of(TEST_CONFIG.visibility_timeout_s))
-    assert log.read("g", "b", 10) == []
+    with clock.timer(TEST_CONFIG.visibility_timeout_s) as lease:
+        log.read("g", "a", 10)
+    lease.nothing_before(lambda: log.read("g", "b", 10))
 
 
 def test_unacked_message_is_redelivered_after_visibility_timeout(log: EventLog, clock: ContractClock) -> None:
     (off,) = log.append(items(1))
-    log.read("g", "a", 10)
-    clock.advance(clock.past(TEST_CONFIG.visibility_timeout_s))
-    (again,) = log.read("g", "b", 10)
+    with clock.timer(TEST_CONFIG.visibility_timeout_s) as lease:
+        log.read("g", "a", 10)
+    (again,) = lease.after(lambda: log.read("g", "b", 10))
     assert (again.offset, again.attempts) == (off, 2)
 
 
 def test_read_visibility_timeout_overrides_the_configured_one(log: EventLog, clock: ContractClock) -> None:
     log.create_group("g")  # an existing group: its first read is not the only one to choose
     (off,) = log.append(items(1))
-    log.read("g", "a", 10, visibility_timeout_s=2.0 * clock.scale)
-    clock.advance(clock.past(2.0))
-    assert offsets(log.read("g", "b", 10)) == [off]
+    with clock.timer(2.0) as lease:
+        log.read("g", "a", 10, visibility_timeout_s=2.0 * clock.scale)
+    assert offsets(lease.after(lambda: log.read("g", "b", 10))) == [off]
 
 
 def test_acked_message_is_never_redelivered(log: EventLog, clock: ContractClock) -> None:
@@ -193,20 +195,23 @@ def test_acked_message_is_never_redelivered(log: EventLog, clock: ContractClock)
 
 def test_acking_part_of_a_batch_redelivers_only_the_rest(log: EventLog, clock: ContractClock) -> None:
     sent = log.append(items(10))
-    batch = log.read("g", "a", 10)
+    with clock.timer(TEST_CONFIG.visibility_timeout_s) as lease:
+        batch = log.read("g", "a", 10)
     log.ack("g", [sent[0], sent[3], sent[4], sent[9]])
-    clock.advance(clock.past(TEST_CONFIG.visibility_timeout_s))
-    again = log.read("g", "a", 100)
+    again = lease.after(lambda: log.read("g", "a", 100))
     assert offsets(again) == [o for o in offsets(batch) if o not in (sent[0], sent[3], sent[4], sent[9])]
     assert {m.attempts for m in again} == {2}
 
 
 def test_expired_lease_at_max_attempts_goes_to_dead_letters(log: EventLog, clock: ContractClock) -> None:
     (off,) = log.append(items(1))
+    lease = None
     for _ in range(TEST_CONFIG.max_attempts):
-        assert offsets(log.read("g", "a", 10)) == [off]
-        clock.advance(clock.past(TEST_CONFIG.visibility_timeout_s))
-    assert log.read("g", "a", 10) == []
+        with clock.timer(TEST_CONFIG.visibility_timeout_s) as next_lease:  # leased by the read that gets it
+            got = lease.after(lambda: log.read("g", "a", 10)) if lease else log.read("g", "a", 10)
+        assert offsets(got) == [off]
+        lease = next_lease
+    assert lease is not None and lease.after(lambda: log.read("g", "a", 10)) == []
     (dead,) = log.dead_letters("g")
     assert (dead.offset, dead.attempts) == (off, TEST_CONFIG.max_attempts)
     assert "visibility timeout" in dead.error
@@ -216,24 +221,26 @@ def test_expired_lease_at_max_attempts_goes_to_dead_letters(log: EventLog, clock
 
 def test_nacked_message_returns_after_exponential_backoff(log: EventLog, clock: ContractClock) -> None:
     (off,) = log.append(items(1))
+    got = log.read("g", "a", 10)
     for attempt, delay in ((1, 1.0), (2, 2.0)):
-        (m,) = log.read("g", "a", 10)
+        (m,) = got
         assert m.attempts == attempt
-        log.nack("g", [off], "boom")
-        clock.advance(clock.short_of(delay))
-        assert log.read("g", "a", 10) == [], f"redelivered before the {delay}s backoff"
-        clock.advance(clock.past(delay) - clock.short_of(delay))
-    assert offsets(log.read("g", "a", 10)) == [off]
+        with clock.timer(delay) as backoff_of:
+            log.nack("g", [off], "boom")
+        got = backoff_of.only_after(lambda: log.read("g", "a", 10))
+    assert [(m.offset, m.attempts) for m in got] == [(off, 3)]
 
 
 def test_backoff_is_capped_at_backoff_max(log_harness: LogHarness) -> None:
     log = log_harness.open(TEST_CONFIG.model_copy(update={"max_attempts": 10}))
     (off,) = log.append(items(1))
+    got = log.read("g", "a", 10)
     for attempt in range(1, 6):  # the 5th nack would wait 16 s uncapped; the cap is 8 s
-        assert offsets(log.read("g", "a", 10)) == [off]
-        log.nack("g", [off], "boom")
-        log_harness.clock.advance(log_harness.clock.past(backoff(attempt)))
-    assert offsets(log.read("g", "a", 10)) == [off]
+        assert offsets(got) == [off]
+        with log_harness.clock.timer(backoff(attempt)) as backoff_of:
+            log.nack("g", [off], "boom")
+        got = backoff_of.after(lambda: log.read("g", "a", 10))
+    assert [(m.offset, m.attempts) for m in got] == [(off, 6)]
 
 
 def test_message_is_dead_lettered_with_its_error_after_max_attempts(log: EventLog, clock: ContractClock) -> None:
@@ -241,14 +248,14 @@ def test_message_is_dead_lettered_with_its_error_after_max_attempts(log: EventLo
                              AppendItem(key="b", event_id="bad", payload=b"2")])
     assert offsets(log.read("g", "c", 10)) == [ok, poison]
     log.ack("g", [ok])
-    log.nack("g", [poison], "failed #1")
-    clock.advance(clock.past(backoff(1)))
+    with clock.timer(backoff(1)) as backoff_of:
+        log.nack("g", [poison], "failed #1")
     for attempt in range(2, TEST_CONFIG.max_attempts + 1):
-        (m,) = log.read("g", "c", 10)
+        (m,) = backoff_of.after(lambda: log.read("g", "c", 10))
         assert (m.offset, m.attempts) == (poison, attempt)
-        log.nack("g", [poison], f"failed #{attempt}")
-        clock.advance(clock.past(backoff(attempt)))
-    assert log.read("g", "c", 10) == []
+        with clock.timer(backoff(attempt)) as backoff_of:
+            log.nack("g", [poison], f"failed #{attempt}")
+    assert backoff_of.after(lambda: log.read("g", "c", 10)) == []
     (dead,) = log.dead_letters("g")
     assert (dead.offset, dead.event_id, dead.payload, dead.attempts, dead.error) == (
         poison, "bad", b"2", TEST_CONFIG.max_attempts, f"failed #{TEST_CONFIG.max_attempts}")
@@ -258,10 +265,13 @@ def test_message_is_dead_lettered_with_its_error_after_max_attempts(log: EventLo
 def test_dead_letters_are_per_group(log: EventLog, clock: ContractClock) -> None:
     (off,) = log.append(items(1))
     log.create_group("other")
+    got = log.read("g", "c", 10)
     for attempt in range(1, TEST_CONFIG.max_attempts + 1):
-        log.read("g", "c", 10)
-        log.nack("g", [off], "x")
-        clock.advance(clock.past(backoff(attempt)))
+        assert offsets(got) == [off]
+        with clock.timer(backoff(attempt)) as backoff_of:
+            log.nack("g", [off], "x")
+        got = backoff_of.after(lambda: log.read("g", "c", 10))
+    assert got == []
     assert len(log.dead_letters("g")) == 1
     assert log.dead_letters("other") == []
     assert offsets(log.read("other", "c", 10)) == [off]
@@ -322,22 +332,22 @@ def test_later_message_of_a_key_waits_while_an_earlier_one_is_leased(log: EventL
 def test_per_key_order_holds_under_nack_and_redelivery(log: EventLog, clock: ContractClock) -> None:
     a1, = log.append([AppendItem(key="alice", event_id="a1", payload=b"1")])
     assert offsets(log.read("g", "c1", 1)) == [a1]
-    log.nack("g", [a1], "transient")
+    with clock.timer(backoff(1)) as backoff_of:
+        log.nack("g", [a1], "transient")
     _a2, b1 = log.append([AppendItem(key="alice", event_id="a2", payload=b"2"),
                          AppendItem(key="bob", event_id="b1", payload=b"3")])
     assert offsets(log.read("g", "c2", 10)) == [b1], "a2 must wait for a1's retry"
-    clock.advance(clock.past(backoff(1)))
-    got = log.read("g", "c2", 10)
+    got = backoff_of.after(lambda: log.read("g", "c2", 10))
     assert [(m.event_id, m.attempts) for m in got] == [("a1", 2), ("a2", 1)]
 
 
 def test_per_key_order_holds_after_a_consumer_crash(log: EventLog, clock: ContractClock) -> None:
     log.append(items(6, keys=2))
-    crashed = log.read("g", "dies", 3)  # u0@1, u1@2, u0@3 leased, never acked
+    with clock.timer(TEST_CONFIG.visibility_timeout_s) as lease:
+        crashed = log.read("g", "dies", 3)  # u0@1, u1@2, u0@3 leased, never acked
     assert [m.key for m in crashed] == ["u0", "u1", "u0"]
     assert log.read("g", "other", 10) == [], "u0/u1 later messages must wait for the crashed lease"
-    clock.advance(clock.past(TEST_CONFIG.visibility_timeout_s))
-    got = log.read("g", "other", 10)
+    got = lease.after(lambda: log.read("g", "other", 10))
     assert [m.event_id for m in got] == [f"e{i}" for i in range(6)]
     assert [m.attempts for m in got] == [2, 2, 2, 1, 1, 1]
 
@@ -370,13 +380,14 @@ def test_nack_of_an_acked_message_is_a_no_op(log: EventLog, clock: ContractClock
 def test_status_reports_lag_in_flight_dead_letters_and_watermark(log: EventLog, clock: ContractClock) -> None:
     sent = log.append(items(10))
     log.create_group("idle")
-    batch = offsets(log.read("g", "c", 4))
+    with clock.timer(TEST_CONFIG.visibility_timeout_s) as lease:
+        batch = offsets(log.read("g", "c", 4))
     log.ack("g", batch[:2])
     assert status_of(log, "g") == {"lag": 8, "in_flight": 2, "dead_letters": 0, "last_acked_offset": sent[1]}
     assert status_of(log, "idle") == {"lag": 10, "in_flight": 0, "dead_letters": 0, "last_acked_offset": None}
     log.ack("g", [batch[3]])  # acked out of order: the watermark waits for batch[2]
     assert status_of(log, "g")["last_acked_offset"] == sent[1]
-    clock.advance(clock.past(TEST_CONFIG.visibility_timeout_s))
+    lease.after(lambda: [])  # status reads nothing: only wait the lease out
     assert status_of(log, "g") == {"lag": 7, "in_flight": 0, "dead_letters": 0, "last_acked_offset": sent[1]}
 
 
