@@ -57,6 +57,10 @@ PARKED_CHECK_S = 0.01
 #: After this long without a reply a request is sent again: the first may be lost for good (its
 #: consumer's leader died with a cluster node), and a parked one answered later is still taken.
 REASK_S = 10.0
+#: An ack/nak/term unanswered this long is sent again (``_settle``), until ``SETTLE_RETRY_S``: about
+#: the time a cluster takes to elect a new leader for the consumer (appends wait as long).
+SETTLE_REPLY_S = 2.0
+SETTLE_RETRY_S = 30.0
 #: Bound on remembered leases (reply subjects) per process; the oldest are forgotten first.
 _MAX_LEASES = 1_000_000
 
@@ -72,6 +76,7 @@ class _Inbox:
     lock: asyncio.Lock
     outstanding: bool = False  # a pull request was sent and its reply not yet taken
     asked: float = 0.0  # when (monotonic) the last request was sent
+    epoch: int = 0  # the client's reconnect count when it was sent
 
 
 def _delivered(raw: Any) -> bool:
@@ -172,10 +177,12 @@ class NatsDurableEventLog(NatsEventLog):
         inbox = await self._inbox(group, shard)
         async with inbox.lock:
             wait = PARKED_CHECK_S  # an outstanding request: only look whether its answer came
-            if not inbox.outstanding or time.monotonic() - inbox.asked > REASK_S:
+            epoch = self._nc.stats["reconnects"]
+            # a request written to a connection that then broke may never have left this process
+            if not inbox.outstanding or time.monotonic() - inbox.asked > REASK_S or inbox.epoch != epoch:
                 subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{_consumer(group, shard)}"
                 await self._nc.publish(subject, _PULL, reply=inbox.sub.subject)
-                inbox.outstanding, inbox.asked, wait = True, time.monotonic(), PULL_REPLY_S
+                inbox.outstanding, inbox.asked, inbox.epoch, wait = True, time.monotonic(), epoch, PULL_REPLY_S
             try:
                 raw = await inbox.sub.next_msg(timeout=wait)
                 while not _delivered(raw) and inbox.sub.pending_msgs:  # a stale status: look further
@@ -203,13 +210,29 @@ class NatsDurableEventLog(NatsEventLog):
         await self._settle(reply, b"+TERM")
 
     async def _settle(self, reply: str, body: bytes) -> None:
-        """Ack/nak/term and wait for the server to confirm, so the next read or status sees it."""
-        try:
-            await self._nc.request(reply, body, timeout=5)
-        except nats.errors.TimeoutError as exc:
-            raise LogError(
-                f"NATS log: {body[:5]!r} of {reply} not confirmed; the message will be redelivered after its lease"
-            ) from exc
+        """Ack/nak/term and wait for the server to confirm, so the next read or status sees it.
+
+        While the consumer's leader is re-elected (its node died: 4-8 s in the cluster test) the
+        request finds no responder (it surely did not land) or goes unanswered (it may have); it is
+        sent again until ``SETTLE_RETRY_S``. A repeated ack or term is harmless (the server answers
+        it and changes nothing), but nats-server 2.9 matches a nak by stream sequence only, so a
+        repeated nak could cut short the lease of the message's next delivery: an unanswered nak
+        is not repeated. Without retries an ``ack`` of several shards' messages raised while some of
+        them were acked, and a caller that took the error to mean none was (as the cluster test
+        did, counting them) saw those events as never delivered."""
+        deadline = time.monotonic() + SETTLE_RETRY_S
+        while True:
+            try:
+                await self._nc.request(reply, body, timeout=SETTLE_REPLY_S)
+                return
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+                unsure = not isinstance(exc, nats.errors.NoRespondersError)
+                if time.monotonic() > deadline or (unsure and body.startswith(b"-NAK")):
+                    raise LogError(
+                        f"NATS log: {body[:5]!r} of {reply} not confirmed; "
+                        "unless it landed, the message will be redelivered after its lease"
+                    ) from exc
+                await asyncio.sleep(0.25)
 
     # -- settle --------------------------------------------------------------------------------
 
