@@ -131,3 +131,26 @@ def test_iceberg_catalog_in_postgres(warehouse: Warehouse, tmp_path: Path, pg_ur
     assert reopened.count("raw_events") == 3000
     assert not (tmp_path / "lake" / "catalog.sqlite").exists()
     reopened.close()
+
+
+def test_the_catalog_is_the_jdbc_catalog_other_engines_read(warehouse: Warehouse, tmp_path: Path) -> None:
+    """Spark's and Trino's Iceberg JDBC catalogs read a table's current metadata file from the row
+    (catalog_name, table_namespace, table_name) of ``iceberg_tables`` (docs/lake.md): that row must
+    point at metadata whose current snapshot is the one pyiceberg scans."""
+    import json
+    import sqlite3
+
+    target = open_target(f"iceberg://{tmp_path / 'lake'}")
+    assert sync_run(warehouse, target).failed == 0
+    with sqlite3.connect(tmp_path / "lake" / "catalog.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT catalog_name, table_namespace, table_name, metadata_location FROM iceberg_tables "
+            "WHERE table_name = 'raw_events'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][:3] == ("hexlake", "raw", "raw_events")
+    metadata = json.loads(Path(rows[0][3].removeprefix("file://")).read_text())
+    table = target.table("raw_events")
+    assert metadata["format-version"] == table.metadata.format_version
+    assert metadata["current-snapshot-id"] == table.current_snapshot().snapshot_id  # type: ignore[union-attr]
+    assert Path(metadata["location"].removeprefix("file://")) == (tmp_path / "lake").resolve() / "raw" / "raw_events"
+    target.close()
