@@ -141,6 +141,7 @@ def test_the_catalog_is_the_jdbc_catalog_other_engines_read(warehouse: Warehouse
     import sqlite3
 
     target = open_target(f"iceberg://{tmp_path / 'lake'}")
+    assert isinstance(target, IcebergTarget)
     assert sync_run(warehouse, target).failed == 0
     with sqlite3.connect(tmp_path / "lake" / "catalog.sqlite") as conn:
         rows = conn.execute(
@@ -151,6 +152,7 @@ def test_the_catalog_is_the_jdbc_catalog_other_engines_read(warehouse: Warehouse
     metadata = json.loads(Path(rows[0][3].removeprefix("file://")).read_text())
     table = target.table("raw_events")
     assert metadata["format-version"] == table.metadata.format_version
-    assert metadata["current-snapshot-id"] == table.current_snapshot().snapshot_id  # type: ignore[union-attr]
+    snapshot = table.current_snapshot()
+    assert snapshot is not None and metadata["current-snapshot-id"] == snapshot.snapshot_id
     assert Path(metadata["location"].removeprefix("file://")) == (tmp_path / "lake").resolve() / "raw" / "raw_events"
     target.close()
