@@ -86,12 +86,12 @@ def envelope(batch: int, i: int) -> tuple[AppendItem, tuple[str, str]]:
     return item, (kind, ts.date().isoformat())
 
 
-def open_when_ready(url: str, timeout: float = 60) -> NatsEventLog:
+def open_when_ready(url: str, timeout: float = 60, visibility_timeout_s: float = 5.0) -> NatsEventLog:
     """The cluster elects its JetStream meta leader a few seconds after start: retry until then."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return NatsEventLog(url, LogConfig(visibility_timeout_s=5.0))
+            return NatsEventLog(url, LogConfig(visibility_timeout_s=visibility_timeout_s))
         except LogError:
             if time.monotonic() > deadline:
                 raise
@@ -210,3 +210,30 @@ def test_killing_the_stream_leader_during_a_load_loses_and_doubles_no_acknowledg
     warehouse.close()
     assert {(kind, str(day)): int(n) for kind, day, n in rows} == dict(expected)
     assert staged == (len(loaded), len(loaded))
+
+
+def test_a_durable_groups_ack_waits_for_its_consumers_new_leader(cluster: Cluster) -> None:
+    """The node leading a durable group's shard consumer dies between a read and its ack: the ack
+    lands once the survivors elect a new leader (it used to raise, no responders), and the acked
+    message is never delivered again, the next one is."""
+    from hexlake.log.backends.nats_durable import _consumer
+
+    # a lease outlasting the election: a redelivery of e0 would show the ack lost, not a lease out
+    log = open_when_ready(f"nats://{cluster.servers}/ACKS?replicas=3&shards=1&groups=durable",
+                          visibility_timeout_s=60.0)
+    log.append([AppendItem(key="u", event_id=f"e{i}", payload=b"x") for i in range(2)])
+    [first] = log.read("g", "c", 10)
+    info = log._loop.run(log._js.consumer_info("ACKS", _consumer("g", 0)))
+    assert info.cluster is not None and info.cluster.leader
+    cluster.procs[info.cluster.leader].send_signal(signal.SIGKILL)
+    cluster.procs[info.cluster.leader].wait()
+    log.ack("g", [first.offset])
+    got: list[str] = []
+    deadline = time.monotonic() + 30  # a pull request may wait for the new leader, too
+    while not got and time.monotonic() < deadline:
+        try:
+            got = [m.event_id for m in log.read("g", "c", 10)]
+        except LogError:
+            time.sleep(0.2)
+    log.close()
+    assert (first.event_id, got) == ("e0", ["e1"])
