@@ -4,8 +4,9 @@ The EventLog contract (test_contract.py) runs over this backend in real time; th
 it does not: the consumers' setup, per-shard (Kafka-like) holding back where the contract declares a
 departure, dead-lettering freeing a shard, status, erasure of a leased message. Leases and backoff run
 on the server's clock, so they use real time scaled down (visibility 1 s, backoff 0.3 s doubling to
-0.6 s) and check "not before 0.5x, by 2-3x" of each delay. Users are placed on chosen shards with
-``on_shard``.
+0.6 s): a message may come back once its delay has passed since just before the call that started
+it, and must by 3x the delay (a read that ends later than the delay is not counted against it, so a
+loaded machine does not fail a check). Users are placed on chosen shards with ``on_shard``.
 """
 
 from __future__ import annotations
@@ -69,12 +70,11 @@ def test_groups_are_durable_consumers_one_per_shard_with_one_message_in_flight(l
 def test_a_read_takes_one_message_per_shard_oldest_first(log: EventLog) -> None:
     (a,), (b,) = on_shard(0), on_shard(1)
     log.append([item(a, "a1"), item(a, "a2"), item(b, "b1")])
+    leased = time.monotonic()
     assert ids(log.read("g", "c", 10)) == ["a1", "b1"]
-    assert log.read("g", "c", 10) == [], "a2 waits while a1 is leased"
-
-
-
-
+    again = ids(log.read("g", "c", 10))  # waits 0.5 s: shard 0 parks the request
+    late = time.monotonic() - leased >= CONFIG.visibility_timeout_s  # then a1's lease may have run out
+    assert again == [] or (late and again == ["a1"]), "a2 waits while a1 is leased"
 
 
 def test_a_nack_waits_for_its_backoff_and_holds_back_its_shard_only(nats_url: str) -> None:
@@ -87,15 +87,17 @@ def test_a_nack_waits_for_its_backoff_and_holds_back_its_shard_only(nats_url: st
         (a, a_too), (b,) = on_shard(0, 2), on_shard(1)
         log.append([item(a, "a1")])
         (first,) = log.read("g", "c", 10)
-        nacked = time.monotonic()
+        nacked = time.monotonic()  # the server starts the backoff after this
         log.nack("g", [first.offset], "transient")
         log.append([item(a, "a2"), item(a_too, "x1"), item(b, "b1")])
         other = log.read("g", "c", 10)
-        assert ids(other) == ["b1"], "a2 and x1 (same shard) wait for a1's retry"
-        log.ack("g", [m.offset for m in other])
-        got = wait_for(lambda: log.read("g", "c", 10), within=backoff * 3)
+        retried = [m for m in other if m.event_id == "a1"]  # only if this read ended after the backoff
+        assert not retried or time.monotonic() - nacked >= backoff, "a1 back before its backoff"
+        assert [i for i in ids(other) if i != "a1"] == ["b1"], "a2 and x1 (same shard) wait for a1's retry"
+        log.ack("g", [m.offset for m in other if m.event_id == "b1"])
+        got = retried or wait_for(lambda: log.read("g", "c", 10), within=backoff * 3)
+        assert time.monotonic() - nacked >= backoff, "a1 back before its backoff"
         assert [(m.event_id, m.attempts) for m in got] == [("a1", 2)]
-        assert time.monotonic() - nacked >= backoff * 0.5
         log.ack("g", [got[0].offset])
         assert ids(log.read("g", "c", 10)) == ["a2"]
     finally:
@@ -119,12 +121,6 @@ def test_after_max_attempts_a_message_is_dead_lettered_with_its_error_and_its_sh
     )
     assert [m.offset for m in log.read("g", "c", 10)] == [nxt]
     assert log.dead_letters("other") == []
-
-
-
-
-
-
 
 
 def test_status_counts_lag_in_flight_and_dead_letters(log: EventLog) -> None:
@@ -151,8 +147,6 @@ def test_erasing_a_leased_message_frees_its_shard(log: EventLog) -> None:
     got = wait_for(lambda: log.read("g", "c", 10), within=CONFIG.visibility_timeout_s * 3)
     assert ids(got) == ["b1"]
     assert log.count_key(alice) == 0
-
-
 
 
 def test_status_lists_every_group_beyond_one_page_of_consumers(nats_url: str) -> None:
