@@ -88,8 +88,8 @@ def test_a_shard_consumer_with_one_ack_pending_orders_users_but_blocks_other_use
 
 
 def test_ack_wait_is_the_consumers_and_runs_on_the_servers_clock() -> None:
-    """A lease length is fixed per durable (a read cannot ask for its own) and expires in real time:
-    the contract's injectable clock and ``read(visibility_timeout_s=…)`` cannot drive it."""
+    """``ack_wait`` is fixed per durable (a pull cannot ask for its own: a read's own timeout is a
+    lease-nak, below) and expires in real time: the contract's injectable clock cannot drive it."""
     async def body(js: Any, stream: str) -> None:
         sub = await durable(js, stream, "g", ack_wait=1.0, max_deliver=3, filter_subject=f"{stream}.*")
         assert "ack_wait" not in sub.fetch.__code__.co_varnames
@@ -151,5 +151,86 @@ def test_a_no_wait_pull_on_a_consumer_at_max_ack_pending_parks_until_the_lease_e
             await inbox.next_msg(timeout=0.5)  # parked, not answered 404
         again = await inbox.next_msg(timeout=3)
         assert (again.data, again.metadata.num_delivered) == (b"alice-1", 2)
+
+    run(body)
+
+
+# -- a read's own lease: ``-NAK {"delay": lease}`` right after the delivery (nats_durable.py) ----------
+
+async def _nak(js: Any, msg: Any, delay: float) -> None:
+    """As the backend sends it: a request, so the server has it when this returns."""
+    await js._nc.request(msg.reply, b"-NAK " + json.dumps({"delay": round(delay * 1e9)}).encode(), timeout=2)
+
+
+async def _redelivery(sub: Any, within: float) -> tuple[Any, float]:
+    """The next delivery and how long it took (s), or (None, elapsed)."""
+    t0 = time.monotonic()
+    got = await fetch(sub, 1, timeout=within)
+    return (got[0] if got else None), time.monotonic() - t0
+
+
+def test_a_delayed_nak_right_after_delivery_is_a_lease_shorter_or_longer_than_ack_wait() -> None:
+    """The server redelivers when the nak's delay ends, not at ``ack_wait``, either way, and counts
+    it as a delivery (``attempts``; dead-lettering after ``max_attempts`` stays exact)."""
+    async def body(js: Any, stream: str) -> None:
+        short = await durable(js, stream, "s0", ack_wait=3.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        long = await durable(js, stream, "s1", ack_wait=1.0, filter_subject=f"{stream}.1", max_ack_pending=1)
+        await js.publish(f"{stream}.0", b"short")
+        await js.publish(f"{stream}.1", b"long")
+        (s,), (x,) = await fetch(short, 1), await fetch(long, 1)
+        await _nak(js, s, 1.0)
+        await _nak(js, x, 2.5)
+        again, waited = await _redelivery(short, 2.0)  # before its 3 s ack_wait
+        assert again is not None and (again.data, again.metadata.num_delivered) == (b"short", 2)
+        assert 0.9 <= waited < 2.0, f"a 1 s lease redelivered after {waited:.2f} s"
+        assert await fetch(long, 1, timeout=0.5) == [], "a 2.5 s lease outlives its 1 s ack_wait"
+        again, waited = await _redelivery(long, 2.5)
+        assert again is not None and (again.data, again.metadata.num_delivered) == (b"long", 2)
+
+    run(body)
+
+
+def test_an_ack_after_a_lease_nak_acks_and_a_later_nak_replaces_its_delay() -> None:
+    """A reader acks or nacks (with its backoff) a message leased by a delayed nak: the ack lands
+    (ack floor moves, no redelivery when the lease would have ended); a nack's delay replaces the
+    lease's, shorter or longer."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "s0", ack_wait=5.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        for data in (b"acked", b"nacked"):
+            await js.publish(f"{stream}.0", data)
+        (acked,) = await fetch(sub, 1)
+        await _nak(js, acked, 0.3)
+        await js._nc.request(acked.reply, b"+ACK", timeout=2)
+        info = await js.consumer_info(stream, "s0")
+        assert (info.num_ack_pending, info.ack_floor.stream_seq) == (0, 1)
+        (nacked,) = await fetch(sub, 1)
+        assert nacked.data == b"nacked", "acked is not redelivered after its lease"
+        await _nak(js, nacked, 3.0)
+        await _nak(js, nacked, 0.3)  # the reader's backoff, shorter than the lease
+        again, waited = await _redelivery(sub, 2.5)
+        assert again is not None and (again.data, again.metadata.num_delivered) == (b"nacked", 2)
+        assert waited < 2.5
+        await _nak(js, again, 0.3)
+        await _nak(js, again, 2.0)  # longer than the lease
+        assert await fetch(sub, 1, timeout=1.0) == []
+        last, _ = await _redelivery(sub, 2.5)
+        assert last is not None and last.metadata.num_delivered == 3
+
+    run(body)
+
+
+def test_a_lease_nak_of_zero_redelivers_at_once_and_ack_wait_zero_is_the_servers_30_s() -> None:
+    """``visibility_timeout_s=0``: a consumer created with ``ack_wait=0`` gets the server's 30 s
+    default (so the backend keeps the config's and sends a zero-delay nak instead), which makes
+    the message deliverable again at once."""
+    async def body(js: Any, stream: str) -> None:
+        sub = await durable(js, stream, "s0", ack_wait=0.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        assert (await js.consumer_info(stream, "s0")).config.ack_wait == 30.0
+        await js.publish(f"{stream}.0", b"x")
+        (first,) = await fetch(sub, 1)
+        await _nak(js, first, 0.0)
+        again, waited = await _redelivery(sub, 1.0)
+        assert again is not None and again.metadata.num_delivered == 2
+        assert waited < 0.5
 
     run(body)

@@ -8,9 +8,14 @@ The log, appends, erasure and inspection of messages are ``NatsEventLog``'s; onl
   user's events share a shard, so their order holds whatever is leased, nacked or redelivered; the
   price is liveness and batch size (a leased or backing-off message holds back every other user of
   its shard, and a read gets at most one message per shard).
-* Leases are JetStream's: ``ack_wait`` is the group's visibility timeout (fixed when the group's
-  consumers are created; a read's ``visibility_timeout_s`` applies only then), timed by the server's
-  clock, not by the injectable ``clock``. ``nack`` is ``-NAK`` with the backoff as its delay.
+* Leases are JetStream's, timed by the server's clock, not by the injectable ``clock``. A consumer's
+  ``ack_wait`` is the config's ``visibility_timeout_s`` (set when the group's consumers are created).
+  A read whose lease differs (its own ``visibility_timeout_s``, or a consumer created by a process
+  with another config) sends ``-NAK`` with the lease as its delay right after the delivery: the
+  server then redelivers when that delay ends (sooner or later than ``ack_wait``; 0 = at once), and
+  a later ack or nack by the reader still acks, or replaces the delay with its backoff
+  (tests/log/test_nats_native_consumers.py). Until that nak is confirmed the lease is ``ack_wait``.
+  ``nack`` is ``-NAK`` with the backoff as its delay.
 * ``attempts`` is the delivery count in the message's metadata. Max deliveries are enforced here:
   a delivery beyond ``max_attempts`` (its last lease expired) is copied to the ``<stream>_DLQ``
   stream and terminated (``+TERM``), as is a nack at the last attempt or with ``retry=False``. The
@@ -95,30 +100,32 @@ class NatsDurableEventLog(NatsEventLog):
     def __init__(self, url: str, config: LogConfig | None = None, *, clock: Callable[[], float] = time.time):
         self._leases: dict[tuple[str, int], _Lease] = {}
         self._known: set[str] = set()
+        self._ack_wait: dict[tuple[str, int], float] = {}  # each shard consumer's, as the server has it
         self._inboxes: dict[tuple[str, int], _Inbox] = {}
         self._rotor = 0
         super().__init__(url, config, clock=clock)
 
     # -- consumers -----------------------------------------------------------------------------
 
-    async def _ensure(self, group: str, *, from_start: bool = True, vt: float | None = None) -> None:
+    async def _ensure(self, group: str, *, from_start: bool = True) -> None:
         if group in self._known:
             return
         start = None if from_start else await self._head() + 1
-        wait = self.config.visibility_timeout_s if vt is None else vt
-        await asyncio.gather(*(self._add(group, s, start, wait) for s in range(self.target.shards)))
+        await asyncio.gather(*(self._add(group, s, start) for s in range(self.target.shards)))
         self._known.add(group)
 
-    async def _add(self, group: str, shard: int, start: int | None, ack_wait: float) -> None:
+    async def _add(self, group: str, shard: int, start: int | None) -> None:
         name = _consumer(group, shard)
         with contextlib.suppress(NotFoundError):
-            await self._js.consumer_info(self._stream, name)
+            info = await self._js.consumer_info(self._stream, name)
+            self._ack_wait[(group, shard)] = float(info.config.ack_wait or 0.0)
             return
         config = ConsumerConfig(
             durable_name=name,
             description=_DESC + group.encode().hex(),
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait,
+            # the server takes 0 for its 30 s default: a 0 timeout is a lease-nak per read instead
+            ack_wait=self.config.visibility_timeout_s,
             max_deliver=-1,
             max_ack_pending=1,
             filter_subject=f"{self._stream}.{shard}",
@@ -126,9 +133,10 @@ class NatsDurableEventLog(NatsEventLog):
             opt_start_seq=start,
         )
         try:
-            await self._js.add_consumer(self._stream, config)
+            info = await self._js.add_consumer(self._stream, config)
         except BadRequestError:  # another process created it first (with its own start): keep that
-            await self._js.consumer_info(self._stream, name)
+            info = await self._js.consumer_info(self._stream, name)
+        self._ack_wait[(group, shard)] = float(info.config.ack_wait or 0.0)
 
     def create_group(self, group: str, *, from_start: bool = True) -> None:
         self._run(self._ensure(group, from_start=from_start), "create_group")
@@ -143,20 +151,21 @@ class NatsDurableEventLog(NatsEventLog):
         return self._run(self._read(group, max, visibility_timeout_s), "read")
 
     async def _read(self, group: str, max: int, vt: float | None) -> list[LogMessage]:
-        await self._ensure(group, vt=vt)
+        await self._ensure(group)
+        lease = self.config.visibility_timeout_s if vt is None else vt
         n = self.target.shards
         self._rotor = (self._rotor + 1) % n  # start at a different shard each read: no shard starves
         order = [(self._rotor + i) % n for i in range(n)]
         out: list[LogMessage] = []
         while order and len(out) < max:
             take, order = order[: max - len(out)], order[max - len(out) :]
-            got = await asyncio.gather(*(self._next(group, s) for s in take))
+            got = await asyncio.gather(*(self._next(group, s, lease) for s in take))
             out.extend(m for m in got if m is not None)
         return sorted(out, key=lambda m: m.offset)
 
-    async def _next(self, group: str, shard: int) -> LogMessage | None:
-        """One message of the shard, or None when it has none deliverable (empty, or its one
-        allowed message is leased or waiting for its retry)."""
+    async def _next(self, group: str, shard: int, lease: float) -> LogMessage | None:
+        """One message of the shard, leased for ``lease`` seconds, or None when it has none
+        deliverable (empty, or its one allowed message is leased or waiting for its retry)."""
         raw = await self._pull(group, shard)
         if not _delivered(raw):
             return None  # none yet, or a status reply: 404 no messages, 408/409 request ended
@@ -166,8 +175,20 @@ class NatsDurableEventLog(NatsEventLog):
         if attempts > self.config.max_attempts:  # its last lease expired: dead-letter it
             await self._dead_letter(group, off, raw.reply, attempts - 1, _expired(attempts - 1))
             return None
+        if abs(lease - self._ack_wait.get((group, shard), 0.0)) > 1e-6:
+            await self._lease_for(raw.reply, lease)
         self._remember(group, off, _Lease(raw.reply, attempts))
         return LogMessage(off, m.key, m.event_id, m.payload, attempts)
+
+    async def _lease_for(self, reply: str, seconds: float) -> None:
+        """Make the delivery's lease ``seconds`` instead of the consumer's ``ack_wait``: a ``-NAK``
+        whose delay is the lease (the server redelivers when it ends, counted as a delivery, as an
+        expired ``ack_wait`` is). Not retried: the message is the reader's either way, and if the
+        nak is lost its lease is ``ack_wait``; a repeated nak could shorten a later delivery's lease
+        (``_settle``)."""
+        body = b"-NAK " + json.dumps({"delay": max(0, round(seconds * 1e9))}).encode()
+        with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            await self._nc.request(reply, body, timeout=SETTLE_REPLY_S)
 
     async def _pull(self, group: str, shard: int) -> Any:
         """The shard's next reply: a message, a status, or None while its request is parked. Replies
@@ -279,8 +300,11 @@ class NatsDurableEventLog(NatsEventLog):
         out = []
         for group, infos in sorted(groups.items()):
             busy = [i for i in infos if i.num_pending or i.num_ack_pending]
-            # a busy shard is done up to its ack floor; an idle one holds nothing back
-            floor = min((int(i.ack_floor.stream_seq or 0) for i in busy), default=head)
+            # done up to just before the oldest message a shard has not acked (a shard's ack floor is
+            # only a lower bound: its messages are interleaved with the other shards'); an idle
+            # shard holds nothing back
+            firsts = await asyncio.gather(*(self._first_unacked(i) for i in busy))
+            floor = min((f - 1 for f in firsts if f is not None), default=head)
             out.append(
                 GroupStatus(
                     group=group,
@@ -291,6 +315,15 @@ class NatsDurableEventLog(NatsEventLog):
                 )
             )
         return out
+
+    async def _first_unacked(self, info: Any) -> int | None:
+        """The offset of the shard consumer's oldest message not acked (None: none is left)."""
+        after = int(info.ack_floor.stream_seq or 0)
+        try:
+            raw = await self._js.get_msg(self._stream, after + 1, subject=info.config.filter_subject, next=True)
+        except NotFoundError:
+            return None
+        return int(raw.seq or 0) or None
 
     async def _dead_count(self, group: str) -> int:
         subject = f"{self._stream}_dlq.{group.encode().hex()}"
