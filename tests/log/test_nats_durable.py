@@ -159,3 +159,81 @@ def test_status_lists_every_group_beyond_one_page_of_consumers(nats_url: str) ->
         assert [(s.group, s.lag) for s in log.status()] == [("a", 400), ("b", 400), ("c", 400)]
     finally:
         log.close()
+
+
+def test_a_first_read_with_timeout_zero_leaves_the_groups_lease_and_its_message_comes_back_at_once(
+        log: EventLog) -> None:
+    """A timeout of 0 is a lease that is over (as in the memory model): the next read gets the
+    message again. It used to make the new group's consumers' ack_wait 0, which the server takes
+    as its 30 s default: every later lease was 30 s."""
+    assert isinstance(log, NatsDurableEventLog)
+    (a,) = on_shard(3)
+    (off,) = log.append([item(a, "a1")])
+    assert [(m.offset, m.attempts) for m in log.read("g", "c", 10, visibility_timeout_s=0.0)] == [(off, 1)]
+    assert [(m.offset, m.attempts) for m in log.read("g", "c", 10)] == [(off, 2)]
+
+    async def ack_waits() -> set[float | None]:
+        return {i.config.ack_wait for i in await log._js.consumers_info(log.target.stream)}
+
+    assert log._loop.run(ack_waits()) == {CONFIG.visibility_timeout_s}
+
+
+def test_leases_ended_by_a_reads_own_timeout_count_as_attempts_and_dead_letter_exactly(log: EventLog) -> None:
+    (a,) = on_shard(1)
+    poison, nxt = log.append([item(a, "bad"), item(a, "next")])
+    for attempt in range(1, CONFIG.max_attempts + 1):
+        got = log.read("g", "c", 10, visibility_timeout_s=0.0)
+        assert [(m.offset, m.attempts) for m in got] == [(poison, attempt)]
+    assert [m.offset for m in log.read("g", "c", 10)] == [nxt]
+    (dead,) = log.dead_letters("g")
+    assert (dead.offset, dead.attempts) == (poison, CONFIG.max_attempts)
+    assert "visibility timeout" in dead.error
+
+
+def test_a_reads_own_timeout_longer_than_the_groups_holds_its_message_that_long(log: EventLog) -> None:
+    own = 2.5 * CONFIG.visibility_timeout_s
+    log.create_group("g")  # its consumers' ack_wait is the config's
+    (a,) = on_shard(0)
+    (off,) = log.append([item(a, "a1")])
+    leased = time.monotonic()  # the lease starts after this
+    assert ids(log.read("g", "c", 10, visibility_timeout_s=own)) == ["a1"]
+    while time.monotonic() - leased < own - 0.2:
+        got = log.read("g", "c", 10)
+        assert not got or time.monotonic() - leased >= own, "back before the read's own lease ran out"
+        if got:
+            break
+        time.sleep(0.05)
+    else:
+        got = wait_for(lambda: log.read("g", "c", 10), within=own)
+    assert [(m.offset, m.attempts) for m in got] == [(off, 2)]
+
+
+def test_an_ack_or_nack_settles_a_message_read_with_its_own_timeout(log: EventLog) -> None:
+    """The ack after a short lease lands (no redelivery once the lease has run out); a nack after a
+    long lease brings the message back after its backoff, not the lease."""
+    log.create_group("g")
+    (a,), (b,) = on_shard(0), on_shard(1)
+    (a1,) = log.append([item(a, "a1")])
+    assert ids(log.read("g", "c", 10, visibility_timeout_s=0.3)) == ["a1"]
+    log.ack("g", [a1])
+    (b1,) = log.append([item(b, "b1")])
+    assert ids(log.read("g", "c", 10, visibility_timeout_s=30.0)) == ["b1"]
+    nacked = time.monotonic()
+    log.nack("g", [b1], "transient")
+    again = wait_for(lambda: log.read("g", "c", 10), within=CONFIG.backoff_base_s * 3 + 0.5)
+    assert [(m.offset, m.attempts) for m in again] == [(b1, 2)], "back after its backoff; a1 stays acked"
+    assert time.monotonic() - nacked >= CONFIG.backoff_base_s
+    log.ack("g", [b1])
+    assert log.read("g", "c", 10) == []
+
+
+def test_status_watermark_is_just_below_the_oldest_unacked_message_even_on_a_shard_that_acked_nothing(
+        log: EventLog) -> None:
+    (a,), (b,) = on_shard(0), on_shard(1)
+    b1, a1, _ = log.append([item(b, "b1"), item(a, "a1"), item(b, "b2")])
+    log.ack("g", [m.offset for m in log.read("g", "c", 10) if m.offset == b1])
+    (g,) = [s for s in log.status() if s.group == "g"]
+    assert g.last_acked_offset == b1, "a1's shard acked nothing, but everything before a1 is acked"
+    log.ack("g", [a1])
+    (g,) = [s for s in log.status() if s.group == "g"]
+    assert g.last_acked_offset == a1, "b2 is the oldest not acked"

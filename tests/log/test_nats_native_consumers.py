@@ -158,8 +158,9 @@ def test_a_no_wait_pull_on_a_consumer_at_max_ack_pending_parks_until_the_lease_e
 # -- a read's own lease: ``-NAK {"delay": lease}`` right after the delivery (nats_durable.py) ----------
 
 async def _nak(js: Any, msg: Any, delay: float) -> None:
-    """As the backend sends it: a request, so the server has it when this returns."""
-    await js._nc.request(msg.reply, b"-NAK " + json.dumps({"delay": round(delay * 1e9)}).encode(), timeout=2)
+    """As the backend sends it: a request, so the server has it when this returns (no delay: a plain nak)."""
+    body = b"-NAK " + json.dumps({"delay": round(delay * 1e9)}).encode() if delay > 0 else b"-NAK"
+    await js._nc.request(msg.reply, body, timeout=2)
 
 
 async def _redelivery(sub: Any, within: float) -> tuple[Any, float]:
@@ -219,18 +220,22 @@ def test_an_ack_after_a_lease_nak_acks_and_a_later_nak_replaces_its_delay() -> N
     run(body)
 
 
-def test_a_lease_nak_of_zero_redelivers_at_once_and_ack_wait_zero_is_the_servers_30_s() -> None:
+def test_a_plain_nak_redelivers_at_once_and_ack_wait_zero_is_the_servers_30_s() -> None:
     """``visibility_timeout_s=0``: a consumer created with ``ack_wait=0`` gets the server's 30 s
-    default (so the backend keeps the config's and sends a zero-delay nak instead), which makes
-    the message deliverable again at once."""
+    default (so the backend keeps the config's and sends a plain nak instead), which makes the
+    message deliverable again at once, to a no-wait pull as ``groups=durable`` reads ask."""
     async def body(js: Any, stream: str) -> None:
-        sub = await durable(js, stream, "s0", ack_wait=0.0, filter_subject=f"{stream}.0", max_ack_pending=1)
+        await durable(js, stream, "s0", ack_wait=0.0, filter_subject=f"{stream}.0", max_ack_pending=1)
         assert (await js.consumer_info(stream, "s0")).config.ack_wait == 30.0
         await js.publish(f"{stream}.0", b"x")
-        (first,) = await fetch(sub, 1)
+        nc = js._nc
+        inbox = await nc.subscribe(nc.new_inbox())
+        pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.s0"
+        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        first = await inbox.next_msg(timeout=2)
         await _nak(js, first, 0.0)
-        again, waited = await _redelivery(sub, 1.0)
-        assert again is not None and again.metadata.num_delivered == 2
-        assert waited < 0.5
+        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        again = await inbox.next_msg(timeout=0.5)
+        assert (again.data, again.metadata.num_delivered) == (b"x", 2)
 
     run(body)

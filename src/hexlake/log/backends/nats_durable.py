@@ -18,10 +18,16 @@ The log, appends, erasure and inspection of messages are ``NatsEventLog``'s; onl
   ``nack`` is ``-NAK`` with the backoff as its delay.
 * ``attempts`` is the delivery count in the message's metadata. Max deliveries are enforced here:
   a delivery beyond ``max_attempts`` (its last lease expired) is copied to the ``<stream>_DLQ``
-  stream and terminated (``+TERM``), as is a nack at the last attempt or with ``retry=False``. The
+  stream and terminated (``+TERM``), as is a nack at the last attempt or with ``retry=False`` (an
+  expired one's read then asks the shard for its next message, as the memory model's read does). The
   DLQ stream (subject ``<stream>_dlq.<group hex>``) is the record ``dead_letters`` reads. The
   server's own ``max_deliver`` is not used: on nats-server 2.9 the consumer's ack floor then stays
   below the dead message (tests/log/test_nats_native_consumers.py).
+* ``status``: ``last_acked_offset`` is one below the oldest message not acked of the shards with
+  work (looked up after each one's ack floor). ``in_flight`` is the consumers' ``num_ack_pending``,
+  which also counts a message backing off after a nack, or whose lease ran out, until it is
+  delivered again: consumer info does not tell them apart (a delivery's lease is known only to
+  the process that read it).
 * ``ack``/``nack`` need the delivery's reply subject, kept in this process from the ``read``: a
   message is settled by the process that read it (others' acks are no-ops; its lease runs out).
 """
@@ -166,15 +172,17 @@ class NatsDurableEventLog(NatsEventLog):
     async def _next(self, group: str, shard: int, lease: float) -> LogMessage | None:
         """One message of the shard, leased for ``lease`` seconds, or None when it has none
         deliverable (empty, or its one allowed message is leased or waiting for its retry)."""
-        raw = await self._pull(group, shard)
-        if not _delivered(raw):
-            return None  # none yet, or a status reply: 404 no messages, 408/409 request ended
-        meta = raw.metadata
-        off, attempts = int(meta.sequence.stream), int(meta.num_delivered)
-        m = _dec_msg.decode(raw.data or b"")
-        if attempts > self.config.max_attempts:  # its last lease expired: dead-letter it
+        while True:
+            raw = await self._pull(group, shard)
+            if not _delivered(raw):
+                return None  # none yet, or a status reply: 404 no messages, 408/409 request ended
+            meta = raw.metadata
+            off, attempts = int(meta.sequence.stream), int(meta.num_delivered)
+            if attempts <= self.config.max_attempts:
+                break
+            # its last lease expired: dead-letter it; the term frees the shard for its next message
             await self._dead_letter(group, off, raw.reply, attempts - 1, _expired(attempts - 1))
-            return None
+        m = _dec_msg.decode(raw.data or b"")
         if abs(lease - self._ack_wait.get((group, shard), 0.0)) > 1e-6:
             await self._lease_for(raw.reply, lease)
         self._remember(group, off, _Lease(raw.reply, attempts))
@@ -186,7 +194,9 @@ class NatsDurableEventLog(NatsEventLog):
         expired ``ack_wait`` is). Not retried: the message is the reader's either way, and if the
         nak is lost its lease is ``ack_wait``; a repeated nak could shorten a later delivery's lease
         (``_settle``)."""
-        body = b"-NAK " + json.dumps({"delay": max(0, round(seconds * 1e9))}).encode()
+        # a zero delay would still wait for the consumer's next timer check (~10 ms), and a read
+        # meanwhile gets a 404: a plain nak queues the message for redelivery at once
+        body = b"-NAK " + json.dumps({"delay": round(seconds * 1e9)}).encode() if seconds > 0 else b"-NAK"
         with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
             await self._nc.request(reply, body, timeout=SETTLE_REPLY_S)
 
