@@ -2,9 +2,10 @@
 
 The EventLog contract (test_contract.py) runs over this backend in real time; these tests check what
 it does not: the consumers' setup, per-shard (Kafka-like) holding back where the contract declares a
-departure, dead-lettering freeing a shard, status, erasure of a leased message. Leases and backoff run
-on the server's clock, so they use real time scaled down (visibility 1 s, backoff 0.3 s doubling to
-0.6 s): a message may come back once its delay has passed since just before the call that started
+departure, dead-lettering freeing a shard, status, erasure of a leased message, a read's own lease
+(0, longer than the group's, ended leases counted as attempts, settled by an ack or nack). Leases
+and backoff run on the server's clock, so they use real time scaled down (visibility 1 s, backoff
+0.3 s doubling to 0.6 s): a message may come back once its delay has passed since just before the call that started
 it, and must by 3x the delay (a read that ends later than the delay is not counted against it, so a
 loaded machine does not fail a check). Users are placed on chosen shards with ``on_shard``.
 """
