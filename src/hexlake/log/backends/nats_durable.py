@@ -197,6 +197,8 @@ class NatsDurableEventLog(NatsEventLog):
         # a zero delay would still wait for the consumer's next timer check (~10 ms), and a read
         # meanwhile gets a 404: a plain nak queues the message for redelivery at once
         body = b"-NAK " + json.dumps({"delay": round(seconds * 1e9)}).encode() if seconds > 0 else b"-NAK"
+        # a request, not a publish: the server applies a nak after queueing it and answers once it
+        # has, so the next read sees its effect (a pull right after an unanswered one got a 404)
         with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
             await self._nc.request(reply, body, timeout=SETTLE_REPLY_S)
 
