@@ -217,17 +217,13 @@ _ROTOR = ("a read with max below the number of shards asks max shards in turn (a
 #: leases and backoff run on the server's clock: the contract runs over it in real time (``ServerTimeClock``).
 DURABLE_DEPARTURES = {
     "test_read_respects_max_and_returns_oldest_first": _ROTOR,
-    "test_read_visibility_timeout_overrides_the_configured_one": (
-        "ack_wait is fixed when the group's consumers are created (by its first read, with that read's "
-        "visibility_timeout_s); a later read's own timeout is ignored"),
     "test_messages_of_one_key_in_one_read_come_in_offset_order": _SHARD,
     "test_per_key_order_holds_under_nack_and_redelivery": _SHARD + (
         " (a1's retry and a2 cannot come in one read; the check before already gets a1's retry: a read "
         "waits 0.5 s for a shard that parks its request, longer than the scaled 0.2 s backoff)"),
     "test_per_key_order_holds_after_a_consumer_crash": _SHARD + " (u0's first two events cannot be leased together)",
     "test_status_reports_lag_in_flight_dead_letters_and_watermark": (
-        _ROTOR + "; last_acked_offset is the lowest ack floor of the shards with work (None while one has "
-        "acked nothing); in_flight is JetStream's num_ack_pending, which counts a message whose lease ran out "
+        _ROTOR + "; in_flight is JetStream's num_ack_pending, which counts a message whose lease ran out "
         "until it is redelivered"),
     "test_concurrent_appends_from_8_threads_land_exactly_once_with_distinct_offsets": _SHARD,
     "test_erase_key_removes_the_persons_messages_and_mentions_only": _SHARD + " (Bob's b1 and b3)",
