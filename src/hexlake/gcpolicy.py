@@ -8,6 +8,11 @@ almost all permanent (modules, classes, the SQLMesh context, caches), so this se
 the permanent generation (``gc.freeze``) after each collection it runs: later full collections scan
 only what is newer, and cost a few ms.
 
+Young collections are also made rarer: generation 0 is collected every 20,000 net allocations instead
+of 700 (and generation 1 every 20 of those). A request allocates a few thousand objects, so at 700
+nearly every request paid for a collection, and the many generation-1 and -2 collections that follow
+were the tail: a cache hit's p99 on a quiet server went from 2.2-2.7 ms to 1.5-1.7 ms (two runs each).
+
 Garbage frozen by mistake is not lost for good: an object that becomes garbage after it was frozen
 is still freed by reference counting, and a reference cycle among frozen objects by the
 ``unfreeze`` + full collection every ``full_every_s``.
@@ -37,8 +42,14 @@ def _timed(phase: str, info: dict[str, Any]) -> None:
         PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _started[0])
 
 
-def record_pauses() -> None:
-    """Time every collection of this process into ``hexlake_gc_pause_seconds`` (once per process)."""
+#: (generation 0, generation 1, generation 2) thresholds of a long-running process; CPython's are (700, 10, 10)
+THRESHOLDS = (20_000, 20, 10)
+
+
+def install() -> None:
+    """Set this process's collector up for serving: ``THRESHOLDS``, and every collection timed into
+    ``hexlake_gc_pause_seconds`` (idempotent)."""
+    gc.set_threshold(*THRESHOLDS)
     if _timed not in gc.callbacks:
         gc.callbacks.append(_timed)
 
@@ -73,4 +84,4 @@ def create(runtime: object) -> GcService:
     return GcService()
 
 
-__all__ = ["PAUSES", "GcService", "create", "record_pauses", "settle"]
+__all__ = ["PAUSES", "THRESHOLDS", "GcService", "create", "install", "settle"]

@@ -215,6 +215,9 @@ def worker(
     from hexlake.serve.logs import configure_logging  # the same JSON log as `hexlake serve`
 
     configure_logging(runtime.settings.logging, runtime.settings.data_dir)
+    from hexlake.gcpolicy import install
+
+    install()  # this process's collector set up for a long-running service, as the server's
     started = time.monotonic()
     try:
         result = run_worker(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import REGISTRY
 
-from hexlake.gcpolicy import GcService, record_pauses, settle
+from hexlake.gcpolicy import THRESHOLDS, GcService, install, settle
 
 
 class Node:
@@ -55,10 +55,13 @@ def test_the_service_runs_the_full_pass_when_due() -> None:
     assert ref() is None
 
 
-def test_pauses_are_measured_per_generation() -> None:
-    record_pauses()
-    record_pauses()  # once per process, however often it is called
+def test_install_sets_the_thresholds_and_measures_pauses_per_generation() -> None:
+    before_thresholds = gc.get_threshold()
+    install()
+    install()  # once per process, however often it is called
+    assert gc.get_threshold() == THRESHOLDS
     before = REGISTRY.get_sample_value("hexlake_gc_pause_seconds_count", {"generation": "2"}) or 0.0
     gc.collect()
     after = REGISTRY.get_sample_value("hexlake_gc_pause_seconds_count", {"generation": "2"})
+    gc.set_threshold(*before_thresholds)
     assert after == before + 1

@@ -20,7 +20,8 @@ import uvicorn
 
 from hexlake.config import Settings
 from hexlake.errors import Conflict
-from hexlake.gcpolicy import record_pauses, settle
+from hexlake.gcpolicy import install as install_gc
+from hexlake.gcpolicy import settle
 from hexlake.serve.app import create_app
 from hexlake.serve.client import find_server, remove_server_file, write_server_file
 from hexlake.serve.errors import log as serve_log
@@ -95,7 +96,7 @@ def run_server(
         app = create_app(settings, admin_token=info.admin_token, background=background)
         # Start-up objects live forever: keep the cyclic GC from rescanning them (the ``gc`` service
         # goes on freezing what survives later work: hexlake/gcpolicy.py).
-        record_pauses()
+        install_gc()
         settle()
         # Background work (SQLMesh runs, snapshot refreshes) holds the GIL in 5 ms slices by default;
         # a request waiting behind it pays that per hand-over. 1 ms slices cut request tail latency.
