@@ -206,15 +206,23 @@ def _latencies(info: Any, world: Any, requests: int, *, seed: int, settle_s: flo
     client = _Client(info.url, info.admin_token)
     for u in world.users[:5]:  # warm-up, not counted: snapshot, model and vector file loads, connection
         client.get("/v1/recommend", {"user_id": f"warm-{seed}-{u.id}", "lat": u.home[0], "lng": u.home[1]})
+    client.conn.close()
     time.sleep(settle_s)
+    client = _Client(info.url, info.admin_token)  # a new connection: uvicorn closes one idle for 5 s
+    asked: set[tuple[str, float, float]] = set()  # the cache keys a point at ~100 m (3 decimals)
     for i in range(requests):
         u = rng.choice(world.users)
-        params = {
-            "user_id": f"{u.id}-{seed}-{i}" if i % 2 else u.id,
-            "lat": round(u.home[0] + rng.uniform(-0.01, 0.01), 5),
-            "lng": round(u.home[1] + rng.uniform(-0.01, 0.01), 5),
-            "k": 10,
-        }
+        while True:  # a miss must be one: a known user is asked again only at another point
+            params = {
+                "user_id": f"{u.id}-{seed}-{i}" if i % 2 else u.id,
+                "lat": round(u.home[0] + rng.uniform(-0.01, 0.01), 5),
+                "lng": round(u.home[1] + rng.uniform(-0.01, 0.01), 5),
+                "k": 10,
+            }
+            cell = (str(params["user_id"]), round(float(params["lat"]), 3), round(float(params["lng"]), 3))
+            if cell not in asked:
+                asked.add(cell)
+                break
         ms, body = client.get("/v1/recommend", params)
         assert body["cached"] is False, body
         miss.append(ms)
