@@ -1,6 +1,8 @@
 """Where the stages plug into the server and the CLI. One line per built-in part.
 
 * ``ROUTERS``: ``"module:attr"`` of a FastAPI ``APIRouter``, included in the server app.
+* ``MIDDLEWARE``: ``"module:attr"`` of an ASGI middleware class, added inside the metrics middleware
+  (its requests are counted), in this order (the first is outermost).
 * ``CLI_APPS``: ``(command name, "module:attr", help)`` of a typer app, added to ``hexlake``.
 * ``SERVICES``: ``"module:attr"`` of a factory ``(runtime) -> BackgroundService | None`` started
   by the server (the raw loader, the scheduler, stream consumers...). Return ``None`` to opt out.
@@ -16,6 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from hexlake.services import ServiceStatus
 
+MIDDLEWARE: list[str] = [
+    "hexlake.ml.api:RecommendHitMiddleware",  # /v1/recommend cache hits before routing
+]
 ROUTERS: list[str] = [
     "hexlake.collect.api:router",
     "hexlake.collect.segment:router",
@@ -100,4 +105,4 @@ def load(ref: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-__all__ = ["CLI_APPS", "OPERATIONS", "ROUTERS", "SERVICES", "BackgroundService", "load"]
+__all__ = ["CLI_APPS", "MIDDLEWARE", "OPERATIONS", "ROUTERS", "SERVICES", "BackgroundService", "load"]

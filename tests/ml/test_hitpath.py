@@ -1,5 +1,5 @@
-"""L1 hits of /v1/recommend answered before routing (hexlake.ml.hitpath): the same answer as the route,
-the same key checks, and everything unusual left to the route."""
+"""L1 hits of /v1/recommend answered before routing (``RecommendHitMiddleware`` in hexlake.ml.api): the
+same answer as the route, the same key checks, and everything unusual left to the route."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from hexlake.collect.sources import get_keystore
-from hexlake.ml.hitpath import plain_query
+from hexlake.ml.api import plain_query
 from hexlake.ml.serve import recommender
 from hexlake.runtime import Runtime
 from hexlake.serve.app import create_app

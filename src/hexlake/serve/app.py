@@ -12,7 +12,6 @@ from hexlake import __version__, plugins
 from hexlake.config import Settings
 from hexlake.console.docs import install_openapi
 from hexlake.errors import NotInitialised
-from hexlake.ml.hitpath import RecommendHitMiddleware
 from hexlake.plugins import BackgroundService
 from hexlake.runtime import Runtime
 from hexlake.serve.errors import FastJSONResponse, install_error_handlers
@@ -71,8 +70,9 @@ def create_app(settings: Settings, *, admin_token: str | None = None, background
     app.state.ready = False
     app.state.services = []
     install_error_handlers(app)
-    # added before the metrics middleware, so it runs inside it (its hits are counted as the route's)
-    app.add_middleware(RecommendHitMiddleware)
+    # added before the metrics middleware, so they run inside it (their requests are counted)
+    for ref in reversed(plugins.MIDDLEWARE):
+        app.add_middleware(plugins.load(ref))
     install_metrics(app)
     install_openapi(app)
     for ref in plugins.ROUTERS:
