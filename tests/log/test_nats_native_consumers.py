@@ -51,6 +51,19 @@ async def durable(js: Any, stream: str, name: str, **config: Any) -> Any:
     return await js.pull_subscribe_bind(durable=name, stream=stream)
 
 
+async def no_wait_pulls(js: Any, stream: str, consumer: str) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """An inbox, and a function sending it one no-wait pull request for one message of ``consumer``:
+    the request ``groups=durable`` reads send."""
+    nc = js._nc
+    inbox = await nc.subscribe(nc.new_inbox())
+    subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+
+    async def ask() -> None:
+        await nc.publish(subject, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+
+    return inbox, ask
+
+
 async def fetch(sub: Any, n: int, timeout: float = 2.0) -> list[Any]:
     # nats-py raises its own TimeoutError or asyncio's, depending on where the deadline passes;
     # 2 s so a loaded CI machine still gets what is there
@@ -140,13 +153,11 @@ def test_a_no_wait_pull_on_a_consumer_at_max_ack_pending_parks_until_the_lease_e
         await durable(js, stream, "s0", ack_wait=1.0, filter_subject=f"{stream}.0", max_ack_pending=1)
         await js.publish(f"{stream}.0", b"alice-1")
         await js.publish(f"{stream}.0", b"alice-2")
-        nc = js._nc
-        inbox = await nc.subscribe(nc.new_inbox())
-        pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.s0"
-        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        inbox, ask = await no_wait_pulls(js, stream, "s0")
+        await ask()
         first = await inbox.next_msg(timeout=2)
         assert first.data == b"alice-1"
-        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        await ask()
         with pytest.raises(nats.errors.TimeoutError):
             await inbox.next_msg(timeout=0.5)  # parked, not answered 404
         again = await inbox.next_msg(timeout=3)
@@ -228,13 +239,11 @@ def test_a_plain_nak_redelivers_at_once_and_ack_wait_zero_is_the_servers_30_s() 
         await durable(js, stream, "s0", ack_wait=0.0, filter_subject=f"{stream}.0", max_ack_pending=1)
         assert (await js.consumer_info(stream, "s0")).config.ack_wait == 30.0
         await js.publish(f"{stream}.0", b"x")
-        nc = js._nc
-        inbox = await nc.subscribe(nc.new_inbox())
-        pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.s0"
-        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        inbox, ask = await no_wait_pulls(js, stream, "s0")
+        await ask()
         first = await inbox.next_msg(timeout=2)
         await _nak(js, first, 0.0)
-        await nc.publish(pull, b'{"batch":1,"no_wait":true}', reply=inbox.subject)
+        await ask()
         again = await inbox.next_msg(timeout=0.5)
         assert (again.data, again.metadata.num_delivered) == (b"x", 2)
 
