@@ -72,6 +72,11 @@ class GcService(BackgroundService):
         self.full_every_s = full_every_s
         self._full_at = time.monotonic()
 
+    def setup(self) -> None:
+        # the first pass one interval after start: the process settled once as it started (the
+        # server's run_server), and what is worth freezing is what survives warm-up
+        self.stopping.wait(self.interval_s)
+
     def step(self) -> bool:
         full = time.monotonic() - self._full_at >= self.full_every_s
         settle(full=full)

@@ -86,11 +86,12 @@ def run_worker(
     *,
     until_idle: bool = False,
     name: str | None = None,
-    housekeeping: Housekeeping | None = None,
+    beside: Sequence[BackgroundService] = (),
     stop_timeout_s: float = 8.0,
 ) -> dict[str, Any]:
     """Run the chosen parts as background services until ``stop`` is set (or, with ``until_idle``,
-    every part has drained the log); then stop them all within ``stop_timeout_s``."""
+    every part has drained the log); then stop them all within ``stop_timeout_s``. ``beside`` runs
+    alongside and never keeps the worker alive (the CLI's housekeeping and collector service)."""
     from hexlake.log import get_log
     from hexlake.stream.consumer import ConsumerService
     from hexlake.stream.runner import build_consumers
@@ -118,10 +119,7 @@ def run_worker(
         from hexlake.transform.service import scheduler
 
         services.append(scheduler(runtime))
-    from hexlake.gcpolicy import GcService
-
-    # never keep a worker alive
-    extra: list[BackgroundService] = [GcService(), *([housekeeping] if housekeeping else [])]
+    extra = list(beside)  # never keep a worker alive
     for service in extra + services:
         service.start()
     while any(s.running for s in services) and not stop.wait(0.2):
@@ -215,7 +213,7 @@ def worker(
     from hexlake.serve.logs import configure_logging  # the same JSON log as `hexlake serve`
 
     configure_logging(runtime.settings.logging, runtime.settings.data_dir)
-    from hexlake.gcpolicy import install
+    from hexlake.gcpolicy import GcService, install
 
     install()  # this process's collector set up for a long-running service, as the server's
     started = time.monotonic()
@@ -226,7 +224,7 @@ def worker(
             stop,
             until_idle=until_idle,
             name=name,
-            housekeeping=Housekeeping(runtime, trim_keep, log_retention_days),
+            beside=[Housekeeping(runtime, trim_keep, log_retention_days), GcService()],
         )
     finally:
         runtime.close()
