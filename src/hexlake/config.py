@@ -25,6 +25,7 @@ from hexlake.gate.config import GateConfig
 from hexlake.importers.config import ImportConfig
 from hexlake.lake.config import LakeConfig
 from hexlake.log.config import LogConfig
+from hexlake.ml.config import MLConfig
 from hexlake.privacy.config import PrivacyConfig
 from hexlake.quality.config import QualityConfig
 from hexlake.serve.config import LoggingConfig, ServeConfig
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="The JSON log of serve and worker.")
     lake: LakeConfig = Field(default_factory=LakeConfig, description="Iceberg lake and hot/cold tiers.")
     backup: BackupConfig = Field(default_factory=BackupConfig, description="Online backups and their retention.")
+    ml: MLConfig = Field(default_factory=MLConfig, description="Recommendations.")
 
     @classmethod
     def settings_customise_sources(

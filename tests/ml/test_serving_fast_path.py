@@ -140,8 +140,32 @@ def test_the_queue_is_bounded_and_counts_what_it_drops(runtime: Runtime) -> None
     assert len(rec.served) == MAX_PENDING_EVENTS and rec.dropped_events == 7
 
 
-def test_the_ml_service_runs_the_events_service(runtime: Runtime) -> None:
-    assert any(isinstance(c, ServedEventsService) for c in MLService(runtime).children)
+def test_the_ml_service_flushes_served_events_every_served_flush_s(tmp_path: Any, frames: Frames) -> None:
+    import time
+
+    from hexlake.config import Settings
+    from hexlake.setup import initialise
+    from tests.ml.conftest import make_app
+
+    settings = Settings(data_dir=tmp_path / "data", ml={"served_flush_s": 0.2})
+    initialise(settings)
+    runtime = Runtime(settings)
+    try:
+        _setup(runtime, frames)
+        (events,) = [c for c in MLService(runtime).children if isinstance(c, ServedEventsService)]
+        assert Settings(data_dir=tmp_path / "x").ml.served_flush_s == 2.0  # the default docs/ml.md gives
+        events.start()
+        try:
+            client = TestClient(make_app(runtime))
+            body = client.get("/v1/recommend", params={"user_id": "user-00001", "k": 2}).json()
+            deadline = time.monotonic() + 5.0
+            while not any(body["recommendation_id"].encode() in p for p in _served_in_log(runtime)):
+                assert time.monotonic() < deadline, "the served event never reached the log while running"
+                time.sleep(0.05)
+        finally:
+            assert events.stop(10.0)
+    finally:
+        runtime.close()
 
 
 def test_erasure_forgets_the_user_in_the_view(runtime: Runtime, frames: Frames) -> None:

@@ -1,8 +1,8 @@
 """The ML background service: logs served recommendations, keeps features and place vectors fresh.
 
-Its child ``ml-events`` sends the ``recommendation_served`` events of the last half second through the
-gate into the log as one batch (so a request never waits for an fsync), and flushes once more when it
-stops. Each step of ``ml`` (1 s): every ``refresh_s`` the feature snapshot is
+Its child ``ml-events`` sends the ``recommendation_served`` events of the last ``ml.served_flush_s``
+(2 s) through the gate into the log as one batch (so a request never waits for an fsync), and flushes
+once more when it stops. Each step of ``ml`` (1 s): every ``refresh_s`` the feature snapshot is
 rebuilt (dropping the cache of users whose features changed); and the embedding consumer embeds
 places that are new or changed (only with ``hexlake[ml]`` installed).
 """
@@ -43,7 +43,7 @@ class ServedEventsService(BackgroundService):
 
     name = "ml-events"
 
-    def __init__(self, runtime: Runtime, interval_s: float = 0.5) -> None:
+    def __init__(self, runtime: Runtime, interval_s: float) -> None:
         super().__init__(interval_s=interval_s, backoff_base_s=1.0, backoff_max_s=30.0)
         self.runtime = runtime
 
@@ -63,7 +63,7 @@ class MLService(BackgroundService):
         self.runtime = runtime
         self._embedded = -1e9
         self._places = -1
-        self.children = [ServedEventsService(runtime)]
+        self.children = [ServedEventsService(runtime, runtime.settings.ml.served_flush_s)]
 
     def step(self) -> bool:
         from hexlake.ml.posts import consume_posts
