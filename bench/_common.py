@@ -52,8 +52,9 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, port: int, env: dict[str, str] | None = None,
-                 background: bool = True, timeout_s: float = 120.0) -> Any:
-    """``hexlake serve`` on ``data_dir`` in a subprocess; returns the Popen once /readyz answers 200."""
+                 background: bool = True, timeout_s: float = 120.0, cpus: set[int] | None = None) -> Any:
+    """``hexlake serve`` on ``data_dir`` in a subprocess; returns the Popen once /readyz answers 200.
+    ``cpus``: the cores the server (every thread it starts) may run on."""
     import subprocess
     import sys
 
@@ -65,6 +66,7 @@ def start_server(data_dir: Path, port: int, env: dict[str, str] | None = None,
         env={**os.environ, "HEXLAKE_DATA_DIR": str(data_dir), "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "1",
              **(env or {})},
         stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:

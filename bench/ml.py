@@ -33,13 +33,14 @@ the start are in the result (bench/_common.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,57 +81,153 @@ def model_quality(users: int, days: int) -> dict[str, Any]:
 #: ``defaults``: every background service in the server process, as ``hexlake serve`` starts; each
 #: response is an event, so the served events' loads trigger SQLMesh runs in the same process (the
 #: fresh tier, ~1.5 s of mostly-Python work each), which share the server's GIL and both cores.
-#: ``no_transform``: the transform scheduler off in the server, as when the transform runs elsewhere
-#: (a PostgreSQL warehouse and ``hexlake worker --only transform`` on another machine); the loader,
-#: stream consumers and ML service still run in the server, and land the served events.
+#: ``no_transform``: the transform scheduler off in the server and no transform anywhere (the marts
+#: stay as built); the loader, stream consumers and ML service still run in the server and land the
+#: served events. Both on the data dir's DuckDB warehouse.
 LAYOUTS: dict[str, dict[str, str]] = {
     "no_transform": {"HEXLAKE_TRANSFORM__SCHEDULER_ENABLED": "false"},
     "defaults": {},
 }
+#: The serving deployment of docs/scale-out.md, on a PostgreSQL warehouse (a database of its own):
+#: the server with its transform scheduler off, and ``hexlake worker --only loader,transform`` beside
+#: it running the transform on every load (the served events' too). The worker is kept to core 1,
+#: standing in for another machine; ``scale_out_pinned`` also keeps the server (and this client) on
+#: core 0, as docs/operations.md suggests for a latency-sensitive server.
+SCALE_OUT: dict[str, set[int] | None] = {"scale_out": None, "scale_out_pinned": {0}}
 #: After warm-up, wait for the server's ``gc`` service to freeze the warm objects (every 30 s,
 #: hexlake/gcpolicy.py), as any server that has run for a minute has.
 SETTLE_S = 32.0
 
 
 def recommend_latency(users: int, days: int, requests: int, extra_per_city: int, settle_s: float) -> dict[str, Any]:
+    from hexlake.serve.client import call_remote
+
+    out: dict[str, Any] = {"requests": requests, "client": "http.client, one keep-alive connection",
+                           "settle_s": settle_s}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        proc, world, built = _recommend_world(data, {}, users, days, extra_per_city)
+        out.update(built)
+        try:
+            for i, (layout, env) in enumerate(LAYOUTS.items()):
+                proc = _restart(proc, data, env)
+                out[layout] = {**_latencies(_info(data), world, requests, seed=3 + i, settle_s=settle_s), "env": env}
+        finally:
+            _stop(proc)
+    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        out["scale_out"] = "skipped: needs cores 0 and 1 (the worker on one, the server on the other)"
+        return out
+    with scratch_pg() as url, tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        warehouse = {"HEXLAKE_WAREHOUSE_URL": url}
+        proc, world, built = _recommend_world(data, warehouse, users, days, extra_per_city)
+        env = {**warehouse, "HEXLAKE_TRANSFORM__SCHEDULER_ENABLED": "false"}
+        try:
+            for i, (layout, cpus) in enumerate(SCALE_OUT.items()):
+                proc = _restart(proc, data, env, cpus=cpus)
+                worker = _start_worker(data, warehouse)
+                started = datetime.now(UTC).replace(tzinfo=None).isoformat()
+                try:
+                    with _on_cpus(cpus):
+                        result = _latencies(_info(data), world, requests, seed=5 + i, settle_s=settle_s)
+                    runs = call_remote(_info(data), "transform_history", limit=10_000)
+                finally:
+                    _stop(worker)
+                # the worker's transform did run beside the requests (the served events' loads)
+                result["worker_transform_runs"] = len({r["run_id"] for r in runs if r["started_at"] >= started})
+                out[layout] = {**result, "env": env, "worker": "hexlake worker --only loader,transform on core 1",
+                               "server_cpus": sorted(cpus) if cpus else "any", "world": built}
+        finally:
+            _stop(proc)
+    return out
+
+
+def _recommend_world(data: Path, env: dict[str, str], users: int, days: int,
+                     extra_per_city: int) -> tuple[Any, Any, dict[str, Any]]:
+    """A running server on a new data dir with the demo world sent through the API, the marts built,
+    a model trained and promoted and every place embedded: (server process, world, what was built)."""
     from hexlake.config import Settings
     from hexlake.demo.generate import DemoWorld
     from hexlake.demo.run import send_events, send_places, wait_for_loader
-    from hexlake.serve.client import call_remote, find_server
+    from hexlake.serve.client import call_remote
     from hexlake.setup import initialise
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        settings = Settings(data_dir=data)
-        key = initialise(settings)["write_key"]
-        proc = start_server(data, free_port())
-        try:
-            info = find_server(settings)
-            assert info is not None
-            world = DemoWorld(users=users, days=days, seed=7, cities=4)
-            send_places(info, key, world)
-            extra = _more_places(info, key, world, extra_per_city)
-            send_events(info, key, world)
-            wait_for_loader(info)
-            call_remote(info, "transform_run")
-            call_remote(info, "ml_dataset", days=min(7, days - 1))
-            version = call_remote(info, "ml_train", test_days=2, promote=True)["version"]
-            embedded = _wait_embedded(info, f"bench-3-{extra_per_city - 1}")
-            out: dict[str, Any] = {"model": version, "places": len(world.places) + extra,
-                                   "places_embedded_s": embedded, "requests": requests,
-                                   "client": "http.client, one keep-alive connection", "settle_s": settle_s}
-            for i, (layout, env) in enumerate(LAYOUTS.items()):
-                proc.terminate()
-                proc.wait(30)
-                proc = start_server(data, free_port(), env=env)
-                info = find_server(settings)
-                assert info is not None
-                out[layout] = _latencies(info, world, requests, seed=3 + i, settle_s=settle_s)
-                out[layout]["env"] = env
-            return out
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    settings = Settings(data_dir=data, warehouse_url=env.get("HEXLAKE_WAREHOUSE_URL"))
+    key = initialise(settings)["write_key"]
+    proc = start_server(data, free_port(), env=env)
+    try:
+        info = _info(data)
+        world = DemoWorld(users=users, days=days, seed=7, cities=4)
+        send_places(info, key, world)
+        extra = _more_places(info, key, world, extra_per_city)
+        send_events(info, key, world)
+        wait_for_loader(info)
+        call_remote(info, "transform_run")
+        call_remote(info, "ml_dataset", days=min(7, days - 1))
+        version = call_remote(info, "ml_train", test_days=2, promote=True)["version"]
+        embedded = _wait_embedded(info, f"bench-3-{extra_per_city - 1}")
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, world, {"model": version, "places": len(world.places) + extra, "places_embedded_s": embedded}
+
+
+def _info(data: Path) -> Any:
+    from hexlake.config import Settings
+    from hexlake.serve.client import find_server
+
+    info = find_server(Settings(data_dir=data))
+    assert info is not None, f"no server on {data}"
+    return info
+
+
+def _restart(proc: Any, data: Path, env: dict[str, str], cpus: set[int] | None = None) -> Any:
+    _stop(proc)
+    return start_server(data, free_port(), env=env, cpus=cpus)
+
+
+def _stop(proc: Any) -> None:
+    proc.terminate()
+    proc.wait(60)
+
+
+def _start_worker(data: Path, env: dict[str, str]) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "hexlake", "worker", "--only", "loader,transform"],
+        env={**os.environ, "HEXLAKE_DATA_DIR": str(data), "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "1", **env},
+        stdout=subprocess.DEVNULL, stderr=open(data / "worker.log", "ab"),
+        preexec_fn=lambda: os.sched_setaffinity(0, {1}),
+    )
+
+
+@contextlib.contextmanager
+def _on_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """This process (the client) on ``cpus`` for the block (None: unchanged)."""
+    before = os.sched_getaffinity(0)
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def scratch_pg() -> Iterator[str]:
+    """The URL of a new PostgreSQL database, dropped afterwards (server: ``HEXLAKE_BENCH_PG``)."""
+    import psycopg
+
+    admin = os.environ.get("HEXLAKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"hexlake_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _more_places(info: Any, key: str, world: Any, per_city: int) -> int:
@@ -388,39 +485,31 @@ def pgvector_vs_exact(n: int, queries: int) -> dict[str, Any]:
 
     from hexlake.ml.pgvectors import EF_SEARCH, to_text
 
-    admin = os.environ.get("HEXLAKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"hexlake_bench_{uuid.uuid4().hex[:10]}"
     data = clustered(n, seed=3)
     qs = queries_near(data, queries, seed=4)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg.connect(admin.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            conn.execute(f"CREATE TABLE v (id integer PRIMARY KEY, embedding vector({DIM}) NOT NULL)")
+    with scratch_pg() as url, psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE TABLE v (id integer PRIMARY KEY, embedding vector({DIM}) NOT NULL)")
+        t = time.perf_counter()
+        with conn.cursor().copy("COPY v (id, embedding) FROM STDIN") as copy:
+            for i, vec in enumerate(data):
+                copy.write_row((i, to_text(vec)))
+        loaded = time.perf_counter() - t
+        conn.execute("SET maintenance_work_mem = '2GB'")  # the graph fits: one pass, no spill
+        t = time.perf_counter()
+        conn.execute("CREATE INDEX ON v USING hnsw (embedding vector_cosine_ops)")
+        build = time.perf_counter() - t
+        conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+        texts = [to_text(q) for q in qs]
+        sql = "SELECT id FROM v ORDER BY embedding <=> %s::vector LIMIT 10"
+        plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql, (texts[0],)).fetchall())
+        assert "Index Scan" in plan, plan
+        ms, found = [], []
+        for q in texts:
             t = time.perf_counter()
-            with conn.cursor().copy("COPY v (id, embedding) FROM STDIN") as copy:
-                for i, vec in enumerate(data):
-                    copy.write_row((i, to_text(vec)))
-            loaded = time.perf_counter() - t
-            conn.execute("SET maintenance_work_mem = '2GB'")  # the graph fits: one pass, no spill
-            t = time.perf_counter()
-            conn.execute("CREATE INDEX ON v USING hnsw (embedding vector_cosine_ops)")
-            build = time.perf_counter() - t
-            conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-            texts = [to_text(q) for q in qs]
-            sql = "SELECT id FROM v ORDER BY embedding <=> %s::vector LIMIT 10"
-            plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql, (texts[0],)).fetchall())
-            assert "Index Scan" in plan, plan
-            ms, found = [], []
-            for q in texts:
-                t = time.perf_counter()
-                rows = conn.execute(sql, (q,)).fetchall()
-                ms.append((time.perf_counter() - t) * 1000)
-                found.append({r[0] for r in rows})
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            rows = conn.execute(sql, (q,)).fetchall()
+            ms.append((time.perf_counter() - t) * 1000)
+            found.append({r[0] for r in rows})
     truth = exact_top10(data, qs)
     hits = sum(len(a & e) for a, e in zip(found, truth, strict=True))
     return {
