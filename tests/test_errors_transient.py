@@ -15,6 +15,7 @@ from hexlake.errors import (
     LogError,
     SchemaError,
     ServiceUnavailable,
+    TransformBusy,
     TransformError,
     WarehouseError,
     is_transient,
@@ -22,7 +23,7 @@ from hexlake.errors import (
 
 
 @pytest.mark.parametrize("exc", [
-    LogError("log down"), WarehouseError("busy"), ServiceUnavailable("restarting"),
+    LogError("log down"), WarehouseError("busy"), TransformBusy("another process runs it"), ServiceUnavailable("restarting"),
     ConnectionResetError("peer"), TimeoutError("slow"),
     psycopg.OperationalError("server closed the connection"),
     psycopg.errors.SerializationFailure("could not serialize"),

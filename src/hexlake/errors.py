@@ -184,6 +184,12 @@ class TransformError(HexlakeError, Terminal):
     status = 500
 
 
+class TransformBusy(HexlakeError, Transient):
+    """Another process holds the warehouse's transform lock (a run there is in progress)."""
+
+    status = 409
+
+
 class ImportRefused(HexlakeError, Terminal):
     status = 400
 
@@ -204,6 +210,7 @@ __all__ = [
     "ServiceUnavailable",
     "Terminal",
     "TooManyRequests",
+    "TransformBusy",
     "TransformError",
     "Transient",
     "Unauthorized",

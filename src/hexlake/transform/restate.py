@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hexlake.transform import tiers
-from hexlake.transform.engine import _RUN_LOCK, ENVIRONMENT, RunReport, TransformEngine, _short_name
+from hexlake.transform.engine import ENVIRONMENT, RunReport, TransformEngine, _short_name
 from hexlake.transform.tiers import Tier
 from hexlake.warehouse import intervals
 from hexlake.warehouse.intervals import TouchedDay
@@ -181,7 +181,7 @@ def run(engine: TransformEngine, warehouse: Any, *, lookback_days: int, start: s
     the next run restates them again.
     """
     when = execution_time or datetime.now(UTC).replace(tzinfo=None)
-    with _RUN_LOCK:
+    with engine.exclusive():
         cur = warehouse.cursor()
         touched = intervals.touched(cur)
         if tier == "asof":  # the incremental models do not run: the days wait for the next fresh run
@@ -199,7 +199,7 @@ def restate_range(engine: TransformEngine, warehouse: Any, *, first: date, end: 
                   execution_time: datetime | None = None) -> tuple[RunReport, Restatement]:
     """Recompute the days ``[first, end)`` of ``models`` (default all) and of every model built
     from them, then run. For backfills written straight into ``raw_events``."""
-    with _RUN_LOCK:
+    with engine.exclusive():
         snapshots = incremental_models(engine)
         targets = downstream(engine, models) if models else set(snapshots)
         user_events = _has_user_events(warehouse, first, end)

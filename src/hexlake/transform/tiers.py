@@ -25,7 +25,7 @@ from typing import Literal
 from croniter import croniter
 
 from hexlake.errors import BadRequest, TransformError
-from hexlake.transform.engine import _RUN_LOCK, RunReport, TransformEngine, _short_name
+from hexlake.transform.engine import RunReport, TransformEngine, _short_name
 
 Tier = Literal["fresh", "asof", "all", "scheduled"]
 #: What ``hexlake transform run --tier`` accepts (``scheduled`` is the scheduler's: fresh now,
@@ -72,7 +72,7 @@ def full_models(engine: TransformEngine, tier: Tier) -> set[str]:
 def run(engine: TransformEngine, tier: Tier, *, execution_time: datetime | None) -> RunReport:
     """One run of ``tier``: the fresh tier first (ignoring cron), then the as-of tier (its cron
     decides when ``scheduled``); one report."""
-    with _RUN_LOCK:
+    with engine.exclusive():
         # one SQLMesh run over the whole DAG: asked for, or a first build / changed project
         if tier == "all" or engine.needs_plan():
             return engine.run(execution_time=execution_time)
