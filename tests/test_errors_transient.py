@@ -23,7 +23,8 @@ from hexlake.errors import (
 
 
 @pytest.mark.parametrize("exc", [
-    LogError("log down"), WarehouseError("busy"), TransformBusy("another process runs it"), ServiceUnavailable("restarting"),
+    LogError("log down"), WarehouseError("busy"), TransformBusy("another process runs it"),
+    ServiceUnavailable("restarting"),
     ConnectionResetError("peer"), TimeoutError("slow"),
     psycopg.OperationalError("server closed the connection"),
     psycopg.errors.SerializationFailure("could not serialize"),
