@@ -26,6 +26,7 @@ Tree::
     ├── LogError                         EventLog backend failure           (Transient)
     ├── WarehouseError                   warehouse backend failure          (Transient)
     ├── TransformError                   a SQLMesh run/audit failed         (Terminal)
+    ├── TransformBusy         409        another process runs the transform (Transient)
     └── ImportRefused                    an import archive was refused      (Terminal)
 
 ``Transient`` errors are retried with backoff; ``Terminal`` ones go to quarantine/dead-letter.
