@@ -23,7 +23,7 @@ class TransformConfig(Section):
     retries: int = Field(3, description="Attempts of a failing scheduled run before the next tick.")
     retry_backoff_s: float = Field(2.0, description="First retry delay of a failed run; doubles per attempt.")
     lock_wait_s: float = Field(600.0, ge=0, description="On a PostgreSQL warehouse, how long a run or plan waits "
-                               "for one another process is running (one at a time across servers and workers).")
+                               "while another process runs one (one at a time across servers and workers).")
     history_keep: int = Field(10_000, description="Most run-history rows kept (oldest pruned).")
 
     @field_validator("asof_cron")
