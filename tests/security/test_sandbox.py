@@ -171,6 +171,17 @@ def test_cancel_stops_a_running_query_at_once(sandbox: QuerySandbox) -> None:
     assert isinstance(errors[0], QueryCancelled) and "disconnected" in errors[0].message
 
 
+def test_a_cancel_before_the_database_starts_the_query_still_stops_it(sandbox: QuerySandbox) -> None:
+    # the client goes away (or the server stops) after the handle is published but before DuckDB
+    # runs the query: that interrupt finds nothing to stop, so the sandbox repeats it until the query
+    # ends (it used to run unbounded, past the time limit, and hang the connection's close)
+    started = time.monotonic()
+    with pytest.raises(QueryCancelled, match="disconnected"):
+        sandbox.run(HEAVY, READER, on_start=lambda handle: handle.cancel("the client disconnected"))
+    assert time.monotonic() - started < 0.9  # well inside the 1 s limit, which would say "timeout"
+    assert sandbox.run("SELECT 1 AS one", READER).rows == [[1]]
+
+
 def test_concurrency_caps_per_key_and_in_total() -> None:
     slots = Slots(total=3, per_key=2)
     with slots.hold("a"), slots.hold("a"):

@@ -207,19 +207,40 @@ class QuerySandbox:
 class _Tracked:
     """While a query runs: its handle is cancellable (shutdown, disconnect) and the watchdog is armed."""
 
+    #: how often a cancelled query that is still running is interrupted again
+    REINTERRUPT_S = 0.05
+
     def __init__(self, sandbox: QuerySandbox, handle: Running, on_start: OnStart | None):
         self.sandbox, self.handle, self.on_start = sandbox, handle, on_start
+        self.ended = False
+        self.again: list[Any] | None = None
 
     def __enter__(self) -> Running:
         with self.sandbox._lock:
             self.sandbox._handles[id(self.handle)] = self.handle
+        self.handle.persist = self._interrupt_again
         self.timer = self.sandbox.watchdog.arm(self.sandbox.config.time_limit_s, lambda: self.handle.cancel("timeout"))
         if self.on_start is not None:
             self.on_start(self.handle)
         return self.handle
 
+    def _interrupt_again(self) -> None:
+        """Re-arm until the query ends: a cancel that came before the query started still stops it."""
+        if not self.ended:
+            self.again = self.sandbox.watchdog.arm(self.REINTERRUPT_S, self._repeat)
+
+    def _repeat(self) -> None:
+        if self.ended:
+            return
+        with contextlib.suppress(Exception):  # the query may end (and its connection close) meanwhile
+            self.handle.interrupt()
+        self._interrupt_again()
+
     def __exit__(self, *exc: object) -> None:
+        self.ended = True
         Watchdog.disarm(self.timer)
+        if self.again is not None:
+            Watchdog.disarm(self.again)
         with self.sandbox._lock:
             self.sandbox._handles.pop(id(self.handle), None)
 

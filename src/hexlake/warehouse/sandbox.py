@@ -185,11 +185,17 @@ class Running:
 
     interrupt: Callable[[], None]
     reason: str = ""
+    #: called once by the first ``cancel()``: keeps interrupting until the query has ended, since an
+    #: interrupt that lands before the database started the query is lost (the query would then run
+    #: unbounded, and a DuckDB connection cannot even be closed under it)
+    persist: Callable[[], None] | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if not self.reason:
             self.reason = reason
             self.interrupt()
+            if self.persist is not None:
+                self.persist()
 
 
 class Catalogue:
