@@ -54,6 +54,7 @@ from nats.js.errors import (
     KeyWrongLastSequenceError,
     NoStreamResponseError,
     NotFoundError,
+    ServerError,
     ServiceUnavailableError,
 )
 from nats.js.kv import KeyValue
@@ -64,6 +65,26 @@ from hexlake.log.protocol import AppendItem, DeadLetter, GroupStatus, LogMessage
 from hexlake.log.spans import SCAN_FACTOR, backoff_s
 
 T = TypeVar("T")
+
+
+#: JetStream's "error creating store for stream": seen when another client deleted the account's last
+#: stream at the same moment (the server removed the account's store directory under the new
+#: stream, "could not create storage directory ... no such file or directory"); a retry succeeds.
+STORE_RACE = 10049
+
+
+async def _created(make: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """``make()`` (a stream or bucket creation), retried a few times on ``STORE_RACE``."""
+    for attempt in range(attempts - 1):
+        try:
+            return await make()
+        except ServerError as exc:
+            if exc.err_code != STORE_RACE:
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)
+    return await make()
+
+
 DEFAULT_STREAM = "HEXLAKE"
 #: Compare-and-set attempts before a group update gives up (each conflict means another process won).
 CAS_ATTEMPTS = 200
@@ -248,15 +269,15 @@ class NatsEventLog:
         try:
             self._kv: KeyValue = await self._js.key_value(f"{self._stream}_groups")
         except NotFoundError:
-            self._kv = await self._js.create_key_value(bucket=f"{self._stream}_groups", history=1,
-                                                       replicas=t.replicas, storage=StorageType.FILE)
+            self._kv = await _created(lambda: self._js.create_key_value(
+                bucket=f"{self._stream}_groups", history=1, replicas=t.replicas, storage=StorageType.FILE))
 
     async def _ensure_stream(self, name: str, subjects: list[str]) -> None:
         try:
             await self._js.stream_info(name)
         except NotFoundError:
-            await self._js.add_stream(name=name, subjects=subjects, num_replicas=self.target.replicas,
-                                      storage=StorageType.FILE, duplicate_window=120.0)
+            await _created(lambda: self._js.add_stream(name=name, subjects=subjects, num_replicas=self.target.replicas,
+                                                       storage=StorageType.FILE, duplicate_window=120.0))
 
     def _lock(self, group: str) -> asyncio.Lock:
         # Serialises one process's updates of a group, so compare-and-set conflicts come only from
