@@ -196,23 +196,47 @@ def test_place_vectors_upsert_change_delete_and_persist(tmp_path: object) -> Non
     assert [h[0] for h in again.search(vecs[2], 1)] == ["c"]
 
 
-def test_new_places_grow_the_ann_index_and_a_changed_one_rebuilds_it(tmp_path: object) -> None:
+def test_new_places_grow_the_ann_index_and_a_changed_one_rebuilds_it(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Adding places must not throw away a built index (at 1M vectors a rebuild takes minutes inside
-    the next search); a changed or deleted place must, and every search sees the current vectors."""
+    the next search); a changed or deleted place must, and the graph holds the current vectors."""
     from pathlib import Path
 
+    import hexlake.ml.vectors as vectors
+
+    monkeypatch.setattr(vectors, "EXACT_BELOW", 0)  # searches go through the graph at 400 places
     pv = PlaceVectors(Path(str(tmp_path)) / "vectors")
     vecs = _clustered(400, 16, 4)
     pv.upsert({f"p{i}": f"text {i}" for i in range(300)}, vecs[:300])
     built = pv.ann()
     pv.upsert({f"p{i}": f"text {i}" for i in range(300, 400)}, vecs[300:])
     assert pv.ann() is built and len(built) == 400
-    assert [h[0] for h in pv.search(vecs[350], 1)] == ["p350"]
+    assert np.allclose(built.index.get(350), vecs[350], atol=1e-3)  # the added rows are in the graph
     pv.upsert({"p350": "text 350, renamed"}, vecs[:1])
     assert pv.ann() is not built
-    assert {h[0] for h in pv.search(vecs[0], 2)} == {"p0", "p350"}
+    # row 350 holds the new vector (f16 in the graph); which nodes a search reaches is HNSW's business
+    assert np.allclose(pv.ann().index.get(350), vecs[0], atol=1e-3)
+    assert pv.search(vecs[0], 1)[0][1] == pytest.approx(1.0, abs=1e-5)
     pv.upsert({}, np.zeros((0, 16), dtype=np.float32), keep={f"p{i}" for i in range(399)})
     assert len(pv.ann()) == 399 and "p399" not in {h[0] for h in pv.search(vecs[399], 5)}
+
+
+def test_a_small_store_searches_exactly_and_builds_no_graph(tmp_path: object) -> None:
+    """Two places with the same vector (two branches of a chain) are both found, every time: below
+    EXACT_BELOW a search is brute force, so no place is one the graph cannot reach."""
+    from pathlib import Path
+
+    pv = PlaceVectors(Path(str(tmp_path)) / "vectors")
+    vecs = _clustered(2_000, 384, 7)
+    pv.upsert({f"p{i}": "Corner Coffee, cafe" if i in (3, 1500) else f"text {i}" for i in range(2_000)}, vecs)
+    pv.upsert({"p1500": "Corner Coffee, cafe"}, vecs[3:4])
+    for i in range(0, 2_000, 7):
+        top = pv.search(vecs[i], 10)
+        exact, _ = exact_search(pv.matrix, vecs[i], 10)
+        assert [h[0] for h in top] == [pv.ids[j] for j in exact.tolist()]
+    assert {h[0] for h in pv.search(vecs[3], 2)} == {"p3", "p1500"}
+    assert pv._ann is None  # nothing built: a store this small never pays for the graph
 
 
 @pytest.mark.slow

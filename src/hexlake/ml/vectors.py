@@ -33,6 +33,11 @@ DTYPE = "f16"  # what the graph stores (the float32 rows re-score its candidates
 EXPANSION_PER_100K = 64  # ef per 100k vectors: 640 at 1M
 EXPANSION_MIN = 256  # below 400k: queries far from every stored vector need it even in small indexes
 EXPANSION_MAX = 2048  # reached at 3.2M vectors; past that recall falls again (unmeasured there)
+# Below this many vectors a search is brute force and the graph is never built: as fast as the graph
+# (384-d: 0.31 vs 0.30 ms p50 at 10k, 0.16 vs 0.33 at 5k) and exact. HNSW leaves a few nodes that no
+# search reaches (60 of 50k clustered vectors were not in the top 256 for their own vector), which
+# in a small index is one place that search can never return.
+EXACT_BELOW = 10_000
 
 
 def expansion_search(n: int, k: int = 10) -> int:
@@ -230,7 +235,8 @@ class PlaceVectors:
     def search(
         self, query: np.ndarray, k: int, *, exact: bool = False, among: Collection[str] | None = None
     ) -> list[tuple[str, float]]:
-        """(id, cosine similarity), best first: the ANN index, or exact (over ``among`` when given)."""
+        """(id, cosine similarity), best first: the ANN index, or exact (also over ``among`` when
+        given, and below ``EXACT_BELOW`` places)."""
         with self._lock:
             ids, matrix, rows = self.ids, self.matrix, self.rows
         if among is not None:
@@ -242,6 +248,7 @@ class PlaceVectors:
         if not ids:
             return []
         k = min(k, len(ids))
+        exact = exact or len(ids) < EXACT_BELOW
         top, sims = exact_search(matrix, query, k) if exact else self.ann().search(query, k)
         n = len(ids)
         return [(ids[int(r)], round(float(s), 6)) for r, s in zip(top, sims, strict=True) if 0 <= r < n]
