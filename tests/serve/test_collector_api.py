@@ -157,6 +157,22 @@ def test_health_ready_metrics_and_openapi(client: TestClient, keys: Keys) -> Non
     assert "/v1/events" in client.get("/openapi.json").json()["paths"]
 
 
+def test_metrics_need_no_key_and_name_no_person_key_or_place(client: TestClient, keys: Keys) -> None:
+    """/metrics is open to a scraper (docs/operations.md): it must carry counts only. Routes are
+    labelled by their template, so a user id in a path never becomes a label value."""
+    _, k = keys
+    who = "dana.reyes@example.com"
+    client.post("/v1/events", json=[ping("mx1", user=who)], headers=auth(k["write_key"]))
+    client.get(f"/v1/subjects/{who}/export", headers=auth(k["read_key"]))
+    client.get(f"/v1/features/users/{who}", headers=auth(k["read_key"]))
+    client.get("/v1/places/place-77123/similar", headers=auth(k["read_key"]))
+    client.get(f"/v1/no-such-route/{who}")
+    text = client.get("/metrics").text
+    assert 'route="/v1/subjects/{user_id}/export"' in text and 'route="/v1/places/{place_id}/similar"' in text
+    for secret in (who, "dana", "place-77123", k["write_key"], k["read_key"], "48.8566", "2.3522"):
+        assert secret not in text, secret
+
+
 def test_unknown_route_and_bad_query_params_use_the_error_shape(client: TestClient, keys: Keys) -> None:
     assert_error_shape(client.get("/v1/nope"), 404)
     admin = ops.keys_create(app_runtime(client), "admin")["key"]
