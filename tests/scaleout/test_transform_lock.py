@@ -14,7 +14,8 @@ from hexlake.config import Settings
 from hexlake.errors import TransformBusy
 from hexlake.runtime import Runtime
 from hexlake.setup import initialise
-from hexlake.transform.engine import PG_LOCK_KEY, TransformEngine
+from hexlake.transform.engine import TransformEngine
+from hexlake.transform.lock import PG_LOCK_KEY
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 T0 = datetime(2026, 3, 2, 12, 0)

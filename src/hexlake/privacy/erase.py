@@ -159,11 +159,13 @@ def _warehouse(runtime: Runtime, s: Subject, *, wait: bool, steps: dict[str, flo
     The ``after`` of these layers is filled in from the proof scan (``erase``): counting here
     would read every table a second time.
     """
+    from hexlake.transform.lock import no_run_under_way
     from hexlake.warehouse import get_warehouse, intervals
 
     wh = get_warehouse(runtime)
     t0 = time.perf_counter()
-    with _transform_lock():  # a run in this process must not write back rows it read before the delete
+    # no transform run, here or in another process, may write back rows it read before the delete
+    with no_run_under_way(runtime.settings, purpose="erasure"):
         tables = pw.user_tables(wh)
         cur = wh.cursor()
         intervals.ensure(cur)  # outside the transaction: a failed statement would abort it
@@ -189,16 +191,6 @@ def _warehouse(runtime: Runtime, s: Subject, *, wait: bool, steps: dict[str, flo
     out = [LayerResult(f"warehouse {name}", n, 0) for name, n in sorted(deleted.items())]
     out += [LayerResult(f"sync {target}", n, 0) for target, n in synced.items()]
     return restated, out
-
-
-def _transform_lock() -> Any:
-    """The transform's run lock when this process has the transform loaded (the server), else
-    nothing: no run can be under way here, and importing SQLMesh just for a lock costs seconds."""
-    import sys
-    from contextlib import nullcontext
-
-    engine = sys.modules.get("hexlake.transform.engine")
-    return engine._RUN_LOCK if engine is not None else nullcontext()
 
 
 def _restate(runtime: Runtime, days: list[tuple[Any, int, int]], *, built: bool, wait: bool,

@@ -14,7 +14,6 @@ open ``Warehouse`` first and run SQLMesh beside it). SQLMesh itself also caches 
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -39,8 +38,9 @@ from sqlmesh.core.console import NoopConsole, get_console, set_console
 from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from hexlake.config import Settings
-from hexlake.errors import TransformBusy, TransformError
+from hexlake.errors import TransformError
 from hexlake.extract.staging import users_binding
+from hexlake.transform.lock import RUN_LOCK, pg_advisory_lock, release
 from hexlake.warehouse.schema import RAW_EVENTS_ALL_DDL, RAW_EVENTS_DDL
 
 # Never fork: SQLMesh loads models in a fork pool (``MAX_FORK_WORKERS``), and forking a threaded
@@ -67,12 +67,6 @@ _GATEWAY = "hexlake"
 # fork). Two lets one model's SQL run in DuckDB (which releases the GIL) while the next model is
 # rendered in Python; a run was about half Python rendering/auditing, half DuckDB.
 CONCURRENT_TASKS = 2
-# One SQLMesh operation at a time per process: the console is process-global and DuckDB allows
-# one writer; the scheduler, CLI and API all go through this lock.
-_RUN_LOCK = threading.RLock()
-#: The PostgreSQL advisory lock (b"hxtransf") that does the same across processes: every server and
-#: worker running SQLMesh on one PostgreSQL warehouse (a DuckDB file takes one writing process anyway).
-PG_LOCK_KEY = int.from_bytes(b"hxtransf", "big")
 
 
 @dataclass
@@ -254,28 +248,28 @@ class TransformEngine:
         # SQLMesh captures the console when the Context is built; we keep that one console and
         # point it at the report of the operation in progress.
         self._recorder = _RecordingConsole(RunReport("load", datetime.now()))
-        self._depth = 0  # nested exclusive() blocks of the thread holding _RUN_LOCK
+        self._depth = 0  # nested exclusive() blocks of the thread holding RUN_LOCK
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """One SQLMesh operation at a time: in this process, and on a PostgreSQL warehouse across
         every process sharing it (a second waits up to ``transform.lock_wait_s``, then TransformBusy)."""
-        with _RUN_LOCK:
+        with RUN_LOCK:
             url = self.settings.resolved_warehouse_url()
             held = self._depth == 0 and url.startswith("postgres")
-            conn = _pg_advisory_lock(url, self.settings.transform.lock_wait_s) if held else None
+            conn = pg_advisory_lock(url, self.settings.transform.lock_wait_s) if held else None
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if conn is not None:
-                    conn.close()  # ends the session, which releases the lock
+                    release(conn)
 
     @property
     def context(self) -> Context:
         mute_macro_syntax_warnings()  # every run goes through here
-        with _RUN_LOCK:
+        with RUN_LOCK:
             if self._context is None:
                 with self._console(RunReport("load", datetime.now())):
                     try:
@@ -484,7 +478,7 @@ class TransformEngine:
             return result.testsRun, failures
 
     def close(self) -> None:
-        with _RUN_LOCK:
+        with RUN_LOCK:
             if self._context is not None:
                 self._context.close()
                 self._context = None
@@ -492,37 +486,6 @@ class TransformEngine:
                 self._warm = {}
 
 
-def _pg_advisory_lock(url: str, wait_s: float) -> Any:
-    """A session holding ``PG_LOCK_KEY`` on the warehouse, taken within ``wait_s``; else TransformBusy
-    naming the session that holds it."""
-    import socket
-    import time
-
-    import psycopg
-
-    dsn = url.partition("#")[0].replace("postgresql+psycopg://", "postgresql://")
-    me = f"hexlake-transform {socket.gethostname()}:{os.getpid()}"
-    conn = psycopg.connect(dsn, autocommit=True, application_name=me)
-    deadline = time.monotonic() + wait_s
-    try:
-        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
-            if time.monotonic() >= deadline:
-                holder = conn.execute(
-                    "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
-                    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                    (PG_LOCK_KEY >> 32, PG_LOCK_KEY & 0xFFFFFFFF)).fetchone()
-                who = f"{holder[0] or 'another client'} (backend pid {holder[1]})" if holder else "another process"
-                raise TransformBusy(f"{who} is running the transform on this warehouse; waited {wait_s:g} s "
-                                    "(transform.lock_wait_s). Run it in one place: "
-                                    "transform.scheduler_enabled=false where a worker runs it")
-            time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 __all__ = [
-    "ENVIRONMENT", "PG_LOCK_KEY", "PROJECT_DIR", "ModelEvaluation", "RunReport", "TransformEngine", "sqlmesh_config",
+    "ENVIRONMENT", "PROJECT_DIR", "ModelEvaluation", "RunReport", "TransformEngine", "sqlmesh_config",
 ]
