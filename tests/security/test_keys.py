@@ -333,3 +333,37 @@ def test_require_subject_or_admin_lets_a_person_and_admins_in_and_nobody_else(en
     expired = ops.keys_create(env.runtime, "subject", subject="42", expires_in="1s")["key"]
     time.sleep(1.1)
     assert env.get("/v1/subjects/42/probe", expired).status_code == 401
+
+
+def test_every_route_refuses_a_read_key_outside_its_scope(env: Env) -> None:
+    """Each route the app has, a new one included, with a read key limited to the `log` API: only
+    that API and /v1/whoami answer it; everything else (admin, write, subject, other read APIs) is
+    403. A route that forgot its scope (as /v1/pipelines did: any read key read run errors naming
+    source hosts) fails here."""
+    from fastapi.routing import APIRoute
+
+    def routes(of: list[Any]) -> Iterator[APIRoute]:  # FastAPI 0.165 keeps included routers whole
+        for route in of:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "original_router"):
+                yield from routes(route.original_router.routes)
+
+    log_only = env.key("read", name="lag-dashboard", apis=["log"])
+    allowed = {("GET", "/v1/log/status"), ("GET", "/v1/whoami")}
+    # no key by design: probes and the scraper (docs/operations.md), the API docs, and the console's
+    # page and assets (it asks for a key in the browser and sends it with every call)
+    public = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect",
+              "/", "/console/static/{path:path}"}
+    checked, wrong = 0, []
+    for route in routes(env.client.app.routes):  # type: ignore[attr-defined]
+        if route.path in public:
+            continue
+        path = route.path.replace("{", "").replace("}", "")  # a value for every path parameter
+        for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+            r = env.client.request(method, path, headers=auth(log_only), json={})
+            checked += 1
+            expect = 200 if (method, route.path) in allowed else 403
+            if r.status_code != expect:
+                wrong.append((method, route.path, r.status_code))
+    assert checked >= 60 and not wrong, wrong

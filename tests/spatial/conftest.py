@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hexlake.config import Settings
 from hexlake.errors import HexlakeError
 from hexlake.runtime import Runtime
-from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.auth import require_write_key
 from hexlake.spatial import warehouse as wh
 from hexlake.spatial.api import router
 from hexlake.warehouse.schema import RAW_EVENTS_COLUMNS, RAW_EVENTS_DDL
@@ -48,7 +48,6 @@ def make_app(rt: Runtime) -> FastAPI:
 
     app.include_router(router)
     app.state.runtime = rt
-    app.dependency_overrides[require_read_key] = lambda: None
     act_as(app)  # reads are scoped per API now: authenticate every request as an admin
     app.dependency_overrides[require_write_key] = lambda: None
     return app

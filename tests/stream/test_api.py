@@ -14,7 +14,7 @@ from hexlake.features import get_online_store, user_entity
 from hexlake.privacy.hashing import Hasher
 from hexlake.privacy.secret import create_secret
 from hexlake.runtime import Runtime
-from hexlake.serve.auth import require_read_key, require_write_key
+from hexlake.serve.auth import require_write_key
 from hexlake.serve.errors import install_error_handlers
 from hexlake.stream.api import router
 from hexlake.stream.runner import get_counter_store
@@ -29,7 +29,6 @@ def client(settings: Settings) -> Iterator[tuple[TestClient, Runtime]]:
     install_error_handlers(app)
     app.include_router(router)
     app.state.runtime = Runtime(settings)
-    app.dependency_overrides[require_read_key] = lambda: None
     act_as(app)  # reads are scoped per API now: authenticate every request as an admin
     app.dependency_overrides[require_write_key] = lambda: None
     with TestClient(app) as c:

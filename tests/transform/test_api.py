@@ -8,7 +8,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hexlake.serve.auth import require_read_key
 from hexlake.serve.errors import install_error_handlers
 from hexlake.transform.api import router
 from tests.helpers import act_as
@@ -22,7 +21,6 @@ def client(built: Built) -> Iterator[TestClient]:
     install_error_handlers(app)
     app.include_router(router)
     app.state.runtime = built.runtime
-    app.dependency_overrides[require_read_key] = lambda: None
     act_as(app)  # reads are scoped per API now: authenticate every request as an admin
     with TestClient(app) as c:
         yield c

@@ -1,5 +1,5 @@
 """``GET /v1/pipelines`` (pipelines and their last run) and ``GET /v1/pipelines/{name}/runs``: any
-read key or admin."""
+read key allowed the ``pipelines`` API, or admin (run errors name source hosts and tables)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from hexlake.pipeline import operations
-from hexlake.serve.auth import require_read_key
+from hexlake.serve.auth import require_read
 from hexlake.serve.deps import runtime_of
 
-router = APIRouter(tags=["pipelines"], dependencies=[Depends(require_read_key)])
+router = APIRouter(tags=["pipelines"], dependencies=[Depends(require_read("pipelines"))])
 
 
 @router.get("/v1/pipelines")

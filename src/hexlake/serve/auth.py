@@ -106,15 +106,6 @@ def require_read(api: str, *, subject_param: str | None = None) -> Callable[[Req
     return dependency
 
 
-async def require_read_key(request: Request) -> Principal:
-    """Any read key (whatever its API scope) or an admin; prefer ``require_read(api)``."""
-    principal = authenticate(request, what="read key")
-    if principal.kind not in ("read", "admin"):
-        raise Forbidden(f"a {principal.kind} key cannot read here; use a read key")
-    _take(request, principal, "read")
-    return principal
-
-
 async def require_admin(request: Request) -> Principal:
     """An admin key or the server's admin token; 401 without a key, 403 with any other kind."""
     principal = authenticate(request, what="admin key")
@@ -173,6 +164,6 @@ def _hasher(runtime: Runtime) -> Any:
 
 
 __all__ = [
-    "authenticate", "is_admin_token", "key_from_header", "require_admin", "require_read", "require_read_key",
+    "authenticate", "is_admin_token", "key_from_header", "require_admin", "require_read",
     "require_source_or_admin", "require_subject_or_admin", "require_write_key", "subject_matches",
 ]

@@ -23,7 +23,7 @@ KINDS = ("write", "read", "admin", "subject")
 # Read APIs a read key can be limited to (``keys create --apis``); the route → API map is in docs/api.md.
 READ_APIS = (
     "query", "marts", "metrics", "freshness", "places", "nearby", "heatmap", "realtime", "features",
-    "geofences", "log", "recommend", "search",
+    "geofences", "log", "recommend", "search", "pipelines",
 )
 # What a subject token may read about its own person (export, features, history, imports).
 SUBJECT_APIS = ("features", "subjects", "imports")
