@@ -68,3 +68,21 @@ def test_a_cycle_of_causes_terminates() -> None:
     a, b = ValueError("a"), ValueError("b")
     a.__cause__, b.__cause__ = b, a
     assert not is_transient(a)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("cannot connect to the source 'postgresql://etl:S3cr%40t@db:5432/app'",
+     "cannot connect to the source 'postgresql://etl:***@db:5432/app'"),
+    ("mysql://root:p:a:ss@10.0.0.5/app and nats://u:tok@nats:4222", "mysql://root:***@10.0.0.5/app and nats://u:***@nats:4222"),
+    ("postgresql+psycopg://a:b@h/db#table_prefix=x", "postgresql+psycopg://a:***@h/db#table_prefix=x"),
+    ("host=db user=etl password=hunter2 dbname=app", "host=db user=etl password=*** dbname=app"),
+    ("password = 'two words'", "password = ***"),
+    ("postgresql://etl@db/app, https://example.com/a:b@c and 'user:x@y' stay", None),
+])
+def test_error_messages_never_carry_a_password(text: str, shown: str | None) -> None:
+    """Messages quote source, log and warehouse URLs (and drivers' errors): every HexlakeError hides
+    their passwords, whoever reads the message (CLI, API body, logs, run history, webhooks)."""
+    from hexlake.errors import ConfigError, redact_secrets
+
+    assert redact_secrets(text) == (shown or text)
+    assert ConfigError(text).message == str(ConfigError(text)) == (shown or text)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from hexlake import __version__, plugins
 from hexlake.cli_common import JsonOpt, call, emit, err, out, settings, show_flags_as_flags, table, use_data_dir
-from hexlake.errors import HexlakeError
+from hexlake.errors import HexlakeError, redact_secrets
 from hexlake.serve import keys_cli
 
 app = typer.Typer(
@@ -349,7 +349,8 @@ def main() -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        err.print(f"[red]Error:[/] unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+        shown = redact_secrets(str(exc))
+        err.print(f"[red]Error:[/] unexpected {type(exc).__name__}: {shown} (run with --debug for details)",
                   highlight=False)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

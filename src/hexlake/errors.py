@@ -36,6 +36,7 @@ that reached a caller untranslated (a lost connection, a locked file, a serialis
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -88,6 +89,17 @@ def _is_transient_driver_error(exc: BaseException) -> bool:
     return not names.isdisjoint(_TRANSIENT_DRIVER_ERRORS)
 
 
+# The password of a URL's user info (``scheme://user:PASSWORD@host``) and libpq's ``password=…``.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@'\"]+(?=@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|[^\s'\"]+)", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every URL's password (and libpq ``password=``) replaced by ``***``: a message that
+    quotes a source or warehouse URL reaches users, logs, run history, webhooks and other keys' APIs."""
+    return _KV_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***", text))
+
+
 def error_body(type_: str, message: str, field: str | None = None,
                details: list[Any] | None = None) -> dict[str, Any]:
     """The one JSON error shape: ``{"error": {"type", "message", "field"?, "details"?}}``."""
@@ -105,6 +117,7 @@ class HexlakeError(Exception):
     status: int = 500
 
     def __init__(self, message: str, *, field: str | None = None, details: list[Any] | None = None):
+        message = redact_secrets(message)  # messages quote URLs and drivers' errors: never a password
         super().__init__(message)
         self.message = message
         self.field = field
@@ -218,4 +231,5 @@ __all__ = [
     "UnsupportedMediaType",
     "WarehouseError",
     "is_transient",
+    "redact_secrets",
 ]

@@ -325,3 +325,51 @@ def test_the_documented_pipelines_toml_loads(tmp_path: Path) -> None:
     daily = load_pipelines(tmp_path)["daily"]
     assert (daily.cron, daily.webhook_format, daily.steps()) == ("0 6 * * *", "slack", ["extract", "transform", "sync"])
     assert [e.tables for e in daily.extract] == [["users", "auth_identities"], ["sessions"]]
+
+
+def test_a_source_password_never_leaves_in_an_error(hook: Hook, tmp_path: Path) -> None:
+    """A source that cannot be reached: its URL, password included, used to be quoted in the error that
+    the CLI prints, the run history keeps, the webhook posts and /v1/freshness shows any key allowed
+    `freshness`. Each of them now shows the URL with `***` for the password."""
+    from fastapi.testclient import TestClient
+
+    from hexlake.serve.app import create_app
+    from hexlake.serve.operations import keys_create
+
+    data = tmp_path / "data"
+    initialise(Settings(data_dir=data))
+    pg, my = "postgresql://etl:Pg-S3cret@127.0.0.1:1/app", "mysql://root:My-S3cret@127.0.0.1:1/app"
+    (data / "pipelines.toml").write_text(f"""
+[pipelines.pg]
+retries = 1
+webhook = "{hook.url}"
+[[pipelines.pg.extract]]
+source = "{pg}"
+tables = ["users"]
+[pipelines.my]
+retries = 1
+[[pipelines.my.extract]]
+source = "{my}"
+tables = ["users"]
+""")
+    runner = CliRunner()
+    seen: list[str] = []
+    for name in ("pg", "my"):
+        result = runner.invoke(app, ["--data-dir", str(data), "pipeline", "run", name])
+        assert result.exit_code == 1
+        seen.append(str(result.exception) + result.output)
+    assert "cannot connect to the source 'postgresql://etl:***@127.0.0.1:1/app'" in seen[0]
+    assert "'mysql://root:***@127.0.0.1:1/app'" in seen[1]
+    result = runner.invoke(app, ["--data-dir", str(data), "extract", "--source", pg, "--tables", "users"])
+    assert result.exit_code == 1 and "etl:***@" in str(result.exception) + result.output
+    seen.append(str(result.exception) + result.output)
+    seen += [body.decode() for _, body in hook.got]
+    assert len(hook.got) == 1
+    seen.append(runner.invoke(app, ["--data-dir", str(data), "pipeline", "history", "--json"]).stdout)
+    with TestClient(create_app(Settings(data_dir=data), background=False)) as client:
+        reader = keys_create(client.app.state.runtime, "read", apis=["freshness"])["key"]  # type: ignore[attr-defined]
+        fresh = client.get("/v1/freshness", headers={"Authorization": f"Bearer {reader}"})
+        assert fresh.status_code == 200 and "***" in fresh.text
+        seen.append(fresh.text)
+    seen.append((data / "pipelines.sqlite").read_bytes().decode("utf-8", "replace"))
+    assert all("S3cret" not in text for text in seen), [t for t in seen if "S3cret" in t]

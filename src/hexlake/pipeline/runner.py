@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from hexlake.errors import HexlakeError, is_transient
+from hexlake.errors import HexlakeError, is_transient, redact_secrets
 from hexlake.pipeline.config import Pipeline
 from hexlake.runtime import Runtime
 
@@ -107,7 +107,7 @@ def run_pipeline(runtime: Runtime, pipeline: Pipeline, *, trigger: str = "cli", 
             detail = STEPS[name](runtime, pipeline)
         except Exception as exc:
             failure = exc
-            message = getattr(exc, "message", None) or str(exc)
+            message = redact_secrets(getattr(exc, "message", None) or str(exc))  # kept, sent to webhooks
             audit = name == "transform" and any(w in message.lower() for w in AUDIT_WORDS)
             record.update(status="audit_failed" if audit else "failed", failed_step=name, error=message)
             record["steps"].append({"step": name, "ok": False, "seconds": round(time.monotonic() - t0, 3)})
