@@ -161,6 +161,22 @@ def test_undeclared_pii_keys_in_properties_are_protected(gate: Gate) -> None:
     assert event.properties["email_domain"] == "y.io"
 
 
+def test_an_address_used_as_a_key_is_renamed_every_time_at_any_depth(gate: Gate) -> None:
+    """Keys are classified once and remembered: an email used as a key was hashed the first time the
+    gate met it and left plain ever after (the remembered class of that key said "ordinary"), so a
+    second event, or the same key one level up, stored the address. IPs and phone numbers as keys
+    too; the same address becomes the same key wherever it is."""
+    who, ip, phone = "alice.keyed@example.com", "10.1.2.3", "+1 415 555 0100"
+    props = {**PROPERTIES["track"], "scores": {who: 3, phone: 2}, who: True, ip: 1}
+    first, second = (only(run(gate, [example("track", properties=props, event_id=f"k{i}")])) for i in (1, 2))
+    for event in (first, second):
+        stored = encode_event(event).decode()
+        assert who not in stored and ip not in stored and phone not in stored, stored
+        hashed = next(k for k in event.properties if k not in props)
+        assert event.properties[hashed] is True and hashed in event.properties["scores"]
+    assert first.properties == second.properties
+
+
 def test_message_body_is_dropped(gate: Gate) -> None:
     event = only(run(gate, [example("message.sent")]))
     assert "body" not in event.properties

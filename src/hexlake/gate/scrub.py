@@ -186,7 +186,8 @@ class _Walk:
                 if sub_exempt is True:
                     continue
             new = self.item(key, value, depth, person, sub_exempt, inherit)
-            if type(key) is str and "@" in key:  # an address used as a key
+            # an address or number used as a key: renamed like a value (such keys are never memoised)
+            if cls is None and type(key) is str and d.key_class(key) == d.PII_KEY:
                 out = dict(node) if out is None else out
                 del out[key]
                 if new is not _DROP:

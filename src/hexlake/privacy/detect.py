@@ -21,6 +21,7 @@ IDENTIFIER: Final = 4  # user ids: HMAC with the same function as the envelope's
 PERSON: Final = 5  # names, postal addresses, birthdays: dropped where they describe a person
 COORDINATE: Final = 6  # lat/lng: dropped in context (the envelope carries the coarsened point)
 PERSON_CONTAINER: Final = 7  # an object describing a person: its names/addresses are person data
+PII_KEY: Final = 8  # a key that is personal data itself (an email, phone or IP used as a key): renamed
 
 _KEYS: dict[int, frozenset[str]] = {
     SECRET: frozenset({"password", "passwd", "passcode", "ssn", "socialsecuritynumber",
@@ -62,6 +63,8 @@ def key_class(key: str) -> int:
     """The class of a key (``NONE`` for ordinary keys); ``user`` is both IDENTIFIER and a container."""
     cls = KEY_MEMO.get(key)
     if cls is None:
+        if len(key) >= 6 and suspect(key) and find_pii(key):
+            return PII_KEY  # not memoised: every such key is someone's, and the memo must not keep it
         cls = _classify(normalise_key(key))
         if len(KEY_MEMO) < _MEMO_MAX:
             KEY_MEMO[key] = cls
@@ -158,6 +161,7 @@ __all__ = [
     "NONE",
     "PERSON",
     "PERSON_CONTAINER",
+    "PII_KEY",
     "PREFILTER",
     "PREFILTER_ASCII",
     "SECRET",
