@@ -157,6 +157,15 @@ def send_all(client: httpx.Client, keys: dict[str, Any]) -> tuple[list[str], lis
     r = client.get(f"/v1/events?email={p['email']}&uid={p['id']}", headers={**bearer, **headers(p)})
     assert 400 <= r.status_code < 500
     refusals.append(r.text)
+
+    # Read routes that name a person in the path or the query (the access log had the path as sent).
+    reader = {"Authorization": f"Bearer {keys['read_key']}"}
+    p = new()
+    for path in (f"/v1/features/users/{p['id']}", f"/v1/subjects/{p['id']}/export",
+                 f"/v1/subjects/{p['email']}", f"/v1/recommend?user_id={p['id']}&k=3"):
+        r = client.get(path, headers={**reader, **headers(p)})
+        if r.status_code >= 400:
+            refusals.append(r.text)
     return planted, refusals
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from logging.handlers import RotatingFileHandler
@@ -29,17 +30,23 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+# Routes whose path names a person (``/v1/features/users/{user_id}``, ``/v1/subjects/{user_id}…``):
+# the segment after the prefix is a plain user id.
+_PERSON_IN_PATH = re.compile(r"^(/v1/(?:features/users|subjects)/)[^/?#]+")
+
+
 class PrivateAccessLog(logging.Filter):
     """The access log without personal data: no client address (behind a proxy it is the user's IP,
-    taken from ``X-Forwarded-For``), and emails, phones, IPs and identifying query values in the path
-    redacted (``/v1/events?email=…``). Uvicorn's record args: client, method, path, version, status."""
+    taken from ``X-Forwarded-For``), the user id of a person's route, and emails, phones, IPs and
+    identifying query values in the path redacted (``/v1/events?email=…``). Uvicorn's record args:
+    client, method, path, version, status."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5:
             from hexlake.privacy.detect import redact_text, suspect
 
-            path = str(args[2])
+            path = _PERSON_IN_PATH.sub(r"\1[redacted]", str(args[2]))
             if suspect(path):
                 path = redact_text(path, lambda _kind, _value: "[redacted]")
             record.args = ("-", args[1], path, args[3], args[4])

@@ -87,7 +87,7 @@ async def user_features(request: Request, user_id: str) -> Response:
     rt = runtime_of(request)
     value = get_online_store(rt).get(user_entity(_hasher(rt).user_key(user_id)))
     if value is None:
-        raise NotFound(f"no live features for user {user_id!r} (no recent events, or expired)", field="user_id")
+        raise NotFound("no live features for this user (no recent events, or expired)", field="user_id")
     return Response(orjson.dumps({"user_id": user_id, "features": value}), media_type="application/json")
 
 
