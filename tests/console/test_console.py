@@ -234,3 +234,48 @@ def test_docs_authorize_then_try_it_out_sends_an_event(page_for: Any, demo: Demo
     body = w.page.inner_text(f"{row} .response-col_description")
     assert status.strip() == "200" and '"accepted": 1' in body, (status, body)
     assert w.errors == [] and w.foreign == []
+
+
+def test_hostile_text_from_a_write_key_is_shown_never_run(page_for: Any, demo: Demo) -> None:
+    """An attacker with a write key (or a leaked one) names things an admin will look at in the
+    console: an event type (quarantine), a geofence, a place, a key; a read key's SQL returns HTML.
+    Every page must show the text as text: no planted element, no planted script runs. (The page's
+    CSP would block inline handlers in a real browser; the test context bypasses it, so this checks
+    the escaping itself.)"""
+    def evil(n: int) -> str:
+        return f'<img src="x-{n}" onerror="window.__pwned = {n}"><b id="planted-{n}">'
+
+    write = {"authorization": f"Bearer {demo.write_key}"}
+    admin = {"authorization": f"Bearer {demo.admin_key}"}
+    r = httpx.post(f"{demo.url}/v1/events", headers=write, json=[{
+        "event_id": evil(1)[:60], "event_type": evil(2), "user_id": evil(3), "timestamp": evil(4),
+        "properties": {"note": evil(5)}}])
+    assert r.status_code == 200 and r.json()["quarantined"] == 1, r.text
+    r = httpx.post(f"{demo.url}/v1/geofences", headers=admin,
+                   json={"name": evil(6), "lat": 52.52, "lng": 13.405, "radius_m": 120})
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{demo.url}/v1/places", headers=admin,
+                   json={"id": "evil-place", "name": evil(7), "category": evil(8), "lat": 52.52, "lng": 13.405})
+    assert r.status_code == 201, r.text
+    hexlake(demo.data_dir, "keys", "create", "--name", evil(9))
+    w = page_for()
+    w.sign_in(demo.admin_key)
+    for view in READ_PAGES + ADMIN_PAGES:
+        w.open(view)
+        w.page.wait_for_timeout(500)
+    w.open("quarantine")
+    w.page.wait_for_selector("#q-list tr[data-id]")
+    w.page.locator("#q-list tr[data-id]").first.click()
+    w.page.wait_for_selector("#q-payload")
+    w.open("sql")
+    w.page.fill("#sql", f"SELECT '{evil(10)}' AS \"{evil(11)}\"")
+    w.page.click("#run")
+    w.page.wait_for_selector("#result table")
+    assert evil(10) in w.page.inner_text("#result")  # shown, as text
+    w.open("map")
+    w.page.wait_for_timeout(1000)
+    for marker in w.page.locator(".leaflet-interactive").all()[:40]:  # tooltips render on hover
+        marker.hover(force=True, timeout=2000)
+    assert w.page.evaluate("window.__pwned") is None
+    assert w.page.locator("[id^=planted-], img[src^='x-']").count() == 0
+    assert w.foreign == []

@@ -212,11 +212,11 @@ def test_new_places_grow_the_ann_index_and_a_changed_one_rebuilds_it(
     built = pv.ann()
     pv.upsert({f"p{i}": f"text {i}" for i in range(300, 400)}, vecs[300:])
     assert pv.ann() is built and len(built) == 400
-    assert np.allclose(built.index.get(350), vecs[350], atol=1e-3)  # the added rows are in the graph
+    assert np.allclose(np.asarray(built.index.get(350)), vecs[350], atol=1e-3)  # the added rows are in the graph
     pv.upsert({"p350": "text 350, renamed"}, vecs[:1])
     assert pv.ann() is not built
     # row 350 holds the new vector (f16 in the graph); which nodes a search reaches is HNSW's business
-    assert np.allclose(pv.ann().index.get(350), vecs[0], atol=1e-3)
+    assert np.allclose(np.asarray(pv.ann().index.get(350)), vecs[0], atol=1e-3)
     assert pv.search(vecs[0], 1)[0][1] == pytest.approx(1.0, abs=1e-5)
     pv.upsert({}, np.zeros((0, 16), dtype=np.float32), keep={f"p{i}" for i in range(399)})
     assert len(pv.ann()) == 399 and "p399" not in {h[0] for h in pv.search(vecs[399], 5)}

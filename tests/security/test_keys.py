@@ -96,6 +96,36 @@ def test_a_read_key_limited_to_some_apis_gets_403_elsewhere(env: Env) -> None:
     assert env.get("/v1/log/status", env.keys["read_key"]).status_code == 200
 
 
+def test_a_write_key_sends_events_and_manages_only_what_it_was_created_for(env: Env) -> None:
+    """A write key ships inside apps: anyone can take it out. It used to create, rename and delete
+    every place and geofence (a geofence's webhook_url makes the server POST wherever it says). Now it
+    sends events only, unless created with --apis places / geofences; admins manage both."""
+    place = {"id": "hq", "name": "HQ", "lat": 52.52, "lng": 13.405}
+    fence = {"name": "HQ", "lat": 52.52, "lng": 13.405, "radius_m": 100, "webhook_url": "http://127.0.0.1:9/x"}
+    app_key, read_key = env.keys["write_key"], env.keys["read_key"]
+    for key in (app_key, read_key, env.key("subject", subject="42")):
+        for path, body in (("/v1/places", place), ("/v1/geofences", fence)):
+            r = env.post(path, key, json=body)
+            assert r.status_code == 403 and r.json()["error"]["type"] == "Forbidden", (path, r.text)
+        assert env.client.patch("/v1/places/hq", headers=auth(key), json={"name": "x"}).status_code == 403
+        assert env.client.delete("/v1/geofences/g1", headers=auth(key)).status_code == 403
+    assert "--apis places" in env.post("/v1/places", app_key, json=place).json()["error"]["message"]
+    places_key = env.key("write", source="default", apis=["places"])
+    assert env.post("/v1/places", places_key, json=place).status_code == 201
+    assert env.client.patch("/v1/places/hq", headers=auth(places_key), json={"name": "Head office"}).status_code == 200
+    form = env.client.patch("/v1/places/hq", content=b'{"name": "x"}',  # what `curl -d` sends: a form
+                            headers={**auth(places_key), "Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 400 and "Content-Type: application/json" in form.json()["error"]["message"]
+    assert env.post("/v1/geofences", places_key, json=fence).status_code == 403  # places only
+    admin = env.key("admin", name="ops")
+    created = env.post("/v1/geofences", admin, json=fence)
+    assert created.status_code == 201
+    assert env.client.delete(f"/v1/geofences/{created.json()['id']}", headers=auth(admin)).status_code == 204
+    assert env.client.delete("/v1/places/hq", headers=auth(places_key)).status_code == 204
+    assert env.post("/v1/events", places_key, json={"event_type": "app_open", "user_id": "1",
+                                                    "timestamp": "2026-11-20T10:00:00Z"}).status_code == 200
+
+
 def test_a_read_key_cannot_send_events_and_a_write_key_cannot_read(env: Env) -> None:
     event = {"event_type": "app_open", "user_id": "1", "timestamp": "2026-11-20T10:00:00Z"}
     assert env.post("/v1/events", env.keys["read_key"], json=event).status_code == 403
@@ -287,8 +317,9 @@ def test_bad_key_requests_name_the_field(env: Env) -> None:
     for kwargs, field in [
         ({"kind": "root"}, "kind"), ({"kind": "write"}, "source"), ({"kind": "subject"}, "subject"),
         ({"kind": "read", "apis": ["admin"]}, "apis"), ({"kind": "read", "rate": "lots"}, "rate"),
-        ({"kind": "read", "expires_in": "soon"}, "expires_in"), ({"kind": "admin", "marts": ["x"]}, "apis"),
-        ({"kind": "write", "source": "nope"}, "source"),
+        ({"kind": "read", "expires_in": "soon"}, "expires_in"), ({"kind": "admin", "marts": ["x"]}, "marts"),
+        ({"kind": "write", "source": "nope"}, "source"), ({"kind": "admin", "apis": ["places"]}, "apis"),
+        ({"kind": "write", "source": "default", "apis": ["query"]}, "apis"),
     ]:
         r = env.post("/v1/admin/ops/keys_create", ADMIN_TOKEN, json=kwargs)
         assert 400 <= r.status_code < 500 and r.json()["error"]["field"] == field, (kwargs, r.text)

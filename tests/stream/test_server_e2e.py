@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Server, init
+from tests.helpers import Server, hexlake, init
 
 CENTER = (37.7749, -122.4194)
 
@@ -31,10 +32,15 @@ def test_events_flow_into_realtime_metrics_features_and_geofence_events(tmp_path
     keys = init(data)
     read = {"authorization": f"Bearer {keys['read_key']}"}
     write = {"authorization": f"Bearer {keys['write_key']}"}
+    fences_key = json.loads(hexlake(data, "keys", "create", "--kind", "write", "--source", "default",
+                                    "--apis", "geofences", "--json").stdout)["key"]
+    office = {"name": "office", "lat": CENTER[0], "lng": CENTER[1], "radius_m": 150}
     # the transform scheduler is not under test here; it would only compete for the two cores
     with Server(data, HEXLAKE_TRANSFORM__SCHEDULER_ENABLED="false") as srv:
-        fence = httpx.post(f"{srv.url}/v1/geofences", headers=write, json={
-            "name": "office", "lat": CENTER[0], "lng": CENTER[1], "radius_m": 150}).json()
+        refused = httpx.post(f"{srv.url}/v1/geofences", headers=write, json=office)  # the app's key: events only
+        assert refused.status_code == 403 and "--apis geofences" in refused.json()["error"]["message"]
+        fence = httpx.post(f"{srv.url}/v1/geofences", headers={"authorization": f"Bearer {fences_key}"},
+                           json=office).json()
         # All four pings in one 10-minute window (the online store holds a user's latest window), and
         # within the last 5 minutes (active-user metric), whatever the wall clock says.
         now = datetime.now(UTC)

@@ -28,7 +28,7 @@ from hexlake.catalog import connect_catalog
 from hexlake.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from hexlake.gate.envelope import SourceInfo
 from hexlake.runtime import Runtime
-from hexlake.serve.principal import KINDS, READ_APIS, Principal, parse_rate
+from hexlake.serve.principal import KINDS, READ_APIS, WRITE_APIS, Principal, parse_rate
 
 POLICIES = ("accept", "quarantine", "reject")
 _CACHE_TTL_S = 1.0
@@ -239,8 +239,10 @@ class KeyStore:
             subject = self._user_key(str(subject))
         elif subject is not None:
             raise BadRequest("only subject tokens name a subject", field="subject")
-        if kind != "read" and (apis is not None or marts is not None or columns is not None):
-            raise BadRequest("apis, marts and columns limit read keys only", field="apis")
+        if kind != "read" and (marts is not None or columns is not None):
+            raise BadRequest("marts and columns limit read keys only", field="marts")
+        if kind not in ("read", "write") and apis is not None:
+            raise BadRequest("apis limit read keys and extend write keys (places, geofences) only", field="apis")
         parse_rate(rate)  # validate now; stored as written
         if expires_in is not None and expires_in <= 0:
             raise BadRequest("expires_in must be positive", field="expires_in")
@@ -249,7 +251,7 @@ class KeyStore:
         with self._lock, self._conn:
             key_id = self._insert(
                 key, kind=kind, name=name or source or kind, source=source, subject=subject,
-                apis=_names(apis, "apis", READ_APIS), marts=_names(marts, "marts"),
+                apis=_names(apis, "apis", READ_APIS if kind == "read" else WRITE_APIS), marts=_names(marts, "marts"),
                 columns=_names(columns, "columns"), rate=rate or None, expires_at=_iso(expires),
             )
         return key, self.get_key(key_id)

@@ -124,7 +124,7 @@ def live(
              summary="Create a geofence (admin key)")
 def admin_create_geofence(request: Request, body: Annotated[Any, Body(examples=[
         {"name": "HQ", "lat": 37.7749, "lng": -122.4194, "radius_m": 150}])]) -> dict[str, Any]:
-    """Like ``POST /v1/geofences`` (write key), for the console's admins."""
+    """``POST /v1/geofences`` for the console's admins (that route takes admin keys as well)."""
     from hexlake.stream.runner import get_geofence_store
 
     return get_geofence_store(runtime_of(request)).create(body).public()

@@ -268,6 +268,6 @@ def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, p
     read_key = _new_key(info, "read_keys_create", "read_key")
     world = DemoWorld(users=users, days=days, seed=seed)
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
-    console.print(f"registered {send_places(info, key, world)} places")
+    console.print(f"registered {send_places(info, info.admin_token, world)} places")  # a write key sends events only
     totals = send_events(info, key, world)
     tour(info, totals, (key, read_key), log_file)

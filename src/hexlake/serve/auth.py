@@ -5,6 +5,7 @@ dependency resolves the key to a ``Principal`` (see ``hexlake.serve.principal``)
 ``request.state.principal``, checks its kind and scope, and spends a token of its rate bucket:
 
 * ``require_write_key``        a source's write key (ingest bucket) → ``SourceInfo``
+* ``require_manage(what)``    an admin, or a write key created with ``--apis what`` (places, geofences)
 * ``require_read(api)``        a read key allowed ``api``, an admin, or (``subject_param``) the subject
                                token of the person named in the path (read bucket) → ``Principal``
 * ``require_admin``            an admin key or the server's admin token → ``Principal``
@@ -89,6 +90,24 @@ async def require_write_key(request: Request) -> SourceInfo:
     return source
 
 
+def require_manage(what: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: an admin, or a write key created with ``--apis`` naming ``what`` (places, geofences).
+    A plain write key ships inside apps: anyone could take it out and rename or delete every place."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = authenticate(request, what="write key")
+        if not principal.can_manage(what):
+            hint = (f"create one with `hexlake keys create --kind write --source {principal.source} --apis {what}`"
+                    if principal.kind == "write" else "use an admin key or a write key allowed to")
+            raise Forbidden(f"this {principal.kind} key may not change {what}; {hint}")
+        if principal.kind == "write":
+            _take(request, principal, "ingest")
+        return principal
+
+    dependency.__name__ = f"require_manage_{what}"
+    return dependency
+
+
 def require_read(api: str, *, subject_param: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency: read keys allowed ``api``, admins, and (with ``subject_param``) the subject token of
     the person whose user id is that path parameter."""
@@ -164,6 +183,6 @@ def _hasher(runtime: Runtime) -> Any:
 
 
 __all__ = [
-    "authenticate", "is_admin_token", "key_from_header", "require_admin", "require_read",
+    "authenticate", "is_admin_token", "key_from_header", "require_admin", "require_manage", "require_read",
     "require_source_or_admin", "require_subject_or_admin", "require_write_key", "subject_matches",
 ]

@@ -39,6 +39,10 @@ def install_error_handlers(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body", "header")]
         field = ".".join(loc) or None
         message = f"{field}: {first.get('msg', 'invalid value')}" if field else str(first.get("msg"))
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if "body" in first.get("loc", ()) and kind and kind != "application/json":  # curl -d sends a form
+            message += f" (the body was sent as {kind}; send JSON with Content-Type: application/json)"
+            field = field or "body"
         details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in errors]
         return FastJSONResponse(error_body("BadRequest", message, field, details), status_code=400)
 

@@ -46,7 +46,9 @@ def keys_create(
     source: Annotated[str | None, typer.Option(help="Write keys: the source they send as.")] = None,
     subject: Annotated[str | None, typer.Option(
         help="Subject tokens: the person's user id (stored only as its HMAC, like the gate's user_key).")] = None,
-    apis: Annotated[str | None, typer.Option(help="Read keys: comma-separated APIs (default all).")] = None,
+    apis: Annotated[str | None, typer.Option(help="Read keys: comma-separated APIs (default all). Write keys: "
+                                              "what they may manage besides sending events: places, geofences "
+                                              "(default none).")] = None,
     marts: Annotated[str | None, typer.Option(help="Read keys: comma-separated marts (default all).")] = None,
     columns: Annotated[str | None, typer.Option(
         help="Read keys: comma-separated column allow-list (`col` or `mart.col`; default all).")] = None,

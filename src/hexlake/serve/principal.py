@@ -25,6 +25,9 @@ READ_APIS = (
     "query", "marts", "metrics", "freshness", "places", "nearby", "heatmap", "realtime", "features",
     "geofences", "log", "recommend", "search", "pipelines",
 )
+# What a write key may manage besides sending events, only when created with ``--apis`` naming it: a
+# write key ships inside apps, so by default it sends events and nothing else (admins manage all).
+WRITE_APIS = ("places", "geofences")
 # What a subject token may read about its own person (export, features, history, imports).
 SUBJECT_APIS = ("features", "subjects", "imports")
 
@@ -93,6 +96,10 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
             return api in SUBJECT_APIS
         return self.kind == "read" and (self.apis is None or api in self.apis)
 
+    def can_manage(self, what: str) -> bool:
+        """May this key change ``what`` (one of ``WRITE_APIS``)? Admins, and write keys created for it."""
+        return self.kind == "admin" or (self.kind == "write" and self.apis is not None and what in self.apis)
+
     def can_mart(self, mart: str) -> bool:
         if self.kind == "admin":
             return True
@@ -116,6 +123,6 @@ ADMIN_TOKEN_PRINCIPAL = Principal(key_id="server-admin-token", kind="admin", nam
 
 
 __all__ = [
-    "ADMIN_TOKEN_PRINCIPAL", "KINDS", "READ_APIS", "SUBJECT_APIS", "Principal", "Rate", "parse_duration",
-    "parse_rate",
+    "ADMIN_TOKEN_PRINCIPAL", "KINDS", "READ_APIS", "SUBJECT_APIS", "WRITE_APIS", "Principal", "Rate",
+    "parse_duration", "parse_rate",
 ]

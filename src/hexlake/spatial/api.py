@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from hexlake.serve.auth import require_read, require_write_key
+from hexlake.serve.auth import require_manage, require_read
 from hexlake.serve.deps import runtime_of
 from hexlake.spatial import clustering, heatmap, live, popularity
 from hexlake.spatial.resources import places
@@ -17,7 +17,7 @@ router = APIRouter(tags=["places"])
 read_places = [Depends(require_read("places"))]
 read_nearby = [Depends(require_read("nearby"))]
 read_heatmap = [Depends(require_read("heatmap"))]
-write = [Depends(require_write_key)]
+write = [Depends(require_manage("places"))]  # an admin, or a write key created with --apis places
 
 
 def _json(data: Any, media_type: str = "application/json") -> Response:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from hexlake.errors import BadRequest, NotFound
 from hexlake.features import get_online_store, user_entity
 from hexlake.runtime import Runtime
-from hexlake.serve.auth import require_read, require_write_key
+from hexlake.serve.auth import require_manage, require_read
 from hexlake.serve.deps import runtime_of
 from hexlake.stream.realtime import metrics_snapshot, trending_places
 from hexlake.stream.runner import get_counter_store, get_geofence_store
@@ -22,7 +22,7 @@ realtime = [Depends(require_read("realtime"))]
 features = [Depends(require_read("features"))]
 geofences = [Depends(require_read("geofences"))]
 own_features = [Depends(require_read("features", subject_param="user_id"))]
-write = [Depends(require_write_key)]
+write = [Depends(require_manage("geofences"))]  # an admin, or a write key created with --apis geofences
 MAX_BATCH = 1000
 
 
