@@ -5,7 +5,7 @@ dependency resolves the key to a ``Principal`` (see ``hexlake.serve.principal``)
 ``request.state.principal``, checks its kind and scope, and spends a token of its rate bucket:
 
 * ``require_write_key``        a source's write key (ingest bucket) → ``SourceInfo``
-* ``require_manage(what)``    an admin, or a write key created with ``--apis what`` (places, geofences)
+* ``require_manage(what)``     an admin, or a write key created with ``--apis what`` (places, geofences)
 * ``require_read(api)``        a read key allowed ``api``, an admin, or (``subject_param``) the subject
                                token of the person named in the path (read bucket) → ``Principal``
 * ``require_admin``            an admin key or the server's admin token → ``Principal``

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 from hexlake.config import Settings
 from hexlake.errors import TransformError
 from hexlake.extract.staging import users_binding
-from hexlake.transform.lock import RUN_LOCK, pg_advisory_lock, release
+from hexlake.transform.lock import RUN_LOCK, no_run_under_way
 from hexlake.warehouse.schema import RAW_EVENTS_ALL_DDL, RAW_EVENTS_DDL
 
 # Never fork: SQLMesh loads models in a fork pool (``MAX_FORK_WORKERS``), and forking a threaded
@@ -248,23 +248,11 @@ class TransformEngine:
         # SQLMesh captures the console when the Context is built; we keep that one console and
         # point it at the report of the operation in progress.
         self._recorder = _RecordingConsole(RunReport("load", datetime.now()))
-        self._depth = 0  # nested exclusive() blocks of the thread holding RUN_LOCK
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """One SQLMesh operation at a time: in this process, and on a PostgreSQL warehouse across
         every process sharing it (a second waits up to ``transform.lock_wait_s``, then TransformBusy)."""
-        with RUN_LOCK:
-            url = self.settings.resolved_warehouse_url()
-            held = self._depth == 0 and url.startswith("postgres")
-            conn = pg_advisory_lock(url, self.settings.transform.lock_wait_s) if held else None
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if conn is not None:
-                    release(conn)
+        return no_run_under_way(self.settings, purpose="transform")
 
     @property
     def context(self) -> Context:

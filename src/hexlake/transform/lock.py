@@ -25,7 +25,7 @@ RUN_LOCK = threading.RLock()
 PG_LOCK_KEY = int.from_bytes(b"hxtransf", "big")
 
 
-def pg_advisory_lock(url: str, wait_s: float, *, purpose: str = "transform") -> Any:
+def _pg_advisory_lock(url: str, wait_s: float, *, purpose: str) -> Any:
     """A session holding ``PG_LOCK_KEY`` on the warehouse, taken within ``wait_s``; else TransformBusy
     naming the session that holds it. Closing the session releases the lock."""
     import psycopg
@@ -53,7 +53,7 @@ def pg_advisory_lock(url: str, wait_s: float, *, purpose: str = "transform") -> 
     return conn
 
 
-def release(conn: Any) -> None:
+def _release(conn: Any) -> None:
     """Unlock, then close: the lock is free when this returns (a closed session's backend lets go of
     it a moment later, and a caller checking at once still saw it held)."""
     try:
@@ -64,19 +64,26 @@ def release(conn: Any) -> None:
         conn.close()
 
 
+_depth = 0  # nested blocks of the thread holding RUN_LOCK: only the outermost takes the advisory lock
+
+
 @contextmanager
 def no_run_under_way(settings: Settings, *, purpose: str) -> Iterator[None]:
-    """Hold off every transform run on this warehouse for the block: this process's and, on
-    PostgreSQL, every other process's (waiting up to ``transform.lock_wait_s``)."""
+    """Hold off every other transform run on this warehouse for the block: this process's and, on
+    PostgreSQL, every other process's (waiting up to ``transform.lock_wait_s``). Re-entrant: a run
+    that plans first nests a block in its own, in the same session."""
+    global _depth
     with RUN_LOCK:
         url = settings.resolved_warehouse_url()
-        conn = pg_advisory_lock(url, settings.transform.lock_wait_s, purpose=purpose) if url.startswith(
-            "postgres") else None
+        held = _depth == 0 and url.startswith("postgres")
+        conn = _pg_advisory_lock(url, settings.transform.lock_wait_s, purpose=purpose) if held else None
+        _depth += 1
         try:
             yield
         finally:
+            _depth -= 1
             if conn is not None:
-                release(conn)
+                _release(conn)
 
 
-__all__ = ["PG_LOCK_KEY", "RUN_LOCK", "no_run_under_way", "pg_advisory_lock", "release"]
+__all__ = ["PG_LOCK_KEY", "RUN_LOCK", "no_run_under_way"]
