@@ -13,9 +13,11 @@ from hexlake import plugins
 from hexlake.config import Settings
 from hexlake.errors import WarehouseError
 from hexlake.runtime import Runtime
+from hexlake.serve import operations as ops
 from hexlake.serve.app import create_app
 from hexlake.services import BackgroundService, FunctionService
 from hexlake.setup import initialise
+from tests.helpers import app_runtime
 
 
 def broken(runtime: Runtime) -> BackgroundService:
@@ -53,8 +55,12 @@ def test_readyz_lists_every_service_and_an_unhealthy_one_with_its_error(client: 
     names = [s["name"] for s in body.json()["services"]]
     assert {"raw_loader", "stream", "stream-stream-counters", "test-broken"} <= set(names)
     assert body.json()["healthy"] is False
-    assert broken_status["healthy"] is False and broken_status["last_error"] == (
-        "WarehouseError: warehouse unreachable")
+    assert broken_status["healthy"] is False and "last_error" not in broken_status  # no key: no error text
+    admin = ops.keys_create(app_runtime(client), "admin")["key"]
+    detailed = client.get("/readyz", headers={"Authorization": f"Bearer {admin}"}).json()["services"]
+    assert {s["name"]: s["last_error"] for s in detailed}["test-broken"] == "WarehouseError: warehouse unreachable"
+    wrong = client.get("/readyz", headers={"Authorization": "Bearer hxk_wrong"})
+    assert wrong.status_code == 200 and all("last_error" not in s for s in wrong.json()["services"])
     assert loader["healthy"] is True and loader["running"] is True
 
 
