@@ -341,6 +341,12 @@ def test_cli_keys_lifecycle(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("Error:")
     ambiguous = hexlake(data, "keys", "revoke", "default", check=False)
     assert ambiguous.returncode == 1 and "give the key id or the kind" in " ".join(ambiguous.stderr.split())
+    sync = json.loads(hexlake(data, "keys", "create", "--source", "default", "--apis", "places", "--name", "sync",
+                              "--json").stdout)
+    again = json.loads(hexlake(data, "keys", "rotate", sync["id"], "--json").stdout)
+    assert again["apis"] == ["places"] and again["source"] == "default"  # a rotated key keeps its scope
+    listed = {k["id"]: k for k in json.loads(hexlake(data, "keys", "list", "--json").stdout)}
+    assert listed[again["id"]]["apis"] == ["places"]
 
 
 def test_require_subject_or_admin_lets_a_person_and_admins_in_and_nobody_else(env: Env) -> None:

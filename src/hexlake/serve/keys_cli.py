@@ -76,8 +76,8 @@ def keys_list(
 
 
 def _scope(row: dict[str, Any]) -> str:
-    if row.get("source"):
-        return f"source {row['source']}"
+    if row.get("source"):  # a write key: events, plus what it may manage
+        return f"source {row['source']}" + (f"; manages {','.join(row['apis'])}" if row.get("apis") else "")
     if row.get("subject"):
         return f"user_key {str(row['subject'])[:12]}…"
     parts = [f"{k} {','.join(row[k])}" for k in ("apis", "marts", "columns") if row.get(k)]
