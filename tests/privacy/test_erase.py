@@ -213,3 +213,29 @@ def test_an_anonymous_id_is_erased_like_a_user_id(runtime: Runtime) -> None:
     assert before["log"] == 1 and before["warehouse main.raw_events"] == 1
     left = get_warehouse(runtime).cursor().execute("SELECT COUNT(*) FROM raw_events").fetchone()[0]
     assert left == 1
+
+
+def test_the_proof_scan_reads_gzip_files_decompressed(tmp_path: Path) -> None:
+    """SQLMesh keeps gzip caches in the data dir. Searched byte by byte, a key inside one was missed,
+    and the 3 bytes of a short plain id (``"1"``) turned up in compressed bytes by chance (a fresh CI
+    run's erasure was 'not clean' over a cache file). Decompressed, both are answered right."""
+    import gzip
+    import hashlib
+
+    from hexlake.privacy.scan import file_hits
+
+    key = hashlib.sha256(b"someone").hexdigest().encode()
+    needles = (key, b'"1"')
+    hidden = tmp_path / "snapshot-a"
+    hidden.write_bytes(gzip.compress(b"model text " * 100 + key + b" more text"))
+    assert key not in hidden.read_bytes() and file_hits(hidden, needles) == 1
+    across = tmp_path / "snapshot-b"  # the key split between two of the scan's 1 MiB reads
+    across.write_bytes(gzip.compress(b"y" * ((1 << 20) - 10) + key))
+    assert file_hits(across, needles) == 1
+    chance = tmp_path / "snapshot-c"  # '"1"' in the gzip header's file name, not in the content
+    with chance.open("wb") as raw, gzip.GzipFile(filename='"1"', mode="wb", fileobj=raw, mtime=0) as out:
+        out.write(b"model text")
+    assert b'"1"' in chance.read_bytes() and file_hits(chance, needles) == 0
+    plain = tmp_path / "server.log"
+    plain.write_bytes(b'{"user_id": "1"}')
+    assert file_hits(plain, needles) == 1
