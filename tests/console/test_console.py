@@ -274,9 +274,13 @@ def test_hostile_text_from_a_write_key_is_shown_never_run(page_for: Any, demo: D
     w.page.wait_for_selector("#result table")
     assert evil(10) in w.page.inner_text("#result")  # shown, as text
     w.open("map")
-    w.page.wait_for_timeout(1000)
-    for marker in w.page.locator(".leaflet-interactive").all()[:40]:  # tooltips render on hover
-        marker.hover(force=True, timeout=2000)
+    # the map draws on a canvas: its tooltips are read from the layers, not hovered
+    tooltips = """() => { const out = []; window.__hexlake.map.eachLayer((l) => {
+        const t = l.getTooltip && l.getTooltip(); if (t) out.push(String(t.getContent())); }); return out; }"""
+    w.page.wait_for_function(f"({tooltips})().some((t) => t.includes('x-6'))", timeout=30_000)
+    shown = w.page.evaluate(tooltips)
+    assert any("&lt;img" in t and "x-6" in t for t in shown)  # the geofence's name, escaped
+    assert not any("<img" in t for t in shown), [t for t in shown if "<img" in t]
     assert w.page.evaluate("window.__pwned") is None
     assert w.page.locator("[id^=planted-], img[src^='x-']").count() == 0
     assert w.foreign == []
