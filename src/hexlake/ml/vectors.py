@@ -34,9 +34,7 @@ EXPANSION_PER_100K = 64  # ef per 100k vectors: 640 at 1M
 EXPANSION_MIN = 256  # below 400k: queries far from every stored vector need it even in small indexes
 EXPANSION_MAX = 2048  # reached at 3.2M vectors; past that recall falls again (unmeasured there)
 # Below this many vectors a search is brute force and the graph is never built: as fast as the graph
-# (384-d: 0.31 vs 0.30 ms p50 at 10k, 0.16 vs 0.33 at 5k) and exact. HNSW leaves a few nodes that no
-# search reaches (60 of 50k clustered vectors were not in the top 256 for their own vector), which
-# in a small index is one place that search can never return.
+# (384-d: 0.31 vs 0.30 ms p50 at 10k, 0.16 vs 0.33 at 5k), exact, and no build to wait for.
 EXACT_BELOW = 10_000
 ORPHAN_CHECK_K = 256  # how wide a row's search for itself looks before it counts as unreachable
 
@@ -62,7 +60,7 @@ class AnnIndex:
     query take about a third less CPU at the same recall (measured at 60k-100k). The candidates it
     finds are re-scored against the float32 rows, so order and similarities are exact.
 
-    HNSW's neighbour pruning leaves a few nodes that no search reaches (83 of 50k clustered vectors
+    HNSW's neighbour pruning leaves a few nodes that no search reaches (60-83 of 50k clustered vectors
     were not among the 256 results for their own vector): a place that search could never return.
     ``add`` looks for them (each new row searched for itself) and every search scores them beside
     the graph's candidates."""
