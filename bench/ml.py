@@ -159,8 +159,8 @@ def _recommend_world(data: Path, env: dict[str, str], users: int, days: int,
     try:
         info = _info(data)
         world = DemoWorld(users=users, days=days, seed=7, cities=4)
-        send_places(info, key, world)
-        extra = _more_places(info, key, world, extra_per_city)
+        send_places(info, world)
+        extra = _more_places(info, world, extra_per_city)
         send_events(info, key, world)
         wait_for_loader(info)
         call_remote(info, "transform_run")
@@ -231,13 +231,15 @@ def scratch_pg() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _more_places(info: Any, key: str, world: Any, per_city: int) -> int:
+def _more_places(info: Any, world: Any, per_city: int) -> int:
     """Places with no interactions around each city's hotspots (the demo has 40 a city), so the
-    5 km nearby search returns its cap of 200 and every request scores 200+ candidates."""
+    5 km nearby search returns its cap of 200 and every request scores 200+ candidates. With the
+    server's admin token, as ``send_places``: a write key sends events only."""
     rng = random.Random(11)
     cities = {p.city.name: p.city for p in world.places}
     n = 0
-    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {info.admin_token}"},
+                      timeout=30) as client:
         for ci, city in enumerate(cities.values()):
             for j in range(per_city):
                 lat, lng = rng.choice(city.hotspots)

@@ -113,10 +113,12 @@ def send_events(info: ServerInfo, key: str, world: DemoWorld) -> dict[str, int]:
     return totals
 
 
-def send_places(info: ServerInfo, key: str, world: DemoWorld) -> int:
-    """Register the demo's places (ids match the events' place_id); existing ones are kept."""
+def send_places(info: ServerInfo, world: DemoWorld) -> int:
+    """Register the demo's places (ids match the events' place_id); existing ones are kept. With the
+    server's admin token: a write key sends events only."""
     created = 0
-    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+    with httpx.Client(base_url=info.url, headers={"Authorization": f"Bearer {info.admin_token}"},
+                      timeout=30) as client:
         for p in world.places:
             body = {"id": str(p.id), "name": p.name, "category": p.category, "lat": p.lat, "lng": p.lng,
                     "attributes": {"city": p.city.name, "country": p.city.country}}
@@ -268,6 +270,6 @@ def run_demo(settings: Settings, *, users: int, days: int, start_server: bool, p
     read_key = _new_key(info, "read_keys_create", "read_key")
     world = DemoWorld(users=users, days=days, seed=seed)
     console.print(f"{len(world.cities)} cities, {len(world.places)} places, {len(world.users)} users")
-    console.print(f"registered {send_places(info, info.admin_token, world)} places")  # a write key sends events only
+    console.print(f"registered {send_places(info, world)} places")
     totals = send_events(info, key, world)
     tour(info, totals, (key, read_key), log_file)
