@@ -54,10 +54,14 @@ def file_hits(path: Path, needles: tuple[bytes, ...]) -> int:
         with path.open("rb") as fh:
             if fh.read(2) == _GZIP_MAGIC:
                 return _gzip_hits(path, needles)
-        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return sum(1 for n in needles if data.find(n) != -1)
+        return _raw_hits(path, needles)
     except (OSError, ValueError):
         return 0
+
+
+def _raw_hits(path: Path, needles: tuple[bytes, ...]) -> int:
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return sum(1 for n in needles if data.find(n) != -1)
 
 
 def _gzip_hits(path: Path, needles: tuple[bytes, ...]) -> int:
@@ -71,8 +75,7 @@ def _gzip_hits(path: Path, needles: tuple[bytes, ...]) -> int:
                 found.update(n for n in needles if n in window)
                 tail = window[-overlap:] if overlap else b""
     except (EOFError, zlib.error, gzip.BadGzipFile):  # not whole gzip after all: its raw bytes then
-        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return sum(1 for n in needles if data.find(n) != -1)
+        return _raw_hits(path, needles)
     return len(found)
 
 
