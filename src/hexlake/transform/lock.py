@@ -30,9 +30,10 @@ def _pg_advisory_lock(url: str, wait_s: float, *, purpose: str) -> Any:
     naming the session that holds it. Closing the session releases the lock."""
     import psycopg
 
-    dsn = url.partition("#")[0].replace("postgresql+psycopg://", "postgresql://")
+    from hexlake.warehouse import pg_dsn
+
     me = f"hexlake-{purpose} {socket.gethostname()}:{os.getpid()}"
-    conn = psycopg.connect(dsn, autocommit=True, application_name=me)
+    conn = psycopg.connect(pg_dsn(url), autocommit=True, application_name=me)
     deadline = time.monotonic() + wait_s
     try:
         while not conn.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]

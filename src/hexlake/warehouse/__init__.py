@@ -51,6 +51,12 @@ def open_warehouse(url: str) -> Warehouse:
     return warehouse
 
 
+def pg_dsn(url: str) -> str:
+    """The libpq URL of a PostgreSQL warehouse URL: SQLAlchemy's ``+psycopg`` and the ``#…`` options
+    dropped (the warehouse backend and the transform's cross-process lock connect with it)."""
+    return url.partition("#")[0].replace("postgresql+psycopg://", "postgresql://")
+
+
 def landing_url(settings: Settings) -> str:
     """The URL of the warehouse the loader writes. ``spark://…`` selects where the SQLMesh models run
     (Spark over the lake, ``hexlake.transform.spark``); raw landing, run history and the late-day log
@@ -95,4 +101,5 @@ __all__ = [
     "landing_url",
     "make_raw_loader",
     "open_warehouse",
+    "pg_dsn",
 ]

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from hexlake.errors import BadRequest, WarehouseError
 from hexlake.log.protocol import EventLog, LogMessage
-from hexlake.warehouse import intervals
+from hexlake.warehouse import intervals, pg_dsn
 from hexlake.warehouse.config import WarehouseConfig
 from hexlake.warehouse.frames import sort_out_poison
 from hexlake.warehouse.loader import LoaderBase
@@ -140,7 +140,7 @@ class PostgresWarehouse:
     SUPPORTS_DECLARATIVE_PARTITIONS: ClassVar[bool] = True
 
     def __init__(self, url: str):
-        self.url = url.partition("#")[0].replace("postgresql+psycopg://", "postgresql://")
+        self.url = pg_dsn(url)
         self.path = self.url
         self._local = threading.local()
         self._conns: list[psycopg.Connection] = []
